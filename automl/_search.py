@@ -1,0 +1,166 @@
+"""``automl.search``: validate everything, open the store, run the loop, report."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from automl._logging import get_logger
+from automl.data import Dataset, DataSpec, data_from_description, load_data
+from automl.engines._base import ATTR, Engine
+from automl.errors import DataError, UsageError
+from automl.runner import InProcessExecutor, SearchObserver, run_loop
+from automl.space import AnySpace, SearchSpace, resolve_space, space_from_definition
+from automl.storage import TrialRow, best_trial, leaderboard, open_storage, redact, resolve_url
+from automl.storage._study import prepare_study
+
+__all__ = ["search", "SearchResult", "ENGINES", "prepare"]
+
+ENGINES = ("optuna", "kerastuner")
+_log = get_logger()
+
+
+@dataclass
+class SearchResult:
+    """What a search left in the store: the best trial and the leaderboard."""
+
+    study_name: str
+    storage: str
+    direction: str
+    best: TrialRow | None
+    leaderboard: list[TrialRow] = field(default_factory=list)
+    ran: int = 0
+
+    @property
+    def best_params(self) -> dict[str, Any] | None:
+        return self.best.params if self.best else None
+
+    @property
+    def best_value(self) -> float | None:
+        return self.best.value if self.best else None
+
+    def count(self, state: str) -> int:
+        return sum(1 for r in self.leaderboard if r.state == state)
+
+
+@dataclass
+class Prepared:
+    space: SearchSpace
+    data: Dataset
+
+
+def _check_compatible(space: SearchSpace, data: Dataset) -> None:
+    want = getattr(space, "input_shape", None)
+    if want is not None and tuple(want) != data.input_shape:
+        raise DataError(f"the data's samples have shape {data.input_shape} but the space {space.name!r} "
+                        f"expects input_shape {tuple(want)}")
+    space.check_data(data.input_shape, data.num_classes)
+
+
+def prepare(space: AnySpace, data: DataSpec, *, epochs: int | None = None, batch_size: int | None = None,
+            objective: str | None = None, direction: str | None = None, val_split: float = 0.2,
+            test_split: float = 0.0, data_seed: int = 0, label_column: str | None = None) -> Prepared:
+    """Validate the space and the data and check that they fit together. Writes nothing."""
+    resolved = resolve_space(space, epochs=epochs, batch_size=batch_size, objective=objective,
+                             direction=direction)
+    ds = load_data(data, val_split=val_split, test_split=test_split, seed=data_seed, label_column=label_column,
+                   num_classes=getattr(resolved, "num_classes", None))
+    _check_compatible(resolved, ds)
+    return Prepared(resolved, ds)
+
+
+def _check_args(n_trials: int, timeout: float | None, engine: str) -> None:
+    if not isinstance(n_trials, int) or n_trials < 1:
+        raise UsageError(f"the number of trials must be a positive integer (got {n_trials!r})")
+    if timeout is not None and (not math.isfinite(timeout) or timeout <= 0):
+        raise UsageError(f"timeout must be a positive number of seconds (got {timeout!r})")
+    if engine not in ENGINES:
+        raise UsageError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+
+
+def _stored_space_and_data(storage: Any, study_name: str) -> tuple[SearchSpace, Dataset]:
+    import optuna
+
+    try:
+        study = optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:
+        raise UsageError(f"no study {study_name!r} in the store to continue; give a SPACE to start one") from None
+    definition = study.user_attrs.get(f"{ATTR}space")
+    desc = study.user_attrs.get(f"{ATTR}data")
+    if definition is None or desc is None:
+        raise UsageError(f"study {study_name!r} was not made by automl; give a SPACE and --data")
+    space = space_from_definition(definition)
+    return space, data_from_description(desc)
+
+
+def search(space: AnySpace | None = None, data: DataSpec | None = None, *, engine: str = "optuna",
+           n_trials: int = 20, timeout: float | None = None, sampler: str = "tpe", pruner: str = "none",
+           algorithm: str | None = None, seed: int | None = None, storage: str | None = None,
+           study_name: str | None = None, epochs: int | None = None, batch_size: int | None = None,
+           objective: str | None = None, direction: str | None = None, val_split: float = 0.2,
+           test_split: float = 0.0, data_seed: int = 0, label_column: str | None = None,
+           backend: str | None = None, observer: SearchObserver | None = None) -> SearchResult:
+    """Search ``space`` on ``data`` until the study holds ``n_trials`` finished trials.
+
+    ``space``: a YAML path, a catalog name (``demo``), ``FILE.py:FUNCTION``, a dict, a
+    :class:`~automl.space.Space` or a ``build_model(hp)`` callable. ``data``: a built-in
+    name (default ``digits``), a ``.npz``/``.csv`` path, ``(x, y)`` or a Dataset.
+    With ``space=None`` the study named ``study_name`` is continued from what the store
+    holds. Everything is validated before the store is opened: bad input raises a
+    :class:`~automl.errors.UsageError` and writes nothing.
+
+    Example::
+
+        result = automl.search("demo", "digits", n_trials=10, storage="sqlite:///demo.db")
+        print(result.best_value, result.best_params)
+    """
+    _check_args(n_trials, timeout, engine)
+    url = resolve_url(storage)
+    if space is None:
+        if not study_name:
+            raise UsageError("give a search space, or the --study to continue")
+        store = open_storage(url, must_exist=True)
+        resolved, ds = _stored_space_and_data(store, study_name)
+        if data is not None:
+            ds = load_data(data, val_split=val_split, test_split=test_split, seed=data_seed,
+                           label_column=label_column, num_classes=getattr(resolved, "num_classes", None))
+        _check_compatible(resolved, ds)
+    else:
+        prep = prepare(space, "digits" if data is None else data, epochs=epochs, batch_size=batch_size,
+                       objective=objective, direction=direction, val_split=val_split, test_split=test_split,
+                       data_seed=data_seed, label_column=label_column)
+        resolved, ds = prep.space, prep.data
+    eng = make_engine(engine, resolved, ds, url=url, study_name=study_name or resolved.name, sampler=sampler,
+                      pruner=pruner, algorithm=algorithm, seed=seed)
+    _log.info("study %s in %s: %d trials requested, %d finished already", study_name or resolved.name,
+              redact(url), n_trials, eng.finished())
+    executor = InProcessExecutor(resolved, ds, backend=backend, seed=seed or 0)
+    ran = run_loop(eng, executor, n_trials=n_trials, timeout=timeout, observer=observer)
+    study = eng.study  # type: ignore[attr-defined]
+    return SearchResult(study.study_name, redact(url), resolved.objective.direction, best_trial(study),
+                        leaderboard(study), ran)
+
+
+def make_engine(engine: str, space: SearchSpace, data: Dataset, *, url: str, study_name: str, sampler: str,
+                pruner: str, algorithm: str | None, seed: int | None) -> Engine:
+    """Validate the engine's settings, then open the store and the study (the first write)."""
+    obj = space.objective
+    epochs = int(getattr(getattr(space, "training", None), "epochs", 0) or getattr(space, "epochs", 1))
+    if engine == "optuna":
+        from automl.engines._optuna import OptunaEngine, make_pruner, make_sampler
+
+        if algorithm is not None and algorithm != sampler:
+            sampler = algorithm
+        opt_sampler, opt_pruner = make_sampler(sampler, seed), make_pruner(pruner, epochs)
+        store = open_storage(url)
+        study = prepare_study(store, study_name, fingerprint=space.fingerprint, definition=space.definition,
+                              data=data.describe(), direction=obj.direction, objective=obj.metric,
+                              engine="optuna", settings={"algorithm": sampler, "sampler": sampler,
+                                                         "pruner": pruner, "seed": seed},
+                              sampler=opt_sampler, pruner=opt_pruner)
+        return OptunaEngine(study, space, objective=obj.metric)
+    from automl.engines._kerastuner import make_kerastuner_engine
+
+    return make_kerastuner_engine(space, data, url=url, study_name=study_name, algorithm=algorithm or "random",
+                                  seed=seed)

@@ -1,0 +1,7 @@
+"""Data: built-in offline datasets, user files (.npz, .csv), checks and splits."""
+
+from automl.data._builtin import BUILTIN, synthetic
+from automl.data._dataset import Dataset
+from automl.data._load import DataSpec, data_from_description, load_data
+
+__all__ = ["Dataset", "DataSpec", "load_data", "data_from_description", "synthetic", "BUILTIN"]

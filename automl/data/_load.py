@@ -1,0 +1,87 @@
+"""``load_data``: one entry point for built-in names, files and in-memory arrays."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+
+from automl._logging import get_logger
+from automl.data._builtin import BUILTIN, load_builtin
+from automl.data._dataset import Dataset, split, validate_arrays
+from automl.data._files import read_csv, read_npz
+from automl.errors import DataError
+
+__all__ = ["DataSpec", "load_data", "data_from_description"]
+
+DataSpec = Union[str, Path, Dataset, tuple]
+_log = get_logger("data")
+
+
+def load_data(data: DataSpec = "digits", *, val_split: float = 0.2, test_split: float = 0.0, seed: int = 0,
+              label_column: str | None = None, num_classes: int | None = None) -> Dataset:
+    """Load and check a dataset, then split it.
+
+    ``data`` is a built-in name (``digits``, ``digits2d``, ``mnist1d``,
+    ``synthetic:SHAPE[:CLASSES[:N]]``), a ``.npz`` or ``.csv`` path, a ``(x, y)`` tuple or a
+    :class:`Dataset`. A test split comes from the data where it has one (``x_test``),
+    else ``test_split`` of the samples; it is never used by the search.
+    ``num_classes`` (from the space) bounds the labels. Raises :class:`DataError`.
+    """
+    if isinstance(data, Dataset):
+        return data
+    options = {"val_split": val_split, "test_split": test_split, "seed": seed}
+    val: tuple[np.ndarray, np.ndarray] | None = None
+    if isinstance(data, tuple):
+        if len(data) != 2:
+            raise DataError("in-memory data is a tuple (x, y)")
+        arrays: tuple[Any, ...] = (data[0], data[1], None, None)
+        name = source = "arrays"
+    else:
+        source = str(data)
+        builtin = load_builtin(source) if not Path(source).suffix in (".npz", ".csv") else None
+        if builtin is not None:
+            arrays, name = builtin, source
+        else:
+            path = Path(source)
+            if path.suffix not in (".npz", ".csv"):
+                raise DataError(f"unknown data {source!r}: use a built-in ({', '.join(BUILTIN)}), "
+                                f"or a .npz or .csv file")
+            if not path.is_file():
+                raise DataError(f"data file not found: {path}")
+            if path.suffix == ".npz":
+                arrays, val = read_npz(path)
+            else:
+                arrays = read_csv(path, label_column)
+                options["label_column"] = label_column
+            name, source = path.stem, str(path.resolve())
+    x, y = validate_arrays(arrays[0], arrays[1], name, num_classes)
+    x_test = y_test = None
+    if arrays[2] is not None:
+        x_test, y_test = validate_arrays(arrays[2], arrays[3], f"{name} (test)", num_classes)
+    elif test_split > 0:
+        x, y, x_test, y_test = split(x, y, test_split, seed, "the test split")
+    if val is not None:
+        x_val, y_val = validate_arrays(val[0], val[1], f"{name} (validation)", num_classes)
+    else:
+        x, y, x_val, y_val = split(x, y, val_split, seed + 1, "the validation split")
+    for part, xp in (("validation", x_val), ("test", x_test)):
+        if xp is not None and xp.shape[1:] != x.shape[1:]:
+            raise DataError(f"{name}: {part} samples have shape {xp.shape[1:]} but training samples "
+                            f"{x.shape[1:]}")
+    classes = num_classes or int(max(y.max(), y_val.max(), -1 if y_test is None else y_test.max())) + 1
+    if classes < 2:
+        raise DataError(f"{name}: the labels hold a single class; classification needs at least 2")
+    ds = Dataset(name, x, y, x_val, y_val, classes, x_test, y_test, source=source, options=options)
+    _log.debug("data %s: train %s, val %s, classes %d", name, x.shape, x_val.shape, classes)
+    return ds
+
+
+def data_from_description(desc: dict[str, Any]) -> Dataset:
+    """Reload the data a study was run on, from the description stored with it."""
+    if desc.get("source") in (None, "", "arrays"):
+        raise DataError("this study was run on in-memory arrays; pass the data again (--data)")
+    return load_data(desc["source"], val_split=desc.get("val_split", 0.2), test_split=desc.get("test_split", 0.0),
+                     seed=desc.get("seed", 0), label_column=desc.get("label_column"),
+                     num_classes=desc.get("num_classes"))

@@ -1,0 +1,90 @@
+"""The engine contract: ask / report / tell. Engines decide; they never train or print."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Literal
+
+__all__ = ["TrialSpec", "TrialOutcome", "Decision", "Engine", "ATTR"]
+
+# Every attribute automl adds to Optuna's schema lives under this namespace.
+ATTR = "automl:"
+
+
+@dataclass
+class TrialSpec:
+    """One trial to run: what to build and how long to train it.
+
+    ``config`` is the concrete configuration (for a YAML space, the whole model; for a
+    function space, the training settings; ``params`` are replayed through ``FixedHP``).
+    ``error`` is set when drawing the values already failed (nothing to run).
+    ``parent_number``/``initial_epoch`` let an engine continue a parent's training
+    (Hyperband); ``checkpoint`` is where the trial saves (and the parent saved) weights.
+    """
+
+    number: int
+    params: dict[str, Any]
+    config: dict[str, Any]
+    epochs: int
+    initial_epoch: int = 0
+    parent_number: int | None = None
+    checkpoint: str | None = None
+    parent_checkpoint: str | None = None
+    error: str | None = None
+    handle: Any = field(default=None, repr=False)
+
+
+State = Literal["complete", "pruned", "failed"]
+
+
+@dataclass
+class TrialOutcome:
+    """What running a trial produced. ``value`` is the objective at the last epoch trained."""
+
+    state: State
+    value: float | None = None
+    history: dict[str, list[float]] = field(default_factory=dict)
+    params_count: int | None = None
+    fit_seconds: float = 0.0
+    error: str | None = None
+    device: str = "cpu"
+
+
+class Decision(str, Enum):
+    CONTINUE = "continue"
+    PRUNE = "prune"
+
+
+class Engine(ABC):
+    """An ask/tell search engine over one study in the store.
+
+    Contract:
+
+    * ``ask()`` returns the next :class:`TrialSpec`; the trial is RUNNING in the store.
+    * ``report(spec, epoch, metrics)`` is called after every epoch with that epoch's logs;
+      it records the objective as an intermediate value and answers
+      :attr:`Decision.PRUNE` when the trial should stop.
+    * ``tell(spec, outcome)`` finishes the trial in the store with its state, value and
+      ``automl:*`` attributes. Every asked trial is told exactly once.
+    * ``finished()`` counts the study's finished trials (complete, pruned, failed), the
+      budget every run of the same study shares.
+
+    Engines are used from one thread of the coordinator process.
+    """
+
+    name: str = "engine"
+    algorithm: str = ""
+
+    @abstractmethod
+    def ask(self) -> TrialSpec: ...
+
+    @abstractmethod
+    def report(self, spec: TrialSpec, epoch: int, metrics: dict[str, float]) -> Decision: ...
+
+    @abstractmethod
+    def tell(self, spec: TrialSpec, outcome: TrialOutcome) -> None: ...
+
+    @abstractmethod
+    def finished(self) -> int: ...

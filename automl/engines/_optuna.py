@@ -1,0 +1,136 @@
+"""The Optuna engine: Optuna's samplers and pruners decide, through ask/tell."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from automl.engines._base import ATTR, Decision, Engine, TrialOutcome, TrialSpec
+from automl.errors import UsageError
+from automl.space import HP, SearchSpace
+
+__all__ = ["OptunaEngine", "OptunaHP", "SAMPLERS", "PRUNERS", "make_sampler", "make_pruner", "record_outcome"]
+
+SAMPLERS = ("tpe", "random", "cmaes", "gp", "qmc")
+PRUNERS = ("none", "median", "sha", "hyperband")
+
+
+class OptunaHP(HP):
+    """The ``hp`` protocol over an ``optuna.Trial`` (define-by-run: conditions need no marking)."""
+
+    def __init__(self, trial: Any) -> None:
+        self.trial = trial
+
+    def int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False) -> int:
+        return int(self.trial.suggest_int(name, low, high, step=step, log=log))
+
+    def float(self, name: str, low: float, high: float, *, step: float | None = None,
+              log: bool = False) -> float:
+        return float(self.trial.suggest_float(name, low, high, step=step, log=log))
+
+    def choice(self, name: str, values: Sequence[Any]) -> Any:
+        return self.trial.suggest_categorical(name, list(values))
+
+
+def make_sampler(name: str, seed: int | None) -> Any:
+    import optuna
+
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "cmaes":
+        if importlib.util.find_spec("cmaes") is None:
+            raise UsageError("sampler cmaes needs the cmaes package: pip install cmaes")
+        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    if name == "gp":
+        if importlib.util.find_spec("torch") is None:
+            raise UsageError("sampler gp needs PyTorch: pip install 'automl[torch]'")
+        return optuna.samplers.GPSampler(seed=seed)
+    if name == "qmc":
+        return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
+    raise UsageError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
+
+
+def make_pruner(name: str, max_epochs: int) -> Any:
+    import optuna
+
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1)
+    if name == "sha":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(max_epochs, 1))
+    raise UsageError(f"unknown pruner {name!r}; choose one of {', '.join(PRUNERS)}")
+
+
+def _plain(obj: Any) -> Any:
+    return json.loads(json.dumps(obj, default=str))
+
+
+def record_outcome(trial: Any, outcome: TrialOutcome) -> None:
+    """Write a finished trial's ``automl:*`` attributes on its ``optuna.Trial`` (both engines)."""
+    attrs = {"history": outcome.history, "params_count": outcome.params_count,
+             "fit_seconds": round(outcome.fit_seconds, 4), "device": outcome.device}
+    if outcome.error:
+        attrs["error"] = outcome.error
+    for k, v in attrs.items():
+        trial.set_user_attr(f"{ATTR}{k}", _plain(v))
+
+
+class OptunaEngine(Engine):
+    """Ask/tell over an Optuna study whose sampler and pruner were set when it was loaded."""
+
+    name = "optuna"
+
+    def __init__(self, study: Any, space: SearchSpace, *, objective: str) -> None:
+        self.study = study
+        self.space = space
+        self.objective = objective
+        self.algorithm = type(study.sampler).__name__
+
+    def ask(self) -> TrialSpec:
+        trial = self.study.ask()
+        error = None
+        try:
+            config = self.space.sample(OptunaHP(trial))
+        except Exception as e:  # noqa: BLE001 - a user's build_model may raise anything
+            config, error = {}, f"drawing the hyperparameters failed: {type(e).__name__}: {e}"
+        trial.set_user_attr(f"{ATTR}engine", self.name)
+        if config:
+            trial.set_user_attr(f"{ATTR}config", _plain(config))
+        return TrialSpec(number=trial.number, params=dict(trial.params), config=config,
+                         epochs=int(config.get("epochs", 1)), error=error, handle=trial)
+
+    def report(self, spec: TrialSpec, epoch: int, metrics: dict[str, float]) -> Decision:
+        value = metrics.get(self.objective)
+        if value is None or not math.isfinite(value):
+            return Decision.CONTINUE
+        trial = spec.handle
+        trial.report(float(value), epoch)
+        return Decision.PRUNE if trial.should_prune() else Decision.CONTINUE
+
+    def tell(self, spec: TrialSpec, outcome: TrialOutcome) -> None:
+        import optuna
+
+        trial = spec.handle
+        if outcome.state == "complete" and (outcome.value is None or not math.isfinite(outcome.value)):
+            outcome.state, outcome.error = "failed", outcome.error or f"objective {self.objective} is not finite"
+        record_outcome(trial, outcome)
+        if outcome.state == "complete":
+            self.study.tell(trial, outcome.value)
+        elif outcome.state == "pruned":
+            self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+
+    def finished(self) -> int:
+        import optuna
+
+        states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
+        return len(self.study.get_trials(deepcopy=False, states=states))

@@ -1,0 +1,67 @@
+"""Importing Keras once, quietly, on the backend asked for.
+
+TensorFlow prints start-up lines to fd 2 that no log level silences (see PITFALLS); they
+are swallowed here, while the import runs, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from types import ModuleType
+
+__all__ = ["import_keras", "BACKENDS"]
+
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+@contextlib.contextmanager
+def _quiet_fd2() -> Iterator[None]:
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), fd)
+            yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+
+
+def import_keras(backend: str | None = None) -> ModuleType:
+    """Import Keras on ``backend`` (default: ``KERAS_BACKEND``, else tensorflow).
+
+    Must run before anything else imports Keras in this process; a second call with another
+    backend is an error because Keras cannot switch backends in place.
+    """
+    if backend is not None and backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    wanted = backend or os.environ.get("KERAS_BACKEND") or "tensorflow"
+    if "keras" in sys.modules:
+        keras = sys.modules["keras"]
+        current = keras.backend.backend()
+        if current != wanted:
+            raise RuntimeError(f"Keras is already imported on {current!r}; cannot switch to {wanted!r} "
+                               f"in this process")
+        return keras
+    os.environ["KERAS_BACKEND"] = wanted
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    with _quiet_fd2():
+        import keras
+
+        if wanted == "tensorflow":
+            import tensorflow as tf
+
+            for gpu in tf.config.list_physical_devices("GPU"):
+                with contextlib.suppress(RuntimeError):
+                    tf.config.experimental.set_memory_growth(gpu, True)
+    return keras

@@ -1,0 +1,120 @@
+"""Running one trial in this process: build the model, fit it, stream each epoch out."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+from automl._logging import get_logger
+from automl.data import Dataset
+from automl.engines._base import Decision, TrialOutcome, TrialSpec
+from automl.errors import ModelBuildError
+from automl.model import build_model, import_keras
+from automl.space import FixedHP, SearchSpace
+
+__all__ = ["InProcessExecutor", "EpochHook", "classify_error"]
+
+EpochHook = Callable[[int, dict[str, float]], Decision]
+_log = get_logger("runner")
+
+
+def classify_error(e: BaseException) -> str:
+    """A one-line reason for a trial's failure; out-of-memory errors say so first."""
+    text = f"{type(e).__name__}: {e}".strip()
+    low = text.lower()
+    if isinstance(e, MemoryError) or "resourceexhausted" in low or "out of memory" in low or "oom" in low.split():
+        return f"out of memory: {text.splitlines()[0][:300]}"
+    return text.splitlines()[0][:500] if text else type(e).__name__
+
+
+class InProcessExecutor:
+    """Runs trials one after another in the calling process.
+
+    Keras is imported on first use (on ``backend``); the session is cleared before each
+    trial; every trial is seeded with ``seed + trial number``.
+    """
+
+    def __init__(self, space: SearchSpace, data: Dataset, *, backend: str | None = None, seed: int = 0,
+                 device: str = "cpu") -> None:
+        self.space = space
+        self.data = data
+        self.backend = backend
+        self.seed = seed
+        self.device = device
+
+    def _build(self, keras: Any, spec: TrialSpec) -> Any:
+        if self.space.kind == "yaml":
+            return build_model(spec.config, self.data.input_shape, self.data.num_classes)
+        model = self.space.build_model(FixedHP(spec.params))  # type: ignore[union-attr]
+        if not isinstance(model, keras.Model):
+            raise ModelBuildError(f"build_model must return a keras.Model (got {type(model).__name__})")
+        if not getattr(model, "compiled", False) and getattr(model, "optimizer", None) is None:
+            model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    def run(self, spec: TrialSpec, on_epoch: EpochHook) -> TrialOutcome:
+        keras = import_keras(self.backend)
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(self.seed + spec.number)
+        try:
+            model = self._build(keras, spec)
+            if spec.parent_checkpoint:
+                model.load_weights(spec.parent_checkpoint)
+        except ModelBuildError as e:
+            return TrialOutcome("failed", error=str(e), device=self.device)
+        except Exception as e:  # noqa: BLE001 - user code: record and go on
+            return TrialOutcome("failed", error=f"building the model failed: {classify_error(e)}", device=self.device)
+        params_count = int(model.count_params())
+        cb = _make_callback(keras, on_epoch, self.space.objective.metric)
+        d = self.data
+        t0 = time.perf_counter()
+        try:
+            model.fit(d.x_train, d.y_train, validation_data=(d.x_val, d.y_val), epochs=spec.epochs,
+                      initial_epoch=spec.initial_epoch, batch_size=int(spec.config.get("batch_size", 32)),
+                      verbose=0, callbacks=[cb])
+        except Exception as e:  # noqa: BLE001 - anything fit raises ends this trial only
+            return TrialOutcome("failed", history=cb.history, params_count=params_count,
+                                fit_seconds=time.perf_counter() - t0, error=classify_error(e), device=self.device)
+        fit_seconds = time.perf_counter() - t0
+        out = TrialOutcome("complete", history=cb.history, params_count=params_count, fit_seconds=fit_seconds,
+                           device=self.device)
+        if cb.nan_epoch is not None:
+            out.state, out.error = "failed", f"NaN or infinite loss at epoch {cb.nan_epoch}"
+            return out
+        out.value = cb.last_objective
+        if cb.pruned:
+            out.state = "pruned"
+        if spec.checkpoint:
+            model.save_weights(spec.checkpoint)
+        return out
+
+
+def _make_callback(keras: Any, on_epoch: EpochHook, objective: str) -> Any:
+    class _Stream(keras.callbacks.Callback):  # type: ignore[misc, name-defined]
+        """Carries each epoch's logs out, stops on NaN loss or when the engine prunes."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.history: dict[str, list[float]] = {}
+            self.nan_epoch: int | None = None
+            self.pruned = False
+            self.last_objective: float | None = None
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            metrics = {k: float(v) for k, v in (logs or {}).items()}
+            for k, v in metrics.items():
+                self.history.setdefault(k, []).append(v)
+            if not math.isfinite(metrics.get("loss", 0.0)):
+                self.nan_epoch = epoch + 1
+                self.model.stop_training = True
+                return
+            if objective in metrics:
+                self.last_objective = metrics[objective]
+            decision = on_epoch(epoch + 1, metrics)
+            if decision == Decision.PRUNE:
+                self.pruned = True
+                self.model.stop_training = True
+
+    return _Stream()

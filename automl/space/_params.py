@@ -1,0 +1,202 @@
+"""One argument's value in a space: fixed, or searched (int range, float range, choice)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Union
+
+from automl.space._catalog import Arg
+from automl.space._hp import HP
+
+__all__ = ["Fixed", "IntRange", "FloatRange", "Choice", "Param", "Problems", "parse_param"]
+
+
+@dataclass(frozen=True)
+class Fixed:
+    value: Any
+
+    def sample(self, hp: HP, name: str) -> Any:
+        return self.value
+
+
+@dataclass(frozen=True)
+class IntRange:
+    low: int
+    high: int
+    step: int = 1
+    log: bool = False
+    name: str | None = None
+
+    def sample(self, hp: HP, name: str) -> int:
+        return hp.int(self.name or name, self.low, self.high, step=self.step, log=self.log)
+
+
+@dataclass(frozen=True)
+class FloatRange:
+    low: float
+    high: float
+    step: float | None = None
+    log: bool = False
+    name: str | None = None
+
+    def sample(self, hp: HP, name: str) -> float:
+        return hp.float(self.name or name, self.low, self.high, step=self.step, log=self.log)
+
+
+@dataclass(frozen=True)
+class Choice:
+    values: tuple[Any, ...]
+    name: str | None = None
+
+    def sample(self, hp: HP, name: str) -> Any:
+        return hp.choice(self.name or name, list(self.values))
+
+
+Param = Union[Fixed, IntRange, FloatRange, Choice]
+
+
+class Problems:
+    """Collects ``(field path, message)`` pairs while a space is validated."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, str]] = []
+
+    def add(self, path: str, message: str) -> None:
+        self.items.append((path, message))
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return (_is_int(v) or isinstance(v, float)) and math.isfinite(v)
+
+
+def _type_name(v: Any) -> str:
+    return type(v).__name__ if v is not None else "null"
+
+
+def _bounds_message(arg: Arg, v: float) -> str | None:
+    if arg.ge is not None and v < arg.ge:
+        return f"must be >= {arg.ge:g} (got {v!r})"
+    if arg.gt is not None and v <= arg.gt:
+        return f"must be > {arg.gt:g} (got {v!r})"
+    if arg.le is not None and v > arg.le:
+        return f"must be <= {arg.le:g} (got {v!r})"
+    if arg.lt is not None and v >= arg.lt:
+        return f"must be < {arg.lt:g} (got {v!r})"
+    return None
+
+
+def check_scalar(v: Any, arg: Arg, path: str, problems: Problems) -> bool:
+    """Check one concrete value against ``arg``; record a problem and return False if bad."""
+    kind = arg.kind
+    if kind in ("int", "int_or_pair"):
+        if kind == "int_or_pair" and isinstance(v, list):
+            if len(v) != 2:
+                problems.add(path, f"must be an integer or a pair of integers (got a list of {len(v)})")
+                return False
+            return all(check_scalar(x, Arg("int", ge=arg.ge), f"{path}[{i}]", problems) for i, x in enumerate(v))
+        if not _is_int(v):
+            problems.add(path, f"must be an integer (got {_type_name(v)} {v!r})")
+            return False
+    elif kind == "float":
+        if not _is_number(v):
+            problems.add(path, f"must be a finite number (got {_type_name(v)} {v!r})")
+            return False
+    elif kind == "bool":
+        if not isinstance(v, bool):
+            problems.add(path, f"must be true or false (got {_type_name(v)} {v!r})")
+            return False
+        return True
+    elif kind == "str":
+        if not isinstance(v, str):
+            problems.add(path, f"must be a string (got {_type_name(v)} {v!r})")
+            return False
+        if arg.choices is not None and v not in arg.choices:
+            problems.add(path, f"unknown value {v!r}; expected one of: {', '.join(arg.choices)}")
+            return False
+        return True
+    msg = _bounds_message(arg, v)
+    if msg:
+        problems.add(path, msg)
+        return False
+    return True
+
+
+_RANGE_KEYS = {"low", "high", "step", "log", "name"}
+_CHOICE_KEYS = {"choice", "name"}
+
+
+def parse_param(raw: Any, arg: Arg, path: str, problems: Problems) -> Param | None:
+    """Turn the raw YAML value of one argument into a :data:`Param` (None if invalid)."""
+    if not isinstance(raw, dict):
+        if isinstance(raw, list) and arg.kind != "int_or_pair":
+            problems.add(path, "a list is not a value here; to search over values write {choice: [...]}")
+            return None
+        return Fixed(raw) if check_scalar(raw, arg, path, problems) else None
+
+    name = raw.get("name")
+    if name is not None and (not isinstance(name, str) or not name):
+        problems.add(f"{path}.name", "must be a non-empty string")
+        return None
+    if "choice" in raw:
+        unknown = set(raw) - _CHOICE_KEYS
+        if unknown:
+            problems.add(f"{path}.{sorted(unknown)[0]}", "unknown key in a choice; allowed: choice, name")
+            return None
+        values = raw["choice"]
+        if not isinstance(values, list) or not values:
+            problems.add(f"{path}.choice", "must be a non-empty list of values")
+            return None
+        scalar_arg = Arg("int", ge=arg.ge) if arg.kind == "int_or_pair" else arg
+        ok = all(check_scalar(v, scalar_arg, f"{path}.choice[{i}]", problems) for i, v in enumerate(values))
+        if ok and len(set(map(repr, values))) != len(values):
+            problems.add(f"{path}.choice", "values must be distinct")
+            return None
+        return Choice(tuple(values), name) if ok else None
+
+    unknown = set(raw) - _RANGE_KEYS
+    if unknown:
+        problems.add(f"{path}.{sorted(unknown)[0]}",
+                     "unknown key; a searched value is {low, high[, step][, log]} or {choice: [...]}")
+        return None
+    if arg.kind in ("str", "bool"):
+        problems.add(path, f"a {arg.kind} argument cannot be a range; write {{choice: [...]}}")
+        return None
+    for key in ("low", "high"):
+        if key not in raw:
+            problems.add(f"{path}.{key}", "is required in a range")
+            return None
+    is_int = arg.kind in ("int", "int_or_pair")
+    scalar_arg = Arg("int", ge=arg.ge, gt=arg.gt, le=arg.le, lt=arg.lt) if is_int else arg
+    low, high = raw["low"], raw["high"]
+    if not (check_scalar(low, scalar_arg, f"{path}.low", problems)
+            and check_scalar(high, scalar_arg, f"{path}.high", problems)):
+        return None
+    if low > high:
+        problems.add(f"{path}.low", f"must be <= high (got low={low!r}, high={high!r})")
+        return None
+    log = raw.get("log", False)
+    if not isinstance(log, bool):
+        problems.add(f"{path}.log", f"must be true or false (got {log!r})")
+        return None
+    if log and low <= 0:
+        problems.add(f"{path}.low", f"must be > 0 on a log scale (got {low!r})")
+        return None
+    step = raw.get("step")
+    if step is not None:
+        if not (_is_int(step) if is_int else _is_number(step)) or step <= 0:
+            problems.add(f"{path}.step", f"must be a positive {'integer' if is_int else 'number'} (got {step!r})")
+            return None
+        if log:
+            problems.add(f"{path}.step", "cannot be combined with log: true")
+            return None
+    if is_int:
+        return IntRange(low, high, step if step is not None else 1, log, name)
+    return FloatRange(float(low), float(high), None if step is None else float(step), log, name)

@@ -1,0 +1,263 @@
+"""Read a search space from YAML text, a file or a dict, validating it once.
+
+Every problem is reported with its field path (``model.layers[2].units.low``); nothing
+else in automl runs before this has passed.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from automl.errors import SpaceError, UsageError
+from automl.space._catalog import (LAYER_ALIASES, LAYERS, LEARNING_RATE, LOSSES, METRICS,
+                                   OPTIMIZERS, Arg)
+from automl.space._params import Choice, Fixed, Param, Problems, parse_param
+from automl.space._space import (Item, LayerSpec, Objective, OptimizerSpec, RepeatSpec, Space,
+                                 TrainingSpec)
+
+__all__ = ["load_space", "parse_space", "yaml_load"]
+
+_TOP_KEYS = ("name", "description", "input_shape", "num_classes", "model", "optimizer", "training",
+             "objective")
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 reads ``1e-4`` as a string; read it as the float everyone means."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                  |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+                  |\.[0-9_]+(?:[eE][-+][0-9]+)?
+                  |[-+]?\.(?:inf|Inf|INF)
+                  |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."))
+
+
+def yaml_load(text: str, source: str = "search space") -> Any:
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as e:
+        raise SpaceError([("", f"not valid YAML: {e}")], source) from None
+
+
+def load_space(path: str | Path) -> Space:
+    """Read and validate a YAML space file."""
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"search space file not found: {p}")
+    raw = yaml_load(p.read_text(encoding="utf-8"), source=str(p))
+    return parse_space(raw, default_name=p.stem, source=str(p))
+
+
+def parse_space(raw: Any, *, default_name: str = "space", source: str = "search space") -> Space:
+    """Validate a space given as plain data (the YAML document as a dict)."""
+    problems = Problems()
+    if not isinstance(raw, dict):
+        raise SpaceError([("", f"must be a mapping with keys {', '.join(_TOP_KEYS)}")], source)
+    for k in raw:
+        if k not in _TOP_KEYS:
+            problems.add(str(k), f"unknown key; allowed: {', '.join(_TOP_KEYS)}")
+    name = raw.get("name", default_name)
+    if not isinstance(name, str) or not name:
+        problems.add("name", "must be a non-empty string")
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        problems.add("description", "must be a string")
+    input_shape = _shape(raw.get("input_shape"), problems)
+    num_classes = raw.get("num_classes")
+    if num_classes is not None and (not isinstance(num_classes, int) or isinstance(num_classes, bool)
+                                    or num_classes < 2):
+        problems.add("num_classes", f"must be an integer >= 2 (got {num_classes!r})")
+    model = _mapping(raw.get("model"), "model", ("layers", "output_activation"), problems, required=True)
+    layers = _layers(model.get("layers"), "model.layers", problems, allow_repeat=True) if model else ()
+    out_act = model.get("output_activation", "softmax") if model else "softmax"
+    if out_act not in ("softmax", "sigmoid", "linear"):
+        problems.add("model.output_activation", f"must be softmax, sigmoid or linear (got {out_act!r})")
+    optimizer = _optimizer(raw.get("optimizer"), problems)
+    training = _training(raw.get("training"), problems)
+    objective = _objective(raw.get("objective"), training, problems)
+    if problems or optimizer is None or training is None or objective is None:
+        raise SpaceError(problems.items or [("", "invalid")], source)
+    definition = copy.deepcopy(raw)
+    definition["name"] = name
+    return Space(name=name, description=description, input_shape=input_shape,
+                 num_classes=num_classes, layers=tuple(layers), output_activation=out_act,
+                 optimizer=optimizer, training=training, objective=objective, definition=definition)
+
+
+def _mapping(raw: Any, path: str, keys: tuple[str, ...], problems: Problems,
+             required: bool = False) -> dict[str, Any]:
+    if raw is None:
+        if required:
+            problems.add(path, "is required")
+        return {}
+    if not isinstance(raw, dict):
+        problems.add(path, f"must be a mapping (got {type(raw).__name__})")
+        return {}
+    for k in raw:
+        if k not in keys:
+            problems.add(f"{path}.{k}", f"unknown key; allowed: {', '.join(keys)}")
+    return raw
+
+
+def _shape(raw: Any, problems: Problems) -> tuple[int, ...] | None:
+    if raw is None:
+        return None
+    if (not isinstance(raw, list) or not raw
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in raw)):
+        problems.add("input_shape", f"must be a list of positive integers (got {raw!r})")
+        return None
+    return tuple(raw)
+
+
+def _layers(raw: Any, path: str, problems: Problems, allow_repeat: bool) -> list[Item]:
+    if not isinstance(raw, list) or not raw:
+        problems.add(path, "must be a non-empty list of layers")
+        return []
+    out: list[Item] = []
+    for i, item in enumerate(raw):
+        p = f"{path}[{i}]"
+        if not isinstance(item, dict):
+            problems.add(p, f"must be a mapping with a 'type' (got {item!r})")
+            continue
+        if "repeat" in item:
+            if not allow_repeat:
+                problems.add(f"{p}.repeat", "repeated blocks cannot be nested")
+                continue
+            for k in item:
+                if k not in ("repeat", "layers"):
+                    problems.add(f"{p}.{k}", "unknown key in a repeated block; allowed: repeat, layers")
+            times = parse_param(item["repeat"], Arg("int", ge=0), f"{p}.repeat", problems)
+            inner = _layers(item.get("layers"), f"{p}.layers", problems, allow_repeat=False)
+            if times is not None and inner:
+                out.append(RepeatSpec(times, tuple(l for l in inner if isinstance(l, LayerSpec))))
+            continue
+        layer = _layer(item, p, problems)
+        if layer is not None:
+            out.append(layer)
+    return out
+
+
+def _layer(item: dict[str, Any], p: str, problems: Problems) -> LayerSpec | None:
+    t = item.get("type")
+    if not isinstance(t, str):
+        problems.add(f"{p}.type", "is required (a layer type such as dense or conv2d)")
+        return None
+    key = LAYER_ALIASES.get(t.lower(), t.lower())
+    if key not in LAYERS:
+        problems.add(f"{p}.type", f"unknown layer type {t!r}; known: {', '.join(LAYERS)}")
+        return None
+    spec = LAYERS[key]
+    args: dict[str, Param] = {}
+    for k, v in item.items():
+        if k == "type":
+            continue
+        if k not in spec.args:
+            allowed = ", ".join(spec.args) or "none"
+            problems.add(f"{p}.{k}", f"unknown argument for {key}; allowed: {allowed}")
+            continue
+        param = parse_param(v, spec.args[k], f"{p}.{k}", problems)
+        if param is not None:
+            args[k] = param
+    for k, a in spec.args.items():
+        if a.required and k not in item:
+            problems.add(f"{p}.{k}", f"is required for {key}")
+    return LayerSpec(key, args)
+
+
+def _optimizer(raw: Any, problems: Problems) -> OptimizerSpec | None:
+    if raw is None:
+        raw = {"name": "adam", "learning_rate": 0.001}
+    if isinstance(raw, str):
+        raw = {"name": raw}
+    m = _mapping(raw, "optimizer", ("name", "learning_rate", "options"), problems)
+    if not m:
+        return None
+    names_arg = Arg("str", choices=tuple(OPTIMIZERS))
+    name = parse_param(m.get("name", "adam"), names_arg, "optimizer.name", problems)
+    lr = parse_param(m.get("learning_rate", 0.001), LEARNING_RATE, "optimizer.learning_rate", problems)
+    possible = list(name.values) if isinstance(name, Choice) else [name.value] if isinstance(name, Fixed) else []
+    options: dict[str, dict[str, Param]] = {}
+    raw_opts = m.get("options") or {}
+    if not isinstance(raw_opts, dict):
+        problems.add("optimizer.options", "must be a mapping: optimizer name -> its arguments")
+        raw_opts = {}
+    for opt_name, opt_args in raw_opts.items():
+        p = f"optimizer.options.{opt_name}"
+        if opt_name not in OPTIMIZERS:
+            problems.add(p, f"unknown optimizer {opt_name!r}; known: {', '.join(OPTIMIZERS)}")
+            continue
+        if opt_name not in possible:
+            problems.add(p, f"{opt_name} is not among the optimizers searched ({', '.join(map(str, possible))})")
+            continue
+        if not isinstance(opt_args, dict):
+            problems.add(p, "must be a mapping of argument -> value")
+            continue
+        spec_args = OPTIMIZERS[opt_name][1]
+        parsed: dict[str, Param] = {}
+        for k, v in opt_args.items():
+            if k not in spec_args:
+                problems.add(f"{p}.{k}", f"unknown argument for {opt_name}; allowed: {', '.join(spec_args)}")
+                continue
+            param = parse_param(v, spec_args[k], f"{p}.{k}", problems)
+            if param is not None:
+                parsed[k] = param
+        options[opt_name] = parsed
+    if name is None or lr is None:
+        return None
+    return OptimizerSpec(name, lr, options)
+
+
+def _training(raw: Any, problems: Problems) -> TrainingSpec | None:
+    m = _mapping(raw if raw is not None else {}, "training", ("batch_size", "epochs", "loss", "metrics"),
+                 problems)
+    batch = parse_param(m.get("batch_size", 32), Arg("int", ge=1), "training.batch_size", problems)
+    epochs = m.get("epochs", 10)
+    ok = True
+    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
+        problems.add("training.epochs", f"must be a positive integer (got {epochs!r})")
+        ok = False
+    loss = m.get("loss", "sparse_categorical_crossentropy")
+    if loss not in LOSSES:
+        problems.add("training.loss", f"unknown loss {loss!r}; supported: {', '.join(LOSSES)}")
+        ok = False
+    metrics = m.get("metrics", ["accuracy"])
+    if not isinstance(metrics, list) or not all(isinstance(x, str) for x in metrics):
+        problems.add("training.metrics", "must be a list of metric names")
+        ok = False
+        metrics = []
+    for i, x in enumerate(metrics):
+        if x not in METRICS:
+            problems.add(f"training.metrics[{i}]", f"unknown metric {x!r}; supported: {', '.join(METRICS)}")
+            ok = False
+    if batch is None or not ok:
+        return None
+    return TrainingSpec(batch, epochs, loss, tuple(metrics))
+
+
+def _objective(raw: Any, training: TrainingSpec | None, problems: Problems) -> Objective | None:
+    if isinstance(raw, str):
+        raw = {"metric": raw}
+    m = _mapping(raw if raw is not None else {}, "objective", ("metric", "direction"), problems)
+    metrics = training.metrics if training else ()
+    default = "val_accuracy" if "accuracy" in metrics else "val_loss"
+    metric = m.get("metric", default)
+    known = ["loss", *metrics]
+    allowed = known + [f"val_{k}" for k in known]
+    if metric not in allowed:
+        problems.add("objective.metric", f"{metric!r} is not logged by this space; choose one of: "
+                                         f"{', '.join(allowed)}")
+        return None
+    direction = m.get("direction", "minimize" if metric.endswith(("loss", "crossentropy")) else "maximize")
+    if direction not in ("maximize", "minimize"):
+        problems.add("objective.direction", f"must be maximize or minimize (got {direction!r})")
+        return None
+    return Objective(metric, direction)
+

@@ -1,0 +1,95 @@
+"""Storage URLs: the default, the environment, redaction, and opening Optuna's RDB storage."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from automl._logging import get_logger
+from automl.errors import StorageError
+
+__all__ = ["DEFAULT_URL", "ENV_VAR", "resolve_url", "redact", "open_storage", "sqlite_path"]
+
+DEFAULT_URL = "sqlite:///automl.db"
+ENV_VAR = "AUTOML_STORAGE"
+SQLITE_TIMEOUT_S = 30
+_log = get_logger("storage")
+
+_DRIVER_HINTS = {"postgresql": "pip install 'automl[postgres]' (psycopg2)",
+                 "mysql": "pip install 'automl[mysql]' (PyMySQL) and use mysql+pymysql://"}
+
+
+def resolve_url(url: str | None) -> str:
+    """``url`` if given, else ``$AUTOML_STORAGE``, else ``sqlite:///automl.db``."""
+    return url or os.environ.get(ENV_VAR) or DEFAULT_URL
+
+
+def redact(url: str) -> str:
+    """The URL with its password replaced by ``***``; never print a URL any other way."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable storage URL>"
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a ``sqlite:///`` URL (None for other databases or in-memory SQLite)."""
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
+        return None
+    return Path(u.database)
+
+
+def open_storage(url: str, *, must_exist: bool = False) -> Any:
+    """Open Optuna's RDB storage at ``url`` (creating the schema unless ``must_exist``).
+
+    SQLite files get WAL mode and a 30 s busy timeout. Raises :class:`StorageError` with
+    the URL's password hidden.
+    """
+    import optuna
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+    try:
+        backend = make_url(url).get_backend_name()
+    except ArgumentError:
+        raise StorageError(f"not a database URL: {redact(url)} (expected e.g. sqlite:///automl.db or "
+                           f"postgresql://user@host/db)") from None
+    engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    path = sqlite_path(url)
+    if backend == "sqlite":
+        engine_kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}}
+        if path is not None:
+            if must_exist and not path.is_file():
+                raise StorageError(f"no store at {redact(url)} (file {path} does not exist); run "
+                                   f"`automl search` first or pass --storage")
+            if not path.parent.is_dir():
+                raise StorageError(f"cannot create the store {path}: folder {path.parent} does not exist")
+            _enable_wal(path)
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, skip_compatibility_check=False)
+    except ImportError as e:
+        raise StorageError(f"no database driver for {redact(url)}: {e}. "
+                           f"{_DRIVER_HINTS.get(backend, '')}".strip()) from None
+    except (SQLAlchemyError, RuntimeError, ValueError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise StorageError(f"cannot open the store {redact(url)}: {msg.replace(url, redact(url))}") from None
+
+
+def _enable_wal(path: Path) -> None:
+    # journal_mode=WAL persists in the file: set it once, before Optuna's engine connects.
+    try:
+        con = sqlite3.connect(path, timeout=SQLITE_TIMEOUT_S)
+        try:
+            con.execute("PRAGMA journal_mode=WAL")
+        finally:
+            con.close()
+    except sqlite3.Error as e:
+        raise StorageError(f"cannot open SQLite file {path}: {e}") from None
