@@ -110,7 +110,7 @@ class Space:
                 else:
                     active = [v for v in _param_values(item.times) if v > r]
                 for j, layer in enumerate(item.layers):
-                    prefix = f"block{i}.rep{r}.layer{j}"
+                    prefix = f"block{i}.rep{r}" + (f".layer{j}" if len(item.layers) > 1 else "")
                     if active is None:
                         layers.append(_sample_layer(layer, hp, prefix))
                     else:

@@ -1,0 +1,65 @@
+"""The live progress display of a search (rich), used by the CLI."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from automl.engines._base import TrialOutcome, TrialSpec
+from automl.runner import SearchObserver
+
+__all__ = ["RichProgress"]
+
+
+class RichProgress(SearchObserver):
+    """Trials done / pruned / failed, the best value so far, the running trial's epoch."""
+
+    def __init__(self, console: Console, direction: str, objective: str) -> None:
+        self.console = console
+        self.maximize = direction == "maximize"
+        self.objective = objective
+        self.counts = {"complete": 0, "pruned": 0, "failed": 0}
+        self.best: float | None = None
+        self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
+                                 console=console, transient=False)
+        self.task: Any = None
+
+    def __enter__(self) -> RichProgress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.progress.__exit__(*exc)
+
+    def _status(self, running: str = "") -> str:
+        c = self.counts
+        best = f"{self.best:.4f}" if self.best is not None else "-"
+        parts = [f"[green]{c['complete']} done[/] [yellow]{c['pruned']} pruned[/] [red]{c['failed']} failed[/]",
+                 f"best {self.objective} {best}"]
+        if running:
+            parts.append(running)
+        return " | ".join(parts)
+
+    def on_search_start(self, total: int, done: int) -> None:
+        self.task = self.progress.add_task("trials", total=total, completed=min(done, total),
+                                           status=self._status("starting"))
+
+    def on_trial_start(self, spec: TrialSpec) -> None:
+        self.progress.update(self.task, status=self._status(f"trial {spec.number}: building"))
+
+    def on_epoch(self, spec: TrialSpec, epoch: int, metrics: dict[str, float]) -> None:
+        v = metrics.get(self.objective)
+        shown = f" {self.objective} {v:.4f}" if v is not None else ""
+        self.progress.update(self.task, status=self._status(f"trial {spec.number}: epoch {epoch}/{spec.epochs}{shown}"))
+
+    def on_trial_end(self, spec: TrialSpec, outcome: TrialOutcome) -> None:
+        self.counts[outcome.state] += 1
+        v = outcome.value
+        if outcome.state == "complete" and v is not None and math.isfinite(v):
+            if self.best is None or (v > self.best if self.maximize else v < self.best):
+                self.best = v
+        self.progress.update(self.task, advance=1, status=self._status())

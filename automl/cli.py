@@ -1,0 +1,257 @@
+"""The ``automl`` command line. Heavy imports (Keras, TensorFlow) happen inside commands."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+from rich.console import Console
+
+from automl.errors import AutomlError, UsageError
+
+__all__ = ["main", "cli"]
+
+_err = Console(stderr=True)
+_out = Console(soft_wrap=False, width=None if sys.stdout.isatty() else 160)
+
+
+def _setup_logging(verbose: int) -> None:
+    from rich.logging import RichHandler
+
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    handler = RichHandler(console=_err, show_path=False, show_time=verbose > 1)
+    logger = logging.getLogger("automl")
+    logger.handlers[:] = [handler]
+    logger.setLevel(level)
+    logger.propagate = False
+    try:
+        import optuna
+
+        optuna.logging.set_verbosity(logging.WARNING if verbose < 2 else logging.INFO)
+    except ImportError:  # pragma: no cover - optuna is a dependency
+        pass
+
+
+def _errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn automl's errors into one message and an exit status (2 for bad input)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except UsageError as e:
+            _err.print(f"[bold red]error:[/] {e}", highlight=False, markup=True, soft_wrap=True)
+            sys.exit(2)
+        except AutomlError as e:
+            _err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            _err.print("interrupted; the running trial was recorded as failed")
+            sys.exit(130)
+
+    return wrapper
+
+
+_STORAGE = click.option("--storage", envvar="AUTOML_STORAGE", default=None, metavar="URL",
+                        help="SQLAlchemy URL of the store [env AUTOML_STORAGE; default sqlite:///automl.db].")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="automl")
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+def cli(verbose: int) -> None:
+    """Search Keras architectures and hyperparameters with Optuna or KerasTuner.
+
+    Every trial is recorded in one SQL store (Optuna's schema) that `automl dashboard`,
+    optuna-dashboard and optuna.load_study read.
+    """
+    _setup_logging(verbose)
+
+
+@cli.command()
+@click.argument("space", required=False)
+@click.option("--data", default=None, metavar="NAME|PATH",
+              help="digits (default), digits2d, mnist1d, synthetic:SHAPE[:CLASSES[:N]], or a .npz/.csv file.")
+@click.option("--trials", "n_trials", type=int, default=20, show_default=True,
+              help="Total finished trials the study should hold (a re-run continues up to it).")
+@click.option("--timeout", type=float, default=None, help="Stop starting new trials after S seconds.")
+@click.option("--engine", type=click.Choice(["optuna", "kerastuner"]), default="optuna", show_default=True)
+@click.option("--algorithm", default=None,
+              help="KerasTuner: random|bayesian|hyperband|grid. Optuna: same as --sampler.")
+@click.option("--sampler", type=click.Choice(["tpe", "random", "cmaes", "gp", "qmc"]), default="tpe",
+              show_default=True, help="Optuna sampler.")
+@click.option("--pruner", type=click.Choice(["none", "median", "sha", "hyperband"]), default="none",
+              show_default=True, help="Optuna pruner, fed the objective after every epoch.")
+@click.option("--seed", type=int, default=None, help="Seed of the sampler and of model initialisation.")
+@_STORAGE
+@click.option("--study", "study_name", default=None, help="Study name [default: the space's name].")
+@click.option("--epochs", type=int, default=None, help="Override the space's epochs per trial.")
+@click.option("--batch-size", type=int, default=None, help="Override the space's batch size.")
+@click.option("--objective", default=None, help="Override the objective metric (e.g. val_loss).")
+@click.option("--direction", type=click.Choice(["maximize", "minimize"]), default=None)
+@click.option("--val-split", type=float, default=0.2, show_default=True)
+@click.option("--test-split", type=float, default=0.0, show_default=True,
+              help="Fraction held out as a test split, never seen by the search.")
+@click.option("--data-seed", type=int, default=0, show_default=True, help="Seed of the splits.")
+@click.option("--label-column", default=None, help="CSV label column [default: 'label', else the last].")
+@click.option("--backend", type=click.Choice(["tensorflow", "jax", "torch"]), default=None,
+              help="Keras backend [default: KERAS_BACKEND, else tensorflow].")
+@click.option("--top", type=int, default=10, show_default=True, help="Rows of the final leaderboard.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress display.")
+@_errors
+def search(space: str | None, data: str | None, n_trials: int, timeout: float | None, engine: str,
+           algorithm: str | None, sampler: str, pruner: str, seed: int | None, storage: str | None,
+           study_name: str | None, epochs: int | None, batch_size: int | None, objective: str | None,
+           direction: str | None, val_split: float, test_split: float, data_seed: int, label_column: str | None,
+           backend: str | None, top: int, quiet: bool) -> None:
+    """Search SPACE (a YAML file, a catalog name such as `demo`, or FILE.py:FUNCTION).
+
+    Without SPACE, continues the study given by --study from what the store holds.
+    """
+    from automl._progress import RichProgress
+    from automl._search import search as run_search
+    from automl._tables import trials_table
+    from automl.model import import_keras
+    from automl.storage import redact, resolve_url
+
+    holder: dict[str, Any] = {}
+
+    class _Lazy(RichProgress):
+        """Starts the display only once the search begins (after validation and store setup)."""
+
+        def on_search_start(self, total: int, done: int) -> None:
+            self.__enter__()
+            holder["live"] = self
+            super().on_search_start(total, done)
+
+    from automl._search import prepare
+
+    if space is not None:
+        # Validate before anything is imported or written, so bad input fails fast.
+        prep = prepare(space, data or "digits", epochs=epochs, batch_size=batch_size, objective=objective,
+                       direction=direction, val_split=val_split, test_split=test_split, data_seed=data_seed,
+                       label_column=label_column)
+        space_arg: Any = prep.space
+        data_arg: Any = prep.data
+        obj = prep.space.objective
+    else:
+        space_arg, data_arg, obj = None, data, None
+    with _err.status(f"loading Keras ({backend or 'default backend'})…"):
+        import_keras(backend)
+    observer = None
+    if not quiet:
+        observer = _Lazy(_err, obj.direction if obj else "maximize", obj.metric if obj else "value")
+    try:
+        result = run_search(space_arg, data_arg, engine=engine, n_trials=n_trials, timeout=timeout,
+                            sampler=sampler, pruner=pruner, algorithm=algorithm, seed=seed, storage=storage,
+                            study_name=study_name, epochs=None if space else epochs, backend=backend,
+                            observer=observer)
+    finally:
+        if "live" in holder:
+            holder["live"].__exit__(None, None, None)
+    objective_name = obj.metric if obj else "value"
+    title = (f"study {result.study_name} ({redact(resolve_url(storage))}): {len(result.leaderboard)} trials, "
+             f"{result.count('COMPLETE')} complete, {result.count('PRUNED')} pruned, {result.count('FAIL')} failed")
+    _out.print(trials_table(result.leaderboard[:top], title, objective_name))
+    if result.best is not None:
+        _out.print(f"best trial #{result.best.number}: {objective_name} = {result.best.value:.4f}", highlight=False)
+
+
+def _open(storage: str | None) -> Any:
+    from automl.storage import open_storage, resolve_url
+
+    return open_storage(resolve_url(storage), must_exist=True)
+
+
+@cli.command()
+@_STORAGE
+@click.option("--format", "fmt_", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@_errors
+def studies(storage: str | None, fmt_: str) -> None:
+    """List the studies in the store."""
+    from dataclasses import asdict
+
+    from automl._tables import studies_table
+    from automl.storage import list_studies, redact, resolve_url
+
+    rows = list_studies(_open(storage))
+    if fmt_ == "json":
+        click.echo(json.dumps([asdict(r) for r in rows], indent=2))
+    else:
+        _out.print(studies_table(rows, f"studies in {redact(resolve_url(storage))}"))
+
+
+@cli.command()
+@click.argument("study")
+@_STORAGE
+@click.option("--format", "fmt_", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--top", type=int, default=None, help="Only the best N rows.")
+@_errors
+def trials(study: str, storage: str | None, fmt_: str, top: int | None) -> None:
+    """The leaderboard of STUDY: complete trials best first, then pruned, failed, running."""
+    from automl._tables import trials_csv, trials_json, trials_table
+    from automl.engines import ATTR
+    from automl.storage import leaderboard, load_study
+
+    st = load_study(_open(storage), study)
+    rows = leaderboard(st, top)
+    if fmt_ == "csv":
+        click.echo(trials_csv(rows), nl=False)
+    elif fmt_ == "json":
+        click.echo(trials_json(rows))
+    else:
+        _out.print(trials_table(rows, f"study {study}", st.user_attrs.get(f"{ATTR}objective", "value")))
+
+
+@cli.command()
+@click.argument("study")
+@_STORAGE
+@_errors
+def best(study: str, storage: str | None) -> None:
+    """The best trial of STUDY as JSON: number, value, params."""
+    from automl.engines import ATTR
+    from automl.storage import best_trial, load_study
+
+    st = load_study(_open(storage), study)
+    row = best_trial(st)
+    if row is None:
+        raise UsageError(f"study {study!r} has no complete trial yet")
+    click.echo(json.dumps({"study": study, "number": row.number, "objective": st.user_attrs.get(f"{ATTR}objective"),
+                           "direction": st.direction.name.lower(), "value": row.value, "params": row.params},
+                          indent=2))
+
+
+@cli.command()
+@_STORAGE
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8080, show_default=True)
+@_errors
+def dashboard(storage: str | None, host: str, port: int) -> None:
+    """Serve optuna-dashboard on the store (Ctrl-C stops it)."""
+    try:
+        import optuna_dashboard
+    except ImportError:
+        raise UsageError("the dashboard needs optuna-dashboard: pip install 'automl[dashboard]'") from None
+    from automl.storage import redact, resolve_url
+
+    store = _open(storage)
+    _err.print(f"optuna-dashboard on http://{host}:{port}/ for {redact(resolve_url(storage))}", highlight=False)
+    optuna_dashboard.run_server(store, host=host, port=port)
+
+
+@cli.command()
+def spaces() -> None:
+    """List the bundled search spaces."""
+    from automl.space import catalog, load_space
+
+    for name, path in catalog().items():
+        click.echo(f"{name:16} {load_space(path).description}")
+
+
+def main() -> None:
+    cli(prog_name="automl")

@@ -1,0 +1,109 @@
+"""Loading data: built-ins offline, user files, splits, and a table of bad data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from automl.data import data_from_description, load_data, synthetic
+from automl.errors import DataError
+
+
+def test_digits_and_splits_are_seeded() -> None:
+    a = load_data("digits", val_split=0.25, test_split=0.1, seed=3)
+    b = load_data("digits", val_split=0.25, test_split=0.1, seed=3)
+    assert a.input_shape == (64,) and a.num_classes == 10
+    assert len(a.y_train) + len(a.y_val) + len(a.y_test) == 1797
+    assert len(a.y_test) == 180 and abs(len(a.y_val) - 0.25 * (1797 - 180)) <= 1
+    np.testing.assert_array_equal(a.x_val, b.x_val)
+    assert 0.0 <= a.x_train.min() and a.x_train.max() <= 1.0
+    c = load_data("digits", val_split=0.25, test_split=0.1, seed=4)
+    assert not np.array_equal(a.x_val, c.x_val)
+
+
+def test_mnist1d_is_generated_offline_with_its_own_test_split() -> None:
+    np.random.seed(123)
+    before = np.random.rand()
+    np.random.seed(123)
+    d = load_data("mnist1d")
+    after = np.random.rand()
+    assert before == after, "loading mnist1d must not reseed the caller's numpy generator"
+    assert d.input_shape == (40,) and d.num_classes == 10
+    assert len(d.y_train) + len(d.y_val) == 4000 and len(d.y_test) == 1000
+    assert not Path("mnist1d_data.pkl").exists()
+
+
+def test_synthetic_any_shape_and_learnable() -> None:
+    d = load_data("synthetic:8x8x3:4:400")
+    assert d.input_shape == (8, 8, 3) and d.num_classes == 4 and len(d.y_train) + len(d.y_val) == 400
+    x, y = synthetic((20,), 3, 300, seed=0)
+    # Nearest class mean separates the classes far better than chance.
+    means = np.stack([x[y == k].mean(0) for k in range(3)])
+    pred = np.argmin(((x[:, None, :] - means[None]) ** 2).sum(-1), axis=1)
+    assert (pred == y).mean() > 0.8
+
+
+def test_npz_with_test_and_validation_arrays(tmp_path: Path) -> None:
+    x, y = synthetic((5,), 3, 90)
+    p = tmp_path / "d.npz"
+    np.savez(p, x=x[:60], y=y[:60], x_val=x[60:75], y_val=y[60:75], x_test=x[75:], y_test=y[75:])
+    d = load_data(p)
+    assert len(d.y_train) == 60 and len(d.y_val) == 15 and len(d.y_test) == 15
+    again = data_from_description(d.describe())
+    np.testing.assert_array_equal(again.x_train, d.x_train)
+
+
+def test_csv_with_label_column(tmp_path: Path) -> None:
+    p = tmp_path / "d.csv"
+    rows = ["f1,f2,target"] + [f"{i * 0.1:.1f},{i % 3},{i % 2}" for i in range(40)]
+    p.write_text("\n".join(rows) + "\n")
+    d = load_data(p, label_column="target")
+    assert d.input_shape == (2,) and d.num_classes == 2 and len(d.y_train) + len(d.y_val) == 40
+    with pytest.raises(DataError, match="no label column 'label'"):
+        load_data(p, label_column="label")
+
+
+def _npz(tmp_path: Path, **arrays: np.ndarray) -> Path:
+    p = tmp_path / "bad.npz"
+    np.savez(p, **arrays)
+    return p
+
+
+X = np.zeros((20, 4), dtype=np.float32)
+Y = np.arange(20) % 2
+
+BAD = {
+    "missing file": (lambda t: t / "nope.npz", "data file not found"),
+    "missing array": (lambda t: _npz(t, x=X), "missing array 'y'"),
+    "length mismatch": (lambda t: _npz(t, x=X, y=Y[:15]), "x has 20 samples but y has 15"),
+    "nan": (lambda t: _npz(t, x=np.where(np.arange(80).reshape(20, 4) == 9, np.nan, X), y=Y),
+            "NaN or infinite values (first in sample 2)"),
+    "inf": (lambda t: _npz(t, x=np.full((20, 4), np.inf), y=Y), "NaN or infinite"),
+    "negative label": (lambda t: _npz(t, x=X, y=Y - 1), "labels out of range"),
+    "fractional label": (lambda t: _npz(t, x=X, y=Y + 0.5), "whole numbers"),
+    "one class": (lambda t: _npz(t, x=X, y=np.zeros(20)), "single class"),
+    "bad csv cell": (lambda t: _write(t / "b.csv", "a,label\n1,0\nx,1\n"), "line 3: 'x' is not a number"),
+    "ragged csv": (lambda t: _write(t / "r.csv", "a,b,label\n1,2,0\n1,1\n"), "line 3: 2 values"),
+    "unknown name": (lambda t: "imagenet", "unknown data 'imagenet'"),
+    "bad synthetic": (lambda t: "synthetic:32y32", "synthetic:SHAPE"),
+}
+
+
+def _write(p: Path, text: str) -> Path:
+    p.write_text(text)
+    return p
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_data_is_refused_clearly(tmp_path: Path, case: str) -> None:
+    make, words = BAD[case]
+    with pytest.raises(DataError) as e:
+        load_data(make(tmp_path))
+    assert words in str(e.value)
+
+
+def test_labels_beyond_the_space_class_count() -> None:
+    with pytest.raises(DataError, match="found label 9 but there are 5 classes"):
+        load_data("digits", num_classes=5)

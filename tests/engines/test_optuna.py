@@ -1,0 +1,114 @@
+"""The Optuna engine over a real store, in-process, with real (tiny) Keras training."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+import pytest
+
+import automl
+from automl.engines import ATTR
+from automl.errors import StudyConflictError, UsageError
+
+
+def test_search_records_trials_with_attributes(tiny_space: dict[str, Any], store: str) -> None:
+    result = automl.search(tiny_space, "digits", n_trials=3, storage=store, study_name="s", seed=0)
+    assert result.ran == 3 and result.best is not None
+    study = optuna.load_study(study_name="s", storage=store)
+    assert len(study.trials) == 3
+    assert study.user_attrs[f"{ATTR}engine"] == "optuna"
+    assert study.user_attrs[f"{ATTR}sampler"] == "tpe"
+    assert study.user_attrs[f"{ATTR}space"]["model"] == tiny_space["model"]
+    assert study.user_attrs[f"{ATTR}data"]["source"] == "digits"
+    for t in study.trials:
+        assert t.state == optuna.trial.TrialState.COMPLETE
+        hist = t.user_attrs[f"{ATTR}history"]
+        assert len(hist["val_accuracy"]) == 2 and len(hist["loss"]) == 2
+        assert sorted(t.intermediate_values) == [1, 2]
+        assert t.intermediate_values[2] == pytest.approx(hist["val_accuracy"][-1])
+        assert t.value == pytest.approx(hist["val_accuracy"][-1])
+        assert t.user_attrs[f"{ATTR}params_count"] > 0 and t.user_attrs[f"{ATTR}fit_seconds"] > 0
+        assert 8 <= t.params["layer0.units"] <= 32
+        assert ("sgd.momentum" in t.params) == (t.params["optimizer"] == "sgd")
+    assert result.best_value == max(t.value for t in study.trials)
+
+
+def test_rerun_continues_to_the_total_and_other_space_is_refused(tiny_space: dict[str, Any], store: str) -> None:
+    automl.search(tiny_space, "digits", n_trials=2, storage=store, study_name="s")
+    r = automl.search(tiny_space, "digits", n_trials=3, storage=store, study_name="s")
+    assert r.ran == 1 and len(r.leaderboard) == 3
+    r = automl.search(tiny_space, "digits", n_trials=3, storage=store, study_name="s")
+    assert r.ran == 0
+    other = dict(tiny_space, training={"batch_size": 32, "epochs": 2})
+    with pytest.raises(StudyConflictError, match="another search space"):
+        automl.search(other, "digits", n_trials=4, storage=store, study_name="s")
+    assert len(optuna.load_study(study_name="s", storage=store).trials) == 3
+
+
+def test_resume_from_the_store_alone(tiny_space: dict[str, Any], store: str) -> None:
+    automl.search(tiny_space, "digits", n_trials=1, storage=store, study_name="s")
+    r = automl.search(None, None, n_trials=2, storage=store, study_name="s")
+    assert r.ran == 1 and len(r.leaderboard) == 2
+
+
+def test_failing_model_function_gives_fail_trials_and_a_finished_search(store: str) -> None:
+    from tests.fixtures.user_spaces import build_failing
+
+    r = automl.search(build_failing, "digits", n_trials=2, storage=store, study_name="f", epochs=1)
+    study = optuna.load_study(study_name="f", storage=store)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL] * 2
+    assert "this model function is broken" in study.trials[0].user_attrs[f"{ATTR}error"]
+    assert r.best is None
+
+
+def test_nan_loss_fails_the_trial_with_its_reason(store: str) -> None:
+    from tests.fixtures.user_spaces import build_nan
+
+    automl.search(build_nan, "digits", n_trials=1, storage=store, study_name="n", epochs=3)
+    t = optuna.load_study(study_name="n", storage=store).trials[0]
+    assert t.state == optuna.trial.TrialState.FAIL
+    assert "NaN or infinite loss at epoch 1" in t.user_attrs[f"{ATTR}error"]
+
+
+def test_function_space_with_conditional_params(store: str) -> None:
+    from tests.fixtures.user_spaces import build_model, build_uncompiled
+
+    automl.search(build_model, "digits", n_trials=3, storage=store, study_name="fn", epochs=1, seed=1)
+    for t in optuna.load_study(study_name="fn", storage=store).trials:
+        assert t.state == optuna.trial.TrialState.COMPLETE
+        assert ("momentum" in t.params) == (t.params["optimizer"] == "sgd")
+    automl.search(build_uncompiled, "digits", n_trials=1, storage=store, study_name="unc", epochs=1)
+    assert optuna.load_study(study_name="unc", storage=store).trials[0].state == optuna.trial.TrialState.COMPLETE
+
+
+def test_median_pruner_prunes_bad_trials(tiny_space: dict[str, Any], store: str) -> None:
+    space = dict(tiny_space, training={"batch_size": 64, "epochs": 4, "metrics": ["accuracy"]})
+    # Half the learning rates are tiny: those trials fall behind the median and get pruned.
+    space["optimizer"] = {"name": "sgd", "learning_rate": {"choice": [1e-6, 0.05]}}
+    automl.search(space, "digits", n_trials=10, storage=store, study_name="p", pruner="median", sampler="random",
+                  seed=3)
+    trials = optuna.load_study(study_name="p", storage=store).trials
+    pruned = [t for t in trials if t.state == optuna.trial.TrialState.PRUNED]
+    assert pruned, "the median pruner pruned nothing"
+    for t in pruned:
+        assert len(t.user_attrs[f"{ATTR}history"]["loss"]) < 4
+    slow = [t for t in trials[4:] if t.params["learning_rate"] == 1e-6]
+    assert slow and all(t.state == optuna.trial.TrialState.PRUNED for t in slow), \
+        "every hopeless trial after the startup trials must be pruned"
+
+
+@pytest.mark.parametrize("sampler", ["random", "cmaes", "qmc"])
+def test_other_samplers_run(tiny_space: dict[str, Any], store: str, sampler: str) -> None:
+    r = automl.search(tiny_space, "digits", n_trials=2, storage=store, sampler=sampler, seed=0, epochs=1)
+    assert len(r.leaderboard) == 2
+
+
+def test_bad_arguments_write_nothing(tiny_space: dict[str, Any], tmp_path: Any) -> None:
+    db = tmp_path / "x.db"
+    url = f"sqlite:///{db}"
+    for kwargs in ({"n_trials": 0}, {"sampler": "grid"}, {"pruner": "asha"}, {"engine": "ray"},
+                   {"timeout": -1.0}):
+        with pytest.raises(UsageError):
+            automl.search(tiny_space, "digits", storage=url, **{"n_trials": 2, **kwargs})
+    assert not db.exists()

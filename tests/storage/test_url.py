@@ -1,0 +1,52 @@
+"""Storage URLs: defaults, redaction, SQLite setup, errors."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from automl.errors import StorageError
+from automl.storage import DEFAULT_URL, open_storage, redact, resolve_url
+
+
+def test_resolve_url_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AUTOML_STORAGE", raising=False)
+    assert resolve_url(None) == DEFAULT_URL == "sqlite:///automl.db"
+    monkeypatch.setenv("AUTOML_STORAGE", "sqlite:///env.db")
+    assert resolve_url(None) == "sqlite:///env.db"
+    assert resolve_url("sqlite:///arg.db") == "sqlite:///arg.db"
+
+
+def test_redact_hides_passwords() -> None:
+    assert redact("postgresql://bob:s3cret@db.example/x") == "postgresql://bob:***@db.example/x"
+    assert "s3cret" not in redact("mysql+pymysql://root:s3cret@127.0.0.1:3306/t")
+    assert redact("sqlite:///a.db") == "sqlite:///a.db"
+
+
+def test_sqlite_store_is_wal_with_optuna_schema(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    open_storage(f"sqlite:///{db}")
+    con = sqlite3.connect(db)
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"studies", "trials", "trial_params", "trial_values", "trial_intermediate_values"} <= tables
+
+
+def test_missing_store_is_not_created_for_reading(tmp_path: Path) -> None:
+    db = tmp_path / "none.db"
+    with pytest.raises(StorageError, match="no store at"):
+        open_storage(f"sqlite:///{db}", must_exist=True)
+    assert not db.exists()
+
+
+def test_unreachable_server_error_hides_the_password() -> None:
+    with pytest.raises(StorageError) as e:
+        open_storage("postgresql://bob:s3cret@127.0.0.1:1/x")
+    assert "s3cret" not in str(e.value) and "***" in str(e.value)
+
+
+def test_not_a_url() -> None:
+    with pytest.raises(StorageError, match="not a database URL"):
+        open_storage("automl.db")

@@ -1,0 +1,154 @@
+"""The CLI end to end, as a user runs it: subprocesses, real training, a real SQLite file."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import TINY_YAML, cli_env, file_digest
+
+pytestmark = pytest.mark.slow
+
+
+def test_help_does_not_import_tensorflow_or_keras(tmp_path: Path) -> None:
+    code = ("import sys\nfrom click.testing import CliRunner\nfrom automl.cli import cli\n"
+            "r = CliRunner().invoke(cli, ['--help']); assert r.exit_code == 0, r.output\n"
+            "r = CliRunner().invoke(cli, ['search', '--help']); assert r.exit_code == 0, r.output\n"
+            "bad = [m for m in ('tensorflow', 'keras', 'jax', 'torch') if m in sys.modules]\n"
+            "print(bad)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_search_end_to_end_then_read_the_store(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "tiny.yaml").write_text(TINY_YAML)
+    r = run_cli("search", "tiny.yaml", "--trials", "3", "--seed", "0", "--study", "e2e")
+    assert r.returncode == 0, r.stderr
+    assert "study e2e (sqlite:///automl.db): 3 trials, 3 complete" in r.stdout
+    assert "best trial #" in r.stdout
+    assert "3/3" in r.stderr  # the progress display
+    db = tmp_path / "automl.db"
+    assert db.exists()
+
+    study = optuna.load_study(study_name="e2e", storage=f"sqlite:///{db}")
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 3
+    assert all(len(t.intermediate_values) == 2 for t in study.trials)
+
+    engine = sa.create_engine(f"sqlite:///{db}")
+    with engine.connect() as con:
+        n_trials = con.execute(sa.text("SELECT COUNT(*) FROM trials")).scalar()
+        attrs = {k for (k,) in con.execute(sa.text("SELECT key FROM trial_user_attributes"))}
+        study_attrs = {k for (k,) in con.execute(sa.text("SELECT key FROM study_user_attributes"))}
+    assert n_trials == 3
+    assert {"automl:history", "automl:params_count", "automl:fit_seconds", "automl:device", "automl:config"} <= attrs
+    assert {"automl:space", "automl:data", "automl:engine", "automl:sampler", "automl:pruner"} <= study_attrs
+
+    best = run_cli("best", "e2e")
+    assert best.returncode == 0, best.stderr
+    b = json.loads(best.stdout)
+    assert b["value"] == pytest.approx(study.best_value) and b["params"] == study.best_params
+
+    rows = list(csv.DictReader(io.StringIO(run_cli("trials", "e2e", "--format", "csv").stdout)))
+    assert len(rows) == 3 and float(rows[0]["value"]) == pytest.approx(study.best_value)
+    assert "layer0.units" in rows[0]
+    js = json.loads(run_cli("trials", "e2e", "--format", "json").stdout)
+    assert [t["number"] for t in js] == [int(r["number"]) for r in rows]
+    table = run_cli("studies")
+    assert table.returncode == 0 and "e2e" in table.stdout and "optuna" in table.stdout
+
+    # Same command again with a larger total continues the study; the store alone suffices too.
+    r2 = run_cli("search", "tiny.yaml", "--trials", "4", "--study", "e2e", "-q")
+    assert r2.returncode == 0, r2.stderr
+    r3 = run_cli("search", "--study", "e2e", "--trials", "5", "-q")
+    assert r3.returncode == 0, r3.stderr
+    assert len(optuna.load_study(study_name="e2e", storage=f"sqlite:///{db}").trials) == 5
+
+    # Another space under the same name is refused, and the store is unchanged.
+    (tmp_path / "other.yaml").write_text(TINY_YAML.replace("high: 32", "high: 64"))
+    before = file_digest(db)
+    r4 = run_cli("search", "other.yaml", "--trials", "6", "--study", "e2e")
+    assert r4.returncode == 2
+    assert "already holds another search space" in r4.stderr
+    assert file_digest(db) == before
+
+
+def test_storage_from_environment_and_credentials_never_printed(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    r = run_cli("studies", env={"AUTOML_STORAGE": "postgresql://bob:hunter2@127.0.0.1:1/none"})
+    assert r.returncode == 2
+    assert "hunter2" not in r.stderr + r.stdout and "bob:***@127.0.0.1" in r.stderr
+
+
+SPACE_CASES = {
+    "unknown layer": ("model:\n  layers:\n    - type: dense3d\n", "model.layers[0].type"),
+    "low > high": (TINY_YAML.replace("low: 8, high: 32", "low: 64, high: 32"), "model.layers[0].units.low"),
+    "negative width": (TINY_YAML.replace("units: {low: 8, high: 32, step: 8}", "units: -3"), "model.layers[0].units"),
+    "non-positive lr": (TINY_YAML.replace("low: 1e-3, high: 3e-2", "low: 0, high: 3e-2"),
+                        "optimizer.learning_rate.low"),
+    "unknown optimizer": (TINY_YAML.replace("[adam, sgd]", "[adam, lion]"), "optimizer.name.choice[1]"),
+    "wrong type": (TINY_YAML.replace("epochs: 2", "epochs: two"), "training.epochs"),
+    "unknown key": (TINY_YAML + "extra: 1\n", "extra"),
+    "not yaml": ("model: [unclosed\n", "not valid YAML"),
+    "conv2d on 1-D data": ("model:\n  layers:\n    - {type: conv2d, filters: 4, kernel_size: 3}\n",
+                           "model.layers[0].type"),
+}
+
+
+@pytest.fixture(scope="module")
+def filled_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store holding one finished study, made once for the table of bad spaces."""
+    d = tmp_path_factory.mktemp("filled")
+    (d / "good.yaml").write_text(TINY_YAML)
+    ok = subprocess.run([sys.executable, "-m", "automl", "search", "good.yaml", "--trials", "1", "--epochs", "1",
+                         "-q"], cwd=d, env=cli_env(d), capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    return d / "automl.db"
+
+
+@pytest.mark.parametrize("case", sorted(SPACE_CASES))
+def test_bad_space_exits_2_and_leaves_the_store_untouched(run_cli, tmp_path: Path, filled_store: Path,  # type: ignore[no-untyped-def]
+                                                          case: str) -> None:
+    import shutil
+
+    text, words = SPACE_CASES[case]
+    (tmp_path / "bad.yaml").write_text(text)
+    db = tmp_path / "automl.db"
+    shutil.copy(filled_store, db)
+    before = file_digest(db)
+    r = run_cli("search", "bad.yaml", "--trials", "1")
+    assert r.returncode == 2, r.stderr
+    assert words in r.stderr
+    assert "Traceback" not in r.stderr
+    assert file_digest(db) == before
+
+
+DATA_CASES = {
+    "missing file": (None, "data file not found"),
+    "missing array": ({"x": [[0.0] * 64] * 10}, "missing array 'y'"),
+    "length mismatch": ({"x": [[0.0] * 64] * 10, "y": [0, 1] * 4}, "x has 10 samples but y has 8"),
+    "nan values": ({"x": [[float("nan")] * 64] * 10, "y": [0, 1] * 5}, "NaN or infinite"),
+    "labels out of range": ({"x": [[0.0] * 100] * 10, "y": [0, 12] * 5}, "labels out of range"),
+    "shape mismatch": ({"x": [[0.0] * 64] * 10, "y": [0, 1] * 5}, "expects input_shape (100,)"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DATA_CASES))
+def test_bad_data_exits_2_before_the_store_is_touched(run_cli, tmp_path: Path, case: str) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    arrays, words = DATA_CASES[case]
+    path = tmp_path / "data.npz"
+    if arrays is not None:
+        np.savez(path, **{k: np.asarray(v) for k, v in arrays.items()})
+    r = run_cli("search", "seed-mlp", "--data", str(path), "--trials", "1")
+    assert r.returncode == 2, r.stderr
+    assert words in r.stderr
+    assert not (tmp_path / "automl.db").exists()
