@@ -9,9 +9,9 @@ from typing import Any
 from automl._logging import get_logger
 from automl.data import Dataset, DataSpec, data_from_description, load_data
 from automl.engines._base import ATTR, Engine
-from automl.errors import DataError, UsageError
+from automl.errors import DataError, StudyConflictError, UsageError
 from automl.runner import InProcessExecutor, SearchObserver, run_loop
-from automl.space import AnySpace, SearchSpace, resolve_space, space_from_definition
+from automl.space import AnySpace, SearchSpace, Space, resolve_space, space_from_definition
 from automl.storage import TrialRow, best_trial, leaderboard, open_storage, redact, resolve_url
 from automl.storage._study import prepare_study
 
@@ -132,7 +132,7 @@ def search(space: AnySpace | None = None, data: DataSpec | None = None, *, engin
                        data_seed=data_seed, label_column=label_column)
         resolved, ds = prep.space, prep.data
     eng = make_engine(engine, resolved, ds, url=url, study_name=study_name or resolved.name, sampler=sampler,
-                      pruner=pruner, algorithm=algorithm, seed=seed)
+                      pruner=pruner, algorithm=algorithm, seed=seed, n_trials=n_trials, backend=backend)
     _log.info("study %s in %s: %d trials requested, %d finished already", study_name or resolved.name,
               redact(url), n_trials, eng.finished())
     executor = InProcessExecutor(resolved, ds, backend=backend, seed=seed or 0)
@@ -143,24 +143,44 @@ def search(space: AnySpace | None = None, data: DataSpec | None = None, *, engin
 
 
 def make_engine(engine: str, space: SearchSpace, data: Dataset, *, url: str, study_name: str, sampler: str,
-                pruner: str, algorithm: str | None, seed: int | None) -> Engine:
+                pruner: str, algorithm: str | None, seed: int | None, n_trials: int,
+                backend: str | None = None) -> Engine:
     """Validate the engine's settings, then open the store and the study (the first write)."""
     obj = space.objective
-    epochs = int(getattr(getattr(space, "training", None), "epochs", 0) or getattr(space, "epochs", 1))
+    epochs = int(space.training.epochs if isinstance(space, Space) else space.epochs)
+    common = {"fingerprint": space.fingerprint, "definition": space.definition, "data": data.describe(),
+              "direction": obj.direction, "objective": obj.metric, "engine": engine}
     if engine == "optuna":
         from automl.engines._optuna import OptunaEngine, make_pruner, make_sampler
 
-        if algorithm is not None and algorithm != sampler:
-            sampler = algorithm
+        sampler = algorithm or sampler
         opt_sampler, opt_pruner = make_sampler(sampler, seed), make_pruner(pruner, epochs)
-        store = open_storage(url)
-        study = prepare_study(store, study_name, fingerprint=space.fingerprint, definition=space.definition,
-                              data=data.describe(), direction=obj.direction, objective=obj.metric,
-                              engine="optuna", settings={"algorithm": sampler, "sampler": sampler,
-                                                         "pruner": pruner, "seed": seed},
+        study = prepare_study(open_storage(url), study_name, **common,
+                              settings={"algorithm": sampler, "sampler": sampler, "pruner": pruner, "seed": seed},
                               sampler=opt_sampler, pruner=opt_pruner)
         return OptunaEngine(study, space, objective=obj.metric)
-    from automl.engines._kerastuner import make_kerastuner_engine
 
-    return make_kerastuner_engine(space, data, url=url, study_name=study_name, algorithm=algorithm or "random",
-                                  seed=seed)
+    from automl._paths import checkpoint_dir
+    from automl.model import import_keras
+
+    algorithm = algorithm or "random"
+    if pruner != "none":
+        raise UsageError("--pruner is an Optuna setting; with KerasTuner use --algorithm hyperband")
+    import_keras(backend)  # keras_tuner imports Keras: the backend must be chosen first
+    from automl.engines._kerastuner import KerasTunerEngine, _replay_sampler, make_oracle
+
+    oracle = make_oracle(algorithm, objective=obj.metric, direction=obj.direction, n_trials=n_trials,
+                         max_epochs=epochs, seed=seed)
+    replay: dict[str, Any] = {}
+    storage = open_storage(url)
+    study = prepare_study(storage, study_name, **common,
+                          settings={"algorithm": algorithm, "sampler": f"kerastuner.{algorithm}", "pruner": "none",
+                                    "seed": seed},
+                          sampler=_replay_sampler(replay))
+    old = study.user_attrs.get(f"{ATTR}algorithm")
+    if old is not None and old != algorithm:
+        raise StudyConflictError(f"study {study_name!r} was run with algorithm {old!r}, not {algorithm!r}; "
+                                 f"use another --study name")
+    checkpoints = checkpoint_dir(url, study_name) if algorithm == "hyperband" else None
+    return KerasTunerEngine(storage, study, space, oracle, replay, algorithm=algorithm, objective=obj.metric,
+                            n_trials=n_trials, checkpoints=checkpoints)

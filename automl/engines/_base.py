@@ -62,7 +62,8 @@ class Engine(ABC):
 
     Contract:
 
-    * ``ask()`` returns the next :class:`TrialSpec`; the trial is RUNNING in the store.
+    * ``ask()`` returns the next :class:`TrialSpec`, the trial RUNNING in the store, or
+      None when the algorithm has nothing left to propose (a finished grid or Hyperband).
     * ``report(spec, epoch, metrics)`` is called after every epoch with that epoch's logs;
       it records the objective as an intermediate value and answers
       :attr:`Decision.PRUNE` when the trial should stop.
@@ -78,7 +79,7 @@ class Engine(ABC):
     algorithm: str = ""
 
     @abstractmethod
-    def ask(self) -> TrialSpec: ...
+    def ask(self) -> TrialSpec | None: ...
 
     @abstractmethod
     def report(self, spec: TrialSpec, epoch: int, metrics: dict[str, float]) -> Decision: ...

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import math
 from collections.abc import Sequence
 from typing import Any
 
 from automl.engines._base import ATTR, Decision, Engine, TrialOutcome, TrialSpec
+from automl.engines._record import finish_trial, finished_count, plain
 from automl.errors import UsageError
 from automl.space import HP, SearchSpace
 
-__all__ = ["OptunaEngine", "OptunaHP", "SAMPLERS", "PRUNERS", "make_sampler", "make_pruner", "record_outcome"]
+__all__ = ["OptunaEngine", "OptunaHP", "SAMPLERS", "PRUNERS", "make_sampler", "make_pruner"]
 
 SAMPLERS = ("tpe", "random", "cmaes", "gp", "qmc")
 PRUNERS = ("none", "median", "sha", "hyperband")
@@ -69,20 +69,6 @@ def make_pruner(name: str, max_epochs: int) -> Any:
     raise UsageError(f"unknown pruner {name!r}; choose one of {', '.join(PRUNERS)}")
 
 
-def _plain(obj: Any) -> Any:
-    return json.loads(json.dumps(obj, default=str))
-
-
-def record_outcome(trial: Any, outcome: TrialOutcome) -> None:
-    """Write a finished trial's ``automl:*`` attributes on its ``optuna.Trial`` (both engines)."""
-    attrs = {"history": outcome.history, "params_count": outcome.params_count,
-             "fit_seconds": round(outcome.fit_seconds, 4), "device": outcome.device}
-    if outcome.error:
-        attrs["error"] = outcome.error
-    for k, v in attrs.items():
-        trial.set_user_attr(f"{ATTR}{k}", _plain(v))
-
-
 class OptunaEngine(Engine):
     """Ask/tell over an Optuna study whose sampler and pruner were set when it was loaded."""
 
@@ -103,7 +89,7 @@ class OptunaEngine(Engine):
             config, error = {}, f"drawing the hyperparameters failed: {type(e).__name__}: {e}"
         trial.set_user_attr(f"{ATTR}engine", self.name)
         if config:
-            trial.set_user_attr(f"{ATTR}config", _plain(config))
+            trial.set_user_attr(f"{ATTR}config", plain(config))
         return TrialSpec(number=trial.number, params=dict(trial.params), config=config,
                          epochs=int(config.get("epochs", 1)), error=error, handle=trial)
 
@@ -116,21 +102,7 @@ class OptunaEngine(Engine):
         return Decision.PRUNE if trial.should_prune() else Decision.CONTINUE
 
     def tell(self, spec: TrialSpec, outcome: TrialOutcome) -> None:
-        import optuna
-
-        trial = spec.handle
-        if outcome.state == "complete" and (outcome.value is None or not math.isfinite(outcome.value)):
-            outcome.state, outcome.error = "failed", outcome.error or f"objective {self.objective} is not finite"
-        record_outcome(trial, outcome)
-        if outcome.state == "complete":
-            self.study.tell(trial, outcome.value)
-        elif outcome.state == "pruned":
-            self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-        else:
-            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        finish_trial(self.study, spec.handle, outcome, self.objective)
 
     def finished(self) -> int:
-        import optuna
-
-        states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
-        return len(self.study.get_trials(deepcopy=False, states=states))
+        return finished_count(self.study)

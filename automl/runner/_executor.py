@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -24,7 +25,7 @@ def classify_error(e: BaseException) -> str:
     """A one-line reason for a trial's failure; out-of-memory errors say so first."""
     text = f"{type(e).__name__}: {e}".strip()
     low = text.lower()
-    if isinstance(e, MemoryError) or "resourceexhausted" in low or "out of memory" in low or "oom" in low.split():
+    if isinstance(e, MemoryError) or "resourceexhausted" in low or "resource_exhausted" in low or "out of memory" in low or "oom" in low.split():
         return f"out of memory: {text.splitlines()[0][:300]}"
     return text.splitlines()[0][:500] if text else type(e).__name__
 
@@ -61,7 +62,10 @@ class InProcessExecutor:
         try:
             model = self._build(keras, spec)
             if spec.parent_checkpoint:
-                model.load_weights(spec.parent_checkpoint)
+                with warnings.catch_warnings():
+                    # Keras warns that the optimizer's state is not in a weights file: expected.
+                    warnings.simplefilter("ignore")
+                    model.load_weights(spec.parent_checkpoint)
         except ModelBuildError as e:
             return TrialOutcome("failed", error=str(e), device=self.device)
         except Exception as e:  # noqa: BLE001 - user code: record and go on

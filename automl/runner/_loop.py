@@ -46,6 +46,9 @@ def run_loop(engine: Engine, executor: Executor, *, n_trials: int, timeout: floa
             _log.info("timeout of %.0f s reached after %d trials", timeout, ran)
             break
         spec = engine.ask()
+        if spec is None:
+            _log.info("the engine has no more trials to propose (its search is complete)")
+            break
         obs.on_trial_start(spec)
 
         def on_epoch(epoch: int, metrics: dict[str, float], spec: TrialSpec = spec) -> Decision:

@@ -72,6 +72,10 @@ class FunctionSpace:
         self.build_model(hp)
         return {"epochs": self.epochs, "batch_size": self.batch_size}
 
+    def declare(self, hp: HP) -> None:
+        """Run the function once so a static-space engine learns the values on its default path."""
+        self.build_model(hp)
+
     def check_data(self, input_shape: tuple[int, ...], num_classes: int) -> None:
         """Nothing to check ahead: a mismatch shows when the model is built."""
 

@@ -97,6 +97,17 @@ class Space:
 
     def sample(self, hp: HP) -> dict[str, Any]:
         """Draw one concrete configuration (plain data, JSON-serialisable)."""
+        return self._walk(hp, exhaustive=False)
+
+    def declare(self, hp: HP) -> None:
+        """Draw every value of every branch once, under its condition.
+
+        Engines with a static space (KerasTuner) call this to learn the whole space up
+        front: every repetition up to the largest count, every optimizer's options.
+        """
+        self._walk(hp, exhaustive=True)
+
+    def _walk(self, hp: HP, exhaustive: bool) -> dict[str, Any]:
         layers: list[dict[str, Any]] = []
         for i, item in enumerate(self.layers):
             if isinstance(item, LayerSpec):
@@ -104,11 +115,9 @@ class Space:
                 continue
             repeat_name = getattr(item.times, "name", None) or f"block{i}.repeat"
             n = int(item.times.sample(hp, repeat_name))
-            for r in range(n):
-                if isinstance(item.times, Fixed):
-                    active: list[Any] | None = None
-                else:
-                    active = [v for v in _param_values(item.times) if v > r]
+            counts = _param_values(item.times)
+            for r in range(max(counts) if exhaustive else n):
+                active = None if isinstance(item.times, Fixed) else [v for v in counts if v > r]
                 for j, layer in enumerate(item.layers):
                     prefix = f"block{i}.rep{r}" + (f".layer{j}" if len(item.layers) > 1 else "")
                     if active is None:
@@ -121,13 +130,15 @@ class Space:
         name = opt.name.sample(hp, opt_param)
         optimizer: dict[str, Any] = {"name": name,
                                      "learning_rate": opt.learning_rate.sample(hp, "learning_rate")}
-        options = opt.options.get(name, {})
-        if options:
+        for candidate in (_param_values(opt.name) if exhaustive else [name]):
+            options = opt.options.get(candidate, {})
+            if not options:
+                continue
             if isinstance(opt.name, Fixed):
-                optimizer.update({k: p.sample(hp, f"{name}.{k}") for k, p in options.items()})
+                optimizer.update({k: p.sample(hp, f"{candidate}.{k}") for k, p in options.items()})
             else:
-                with hp.conditional(opt_param, [name]):
-                    optimizer.update({k: p.sample(hp, f"{name}.{k}") for k, p in options.items()})
+                with hp.conditional(opt_param, [candidate]):
+                    optimizer.update({k: p.sample(hp, f"{candidate}.{k}") for k, p in options.items()})
         return {
             "layers": layers,
             "output_activation": self.output_activation,

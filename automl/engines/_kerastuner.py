@@ -1,0 +1,246 @@
+"""The KerasTuner engine: KerasTuner's own Oracles decide, the store records.
+
+No ``Tuner`` and no project folder: an Oracle is driven through ask/tell directly.
+Its file writes are turned off; its state (``Oracle.get_state()``) and each trial's
+state (``Trial.get_state()``) are kept in the SQL store as ``automl:kt_state`` (study)
+and ``automl:kt_trial`` (trial), so a search resumes from the store alone.
+
+Every KerasTuner trial is mirrored, as it runs, by an Optuna trial of the same study:
+the values KerasTuner chose are suggested to it through a sampler that only replays
+them, so params carry Optuna distributions and the dashboard shows the study as usual.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from automl._logging import get_logger
+from automl.engines._base import ATTR, Decision, Engine, TrialOutcome, TrialSpec
+from automl.engines._record import finish_trial, finished_count, plain
+from automl.errors import AutomlError, UsageError
+from automl.space import HP, SearchSpace
+
+__all__ = ["KerasTunerEngine", "KerasTunerHP", "ALGORITHMS", "make_oracle", "EngineError"]
+
+ALGORITHMS = ("random", "bayesian", "hyperband", "grid")
+_TUNER_ID = "automl"
+_log = get_logger("engines.kerastuner")
+
+
+class EngineError(AutomlError):
+    """The engine stopped the search (KerasTuner raised one of its fatal errors)."""
+
+
+class KerasTunerHP(HP):
+    """The ``hp`` protocol over ``keras_tuner.HyperParameters``."""
+
+    def __init__(self, hps: Any) -> None:
+        self.hps = hps
+
+    def int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False) -> int:
+        return self.hps.Int(name, low, high, step=None if log else step, sampling="log" if log else "linear")
+
+    def float(self, name: str, low: float, high: float, *, step: float | None = None, log: bool = False) -> float:
+        return self.hps.Float(name, low, high, step=step, sampling="log" if log else "linear")
+
+    def choice(self, name: str, values: Sequence[Any]) -> Any:
+        if all(isinstance(v, bool) for v in values):
+            return bool(self.hps.Boolean(name))
+        return self.hps.Choice(name, list(values))
+
+    @contextlib.contextmanager
+    def conditional(self, parent: str, values: Sequence[Any]) -> Iterator[None]:
+        with self.hps.conditional_scope(parent, list(values)):
+            yield
+
+
+class _TeeHP(HP):
+    """Takes each value from KerasTuner and records it on the Optuna trial with its distribution."""
+
+    def __init__(self, kt: KerasTunerHP, trial: Any, replay: dict[str, Any]) -> None:
+        self.kt, self.trial, self.replay = kt, trial, replay
+
+    def int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False) -> int:
+        self.replay[name] = self.kt.int(name, low, high, step=step, log=log)
+        return int(self.trial.suggest_int(name, low, high, step=step, log=log))
+
+    def float(self, name: str, low: float, high: float, *, step: float | None = None, log: bool = False) -> float:
+        self.replay[name] = self.kt.float(name, low, high, step=step, log=log)
+        return float(self.trial.suggest_float(name, low, high, step=step, log=log))
+
+    def choice(self, name: str, values: Sequence[Any]) -> Any:
+        self.replay[name] = self.kt.choice(name, values)
+        return self.trial.suggest_categorical(name, list(values))
+
+    def conditional(self, parent: str, values: Sequence[Any]) -> Any:
+        return self.kt.conditional(parent, values)
+
+
+def _replay_sampler(values: dict[str, Any]) -> Any:
+    import optuna
+
+    class ReplaySampler(optuna.samplers.BaseSampler):
+        """Answers every suggestion with the value KerasTuner already chose."""
+
+        def infer_relative_search_space(self, study: Any, trial: Any) -> dict[str, Any]:
+            return {}
+
+        def sample_relative(self, study: Any, trial: Any, search_space: Any) -> dict[str, Any]:
+            return {}
+
+        def sample_independent(self, study: Any, trial: Any, param_name: str, param_distribution: Any) -> Any:
+            return values[param_name]
+
+    return ReplaySampler()
+
+
+def make_oracle(algorithm: str, *, objective: str, direction: str, n_trials: int, max_epochs: int,
+                seed: int | None) -> Any:
+    """A KerasTuner Oracle whose file writes are off (the store keeps its state)."""
+    import keras_tuner as kt
+
+    classes = {"random": kt.oracles.RandomSearchOracle, "bayesian": kt.oracles.BayesianOptimizationOracle,
+               "hyperband": kt.oracles.HyperbandOracle, "grid": kt.oracles.GridSearchOracle}
+    if algorithm not in classes:
+        raise UsageError(f"unknown KerasTuner algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
+    stored = type(f"Stored{classes[algorithm].__name__}", (classes[algorithm],),
+                  {"save": lambda self: None, "_save_trial": lambda self, trial: None})
+    obj = kt.Objective(objective, direction="max" if direction == "maximize" else "min")
+    # Like the Optuna engine, a run of failed trials does not end the search.
+    common = {"objective": obj, "seed": seed, "max_consecutive_failed_trials": None}
+    if algorithm == "hyperband":
+        # Enough Hyperband iterations that the trial budget, not Hyperband, ends the search.
+        oracle = stored(max_epochs=max(max_epochs, 1), factor=3, hyperband_iterations=max(n_trials, 1), **common)
+    else:
+        oracle = stored(max_trials=n_trials, **common)
+    oracle.verbose = 0
+    return oracle
+
+
+class KerasTunerEngine(Engine):
+    """Ask/tell over a KerasTuner Oracle, mirrored into an Optuna study."""
+
+    name = "kerastuner"
+
+    def __init__(self, storage: Any, study: Any, space: SearchSpace, oracle: Any, replay: dict[str, Any], *,
+                 algorithm: str, objective: str, n_trials: int, checkpoints: Path | None) -> None:
+        self.storage, self.study, self.space, self.oracle, self.replay = storage, study, space, oracle, replay
+        self.algorithm, self.objective, self.checkpoints = algorithm, objective, checkpoints
+        self._kt_to_number: dict[str, int] = {}
+        self._kt_trials: dict[int, Any] = {}
+        self._restore(n_trials)
+
+    def _restore(self, n_trials: int) -> None:
+        import keras_tuner as kt
+        import optuna
+
+        oracle = self.oracle
+        state = self.study.user_attrs.get(f"{ATTR}kt_state")
+        if state is None:
+            hps = kt.HyperParameters()
+            try:
+                self.space.declare(KerasTunerHP(hps))
+            except Exception as e:  # noqa: BLE001 - user code; each trial will record its own failure
+                _log.warning("declaring the space to KerasTuner raised %s: %s (continuing with what it declared)",
+                             type(e).__name__, e)
+            oracle.hyperparameters = hps
+        else:
+            for t in self.study.get_trials(deepcopy=False):
+                st = t.user_attrs.get(f"{ATTR}kt_trial")
+                if st is not None:
+                    trial = kt.engine.trial.Trial.from_state(st)
+                    oracle.trials[trial.trial_id] = trial
+                    self._kt_to_number[trial.trial_id] = t.number
+                elif t.state == optuna.trial.TrialState.RUNNING and f"{ATTR}kt_trial_id" in t.user_attrs:
+                    # Left RUNNING by a run that died: KerasTuner never heard of its end.
+                    t_id = self.storage.get_trial_id_from_study_id_trial_number(self.study._study_id, t.number)  # noqa: SLF001
+                    self.storage.set_trial_user_attr(t_id, f"{ATTR}error", "interrupted: the run that owned it stopped")
+                    self.storage.set_trial_state_values(t_id, optuna.trial.TrialState.FAIL)
+            oracle.set_state(state)
+            if self.algorithm == "grid":
+                self._restore_grid_order()
+        if self.algorithm != "hyperband":
+            oracle.max_trials = n_trials
+
+    def _restore_grid_order(self) -> None:
+        """GridSearchOracle keeps its walk order outside ``get_state()``: rebuild it from the trials."""
+        import functools
+
+        oracle = self.oracle
+        ids = [tid for tid in oracle.start_order if tid in oracle.trials]
+        ids.sort(key=functools.cmp_to_key(
+            lambda a, b: oracle._compare(oracle.trials[a].hyperparameters.values,  # noqa: SLF001
+                                         oracle.trials[b].hyperparameters.values)))
+        for tid in ids:
+            oracle._ordered_ids.insert(tid)  # noqa: SLF001
+        oracle._populate_next = list(ids)  # noqa: SLF001
+
+    def _call(self, fn: Any, *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except Exception as e:
+            if type(e).__module__.startswith("keras_tuner") or isinstance(e, RuntimeError):
+                raise EngineError(f"KerasTuner stopped the search: {e}") from e
+            raise
+
+    def ask(self) -> TrialSpec | None:
+        import keras_tuner as kt
+
+        kt_trial = self._call(self.oracle.create_trial, _TUNER_ID)
+        if kt_trial.status != kt.engine.trial.TrialStatus.RUNNING:
+            return None
+        values = dict(kt_trial.hyperparameters.values)
+        budget = {k.removeprefix("tuner/"): v for k, v in values.items() if k.startswith("tuner/")}
+        self.replay.clear()
+        trial = self.study.ask()
+        error = None
+        try:
+            config = self.space.sample(_TeeHP(KerasTunerHP(kt_trial.hyperparameters), trial, self.replay))
+        except Exception as e:  # noqa: BLE001 - a user's build_model may raise anything
+            config, error = {}, f"drawing the hyperparameters failed: {type(e).__name__}: {e}"
+        for k, v in {"engine": self.name, "config": config, "kt_trial_id": kt_trial.trial_id,
+                     "budget": budget}.items():
+            trial.set_user_attr(f"{ATTR}{k}", plain(v))
+        self._kt_to_number[kt_trial.trial_id] = trial.number
+        self._kt_trials[trial.number] = kt_trial
+        parent = self._kt_to_number.get(budget.get("trial_id")) if budget.get("trial_id") else None
+        spec = TrialSpec(number=trial.number, params=dict(trial.params), config=config,
+                         epochs=int(budget.get("epochs", config.get("epochs", 1))),
+                         initial_epoch=int(budget.get("initial_epoch", 0)), parent_number=parent,
+                         error=error, handle=trial)
+        if self.checkpoints is not None:
+            spec.checkpoint = str(self.checkpoints / f"trial_{trial.number}.weights.h5")
+            if parent is not None:
+                spec.parent_checkpoint = str(self.checkpoints / f"trial_{parent}.weights.h5")
+                if not Path(spec.parent_checkpoint).is_file():
+                    spec.error = f"the checkpoint of parent trial {parent} is missing ({spec.parent_checkpoint})"
+        return spec
+
+    def report(self, spec: TrialSpec, epoch: int, metrics: dict[str, float]) -> Decision:
+        value = metrics.get(self.objective)
+        if value is not None and math.isfinite(value):
+            kt_trial = self._kt_trials[spec.number]
+            self._call(self.oracle.update_trial, kt_trial.trial_id, {self.objective: float(value)}, epoch)
+            spec.handle.report(float(value), epoch)
+        return Decision.CONTINUE
+
+    def tell(self, spec: TrialSpec, outcome: TrialOutcome) -> None:
+        import keras_tuner as kt
+
+        kt_trial = self._kt_trials.pop(spec.number)
+        ok = outcome.state != "failed" and outcome.value is not None and math.isfinite(outcome.value)
+        kt_trial.status = kt.engine.trial.TrialStatus.COMPLETED if ok else kt.engine.trial.TrialStatus.FAILED
+        kt_trial.message = outcome.error
+        self._call(self.oracle.end_trial, kt_trial)
+        spec.handle.set_user_attr(f"{ATTR}kt_trial", plain(kt_trial.get_state()))
+        if outcome.state == "pruned":
+            outcome.state = "complete"  # KerasTuner never prunes mid-trial
+        finish_trial(self.study, spec.handle, outcome, self.objective)
+        self.study.set_user_attr(f"{ATTR}kt_state", plain(self.oracle.get_state()))
+
+    def finished(self) -> int:
+        return finished_count(self.study)

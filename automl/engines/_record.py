@@ -1,0 +1,47 @@
+"""Writing trial results into Optuna's schema: shared by every engine."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from automl.engines._base import ATTR, TrialOutcome
+
+__all__ = ["plain", "finish_trial", "finished_count"]
+
+
+def plain(obj: Any) -> Any:
+    """``obj`` as JSON-compatible data (what Optuna's attribute columns accept)."""
+    return json.loads(json.dumps(obj, default=str))
+
+
+def finish_trial(study: Any, trial: Any, outcome: TrialOutcome, objective: str) -> None:
+    """Record the ``automl:*`` attributes of ``trial`` and finish it with its state.
+
+    A "complete" outcome without a finite value is recorded as FAIL with that reason.
+    """
+    import optuna
+
+    if outcome.state == "complete" and (outcome.value is None or not math.isfinite(outcome.value)):
+        outcome.state, outcome.error = "failed", outcome.error or f"objective {objective} was not logged or not finite"
+    attrs = {"history": outcome.history, "params_count": outcome.params_count,
+             "fit_seconds": round(outcome.fit_seconds, 4), "device": outcome.device}
+    if outcome.error:
+        attrs["error"] = outcome.error
+    for k, v in attrs.items():
+        trial.set_user_attr(f"{ATTR}{k}", plain(v))
+    if outcome.state == "complete":
+        study.tell(trial, outcome.value)
+    elif outcome.state == "pruned":
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    else:
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+
+
+def finished_count(study: Any) -> int:
+    """Trials that count against the budget: complete, pruned and failed."""
+    import optuna
+
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
+    return len(study.get_trials(deepcopy=False, states=states))

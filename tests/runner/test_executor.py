@@ -1,0 +1,63 @@
+"""The in-process executor: checkpoints, parent weights, failure reasons."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from automl.data import load_data
+from automl.engines import Decision, TrialSpec
+from automl.runner import InProcessExecutor, classify_error
+from automl.space import parse_space
+
+CONFIG = {"layers": [{"type": "dense", "units": 8, "activation": "relu"}], "output_activation": "softmax",
+          "optimizer": {"name": "adam", "learning_rate": 0.01}, "batch_size": 64, "epochs": 2,
+          "loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]}
+
+
+def _weights(path: Path) -> list[np.ndarray]:
+    from automl.model import build_model
+
+    m = build_model(CONFIG, (64,), 10)
+    m.load_weights(path)
+    return [w.copy() for w in m.get_weights()]
+
+
+def test_child_starts_from_the_parent_checkpoint(tiny_space: dict[str, Any], tmp_path: Path) -> None:
+    ex = InProcessExecutor(parse_space(tiny_space), load_data("digits"))
+    seen: list[int] = []
+
+    def hook(epoch: int, metrics: dict[str, float]) -> Decision:
+        seen.append(epoch)
+        return Decision.CONTINUE
+
+    a = ex.run(TrialSpec(0, {}, CONFIG, epochs=2, checkpoint=str(tmp_path / "a.weights.h5")), hook)
+    assert a.state == "complete" and seen == [1, 2]
+    # A child asked to train no further epochs must hold exactly its parent's weights.
+    b = ex.run(TrialSpec(1, {}, CONFIG, epochs=2, initial_epoch=2, checkpoint=str(tmp_path / "b.weights.h5"),
+                         parent_checkpoint=str(tmp_path / "a.weights.h5")), hook)
+    assert b.state in ("complete", "failed")
+    for wa, wb in zip(_weights(tmp_path / "a.weights.h5"), _weights(tmp_path / "b.weights.h5")):
+        np.testing.assert_array_equal(wa, wb)
+    # And one that trains on numbers its epochs from the parent's last one.
+    seen.clear()
+    c = ex.run(TrialSpec(2, {}, CONFIG, epochs=3, initial_epoch=2, parent_checkpoint=str(tmp_path / "a.weights.h5")),
+               hook)
+    assert c.state == "complete" and seen == [3]
+    assert c.history["loss"][0] < a.history["loss"][0]
+
+
+def test_pruning_stops_fit_and_keeps_the_last_value(tiny_space: dict[str, Any]) -> None:
+    ex = InProcessExecutor(parse_space(tiny_space), load_data("digits"))
+    config = dict(CONFIG, epochs=5)
+    out = ex.run(TrialSpec(0, {}, config, epochs=5), lambda e, m: Decision.PRUNE if e == 2 else Decision.CONTINUE)
+    assert out.state == "pruned" and len(out.history["loss"]) == 2
+    assert out.value == out.history["val_accuracy"][-1]
+
+
+def test_failure_reasons() -> None:
+    assert classify_error(MemoryError()).startswith("out of memory")
+    assert classify_error(RuntimeError("RESOURCE_EXHAUSTED: OOM when allocating tensor")).startswith("out of memory")
+    assert classify_error(ValueError("bad shape")) == "ValueError: bad shape"
