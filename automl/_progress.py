@@ -27,6 +27,7 @@ class RichProgress(SearchObserver):
                                  TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
                                  console=console, transient=False)
         self.task: Any = None
+        self.running: dict[int, tuple[str, str]] = {}
 
     def __enter__(self) -> RichProgress:
         self.progress.__enter__()
@@ -35,31 +36,40 @@ class RichProgress(SearchObserver):
     def __exit__(self, *exc: Any) -> None:
         self.progress.__exit__(*exc)
 
-    def _status(self, running: str = "") -> str:
+    def _status(self) -> str:
         c = self.counts
         best = f"{self.best:.4f}" if self.best is not None else "-"
         parts = [f"[green]{c['complete']} done[/] [yellow]{c['pruned']} pruned[/] [red]{c['failed']} failed[/]",
                  f"best {self.objective} {best}"]
-        if running:
-            parts.append(running)
+        running = [f"{slot} #{n} {state}" for n, (slot, state) in sorted(self.running.items())]
+        if len(running) > 4:
+            running = running[:4] + [f"+{len(running) - 4} more"]
+        parts.extend(running)
         return " | ".join(parts)
 
-    def on_search_start(self, total: int, done: int) -> None:
-        self.task = self.progress.add_task("trials", total=total, completed=min(done, total),
-                                           status=self._status("starting"))
+    def _update(self, advance: int = 0) -> None:
+        self.progress.update(self.task, advance=advance, status=self._status())
 
-    def on_trial_start(self, spec: TrialSpec) -> None:
-        self.progress.update(self.task, status=self._status(f"trial {spec.number}: building"))
+    def on_search_start(self, total: int, done: int, slots: list[str] | None = None) -> None:
+        self.task = self.progress.add_task("trials", total=total, completed=min(done, total), status="")
+        self._update()
+
+    def on_trial_start(self, spec: TrialSpec, slot: str = "") -> None:
+        self.running[spec.number] = (slot or "cpu", "building")
+        self._update()
 
     def on_epoch(self, spec: TrialSpec, epoch: int, metrics: dict[str, float]) -> None:
         v = metrics.get(self.objective)
-        shown = f" {self.objective} {v:.4f}" if v is not None else ""
-        self.progress.update(self.task, status=self._status(f"trial {spec.number}: epoch {epoch}/{spec.epochs}{shown}"))
+        shown = f" {v:.3f}" if v is not None else ""
+        slot = self.running.get(spec.number, ("cpu", ""))[0]
+        self.running[spec.number] = (slot, f"epoch {epoch}/{spec.epochs}{shown}")
+        self._update()
 
     def on_trial_end(self, spec: TrialSpec, outcome: TrialOutcome) -> None:
+        self.running.pop(spec.number, None)
         self.counts[outcome.state] += 1
         v = outcome.value
         if outcome.state == "complete" and v is not None and math.isfinite(v):
             if self.best is None or (v > self.best if self.maximize else v < self.best):
                 self.best = v
-        self.progress.update(self.task, advance=1, status=self._status())
+        self._update(advance=1)

@@ -11,6 +11,9 @@ from automl.data import Dataset, DataSpec, data_from_description, load_data
 from automl.engines._base import ATTR, Engine
 from automl.errors import DataError, StudyConflictError, UsageError
 from automl.runner import InProcessExecutor, SearchObserver, run_loop
+from automl.runner._heartbeat import Heartbeat
+from automl.runner._pool import PoolSettings, run_parallel
+from automl.runner._slots import plan_slots
 from automl.space import AnySpace, SearchSpace, Space, resolve_space, space_from_definition
 from automl.storage import TrialRow, best_trial, leaderboard, open_storage, redact, resolve_url
 from automl.storage._study import prepare_study
@@ -100,14 +103,19 @@ def search(space: AnySpace | None = None, data: DataSpec | None = None, *, engin
            study_name: str | None = None, epochs: int | None = None, batch_size: int | None = None,
            objective: str | None = None, direction: str | None = None, val_split: float = 0.2,
            test_split: float = 0.0, data_seed: int = 0, label_column: str | None = None,
-           backend: str | None = None, observer: SearchObserver | None = None) -> SearchResult:
+           backend: str | None = None, observer: SearchObserver | None = None, gpus: str = "auto",
+           trials_per_gpu: int | str = "auto", workers: int | None = None, retries: int = 1,
+           trial_timeout: float | None = None, heartbeat_s: float = 10.0) -> SearchResult:
     """Search ``space`` on ``data`` until the study holds ``n_trials`` finished trials.
 
     ``space``: a YAML path, a catalog name (``demo``), ``FILE.py:FUNCTION``, a dict, a
     :class:`~automl.space.Space` or a ``build_model(hp)`` callable. ``data``: a built-in
     name (default ``digits``), a ``.npz``/``.csv`` path, ``(x, y)`` or a Dataset.
     With ``space=None`` the study named ``study_name`` is continued from what the store
-    holds. Everything is validated before the store is opened: bad input raises a
+    holds. ``gpus`` (``auto``, ``none``, ``"0,1"``), ``trials_per_gpu`` and ``workers`` set
+    the device slots: one CPU slot runs trials in this process, anything more runs one
+    worker process per slot. ``n_trials`` is a global budget counted in the store, shared
+    by every process working on the study. Everything is validated before the store is opened: bad input raises a
     :class:`~automl.errors.UsageError` and writes nothing.
 
     Example::
@@ -116,6 +124,9 @@ def search(space: AnySpace | None = None, data: DataSpec | None = None, *, engin
         print(result.best_value, result.best_params)
     """
     _check_args(n_trials, timeout, engine)
+    if retries < 0 or (trial_timeout is not None and trial_timeout <= 0) or heartbeat_s <= 0:
+        raise UsageError("retries must be >= 0, and the trial timeout and heartbeat positive")
+    slots = plan_slots(gpus, trials_per_gpu, workers)
     url = resolve_url(storage)
     if space is None:
         if not study_name:
@@ -131,34 +142,56 @@ def search(space: AnySpace | None = None, data: DataSpec | None = None, *, engin
                        objective=objective, direction=direction, val_split=val_split, test_split=test_split,
                        data_seed=data_seed, label_column=label_column)
         resolved, ds = prep.space, prep.data
+    in_process = len(slots) == 1 and slots[0].gpu is None and trial_timeout is None
     eng = make_engine(engine, resolved, ds, url=url, study_name=study_name or resolved.name, sampler=sampler,
-                      pruner=pruner, algorithm=algorithm, seed=seed, n_trials=n_trials, backend=backend)
-    _log.info("study %s in %s: %d trials requested, %d finished already", study_name or resolved.name,
-              redact(url), n_trials, eng.finished())
-    executor = InProcessExecutor(resolved, ds, backend=backend, seed=seed or 0)
-    ran = run_loop(eng, executor, n_trials=n_trials, timeout=timeout, observer=observer)
+                      pruner=pruner, algorithm=algorithm, seed=seed, n_trials=n_trials,
+                      backend=backend if in_process or engine == "kerastuner" else None, retries=retries,
+                      heartbeat_s=heartbeat_s)
     study = eng.study  # type: ignore[attr-defined]
+    _log.info("study %s in %s: %d trials requested, %d finished already, on %s", study.study_name,
+              redact(url), n_trials, eng.finished(), ", ".join(s.device for s in slots))
+    beat = Heartbeat(eng.storage, heartbeat_s)  # type: ignore[attr-defined]
+    try:
+        if in_process:
+            executor = InProcessExecutor(resolved, ds, backend=backend, seed=seed or 0)
+            ran = run_loop(eng, executor, n_trials=n_trials, timeout=timeout, observer=observer, heartbeat=beat)
+        else:
+            settings = PoolSettings(backend=backend, seed=seed or 0, trial_timeout=trial_timeout)
+            ran = run_parallel(eng, slots, resolved, ds, n_trials=n_trials, timeout=timeout, observer=observer,
+                               heartbeat=beat, settings=settings)
+    finally:
+        beat.close()
     return SearchResult(study.study_name, redact(url), resolved.objective.direction, best_trial(study),
                         leaderboard(study), ran)
 
 
 def make_engine(engine: str, space: SearchSpace, data: Dataset, *, url: str, study_name: str, sampler: str,
                 pruner: str, algorithm: str | None, seed: int | None, n_trials: int,
-                backend: str | None = None) -> Engine:
+                backend: str | None = None, retries: int = 1, heartbeat_s: float = 10.0) -> Engine:
     """Validate the engine's settings, then open the store and the study (the first write)."""
     obj = space.objective
     epochs = int(space.training.epochs if isinstance(space, Space) else space.epochs)
     common = {"fingerprint": space.fingerprint, "definition": space.definition, "data": data.describe(),
               "direction": obj.direction, "objective": obj.metric, "engine": engine}
     if engine == "optuna":
-        from automl.engines._optuna import OptunaEngine, make_pruner, make_sampler
+        from automl.engines._optuna import OptunaEngine, make_pruner, make_sampler, retry_failed
 
         sampler = algorithm or sampler
         opt_sampler, opt_pruner = make_sampler(sampler, seed), make_pruner(pruner, epochs)
-        study = prepare_study(open_storage(url), study_name, **common,
+        holder: dict[str, Engine] = {}
+
+        def on_stale(study: Any, trial: Any) -> None:
+            # A trial whose process stopped beating: failed by Optuna, retried here.
+            if retry_failed(study, trial.number, retries, holder["engine"].budget):
+                _log.warning("trial %d was left running by a process that stopped; retrying it", trial.number)
+
+        storage = open_storage(url, heartbeat_s=heartbeat_s, failed_trial_callback=on_stale)
+        study = prepare_study(storage, study_name, **common,
                               settings={"algorithm": sampler, "sampler": sampler, "pruner": pruner, "seed": seed},
                               sampler=opt_sampler, pruner=opt_pruner)
-        return OptunaEngine(study, space, objective=obj.metric)
+        eng: Engine = OptunaEngine(study, space, objective=obj.metric, max_retries=retries)
+        holder["engine"] = eng
+        return _with_budget(eng, storage, study, n_trials)
 
     from automl._paths import checkpoint_dir
     from automl.model import import_keras
@@ -172,7 +205,7 @@ def make_engine(engine: str, space: SearchSpace, data: Dataset, *, url: str, stu
     oracle = make_oracle(algorithm, objective=obj.metric, direction=obj.direction, n_trials=n_trials,
                          max_epochs=epochs, seed=seed)
     replay: dict[str, Any] = {}
-    storage = open_storage(url)
+    storage = open_storage(url, heartbeat_s=heartbeat_s)
     study = prepare_study(storage, study_name, **common,
                           settings={"algorithm": algorithm, "sampler": f"kerastuner.{algorithm}", "pruner": "none",
                                     "seed": seed},
@@ -182,5 +215,17 @@ def make_engine(engine: str, space: SearchSpace, data: Dataset, *, url: str, stu
         raise StudyConflictError(f"study {study_name!r} was run with algorithm {old!r}, not {algorithm!r}; "
                                  f"use another --study name")
     checkpoints = checkpoint_dir(url, study_name) if algorithm == "hyperband" else None
-    return KerasTunerEngine(storage, study, space, oracle, replay, algorithm=algorithm, objective=obj.metric,
-                            n_trials=n_trials, checkpoints=checkpoints)
+    kt_engine = KerasTunerEngine(storage, study, space, oracle, replay, algorithm=algorithm, objective=obj.metric,
+                                 n_trials=n_trials, checkpoints=checkpoints)
+    return _with_budget(kt_engine, storage, study, n_trials)
+
+
+def _with_budget(engine: Engine, storage: Any, study: Any, n_trials: int) -> Engine:
+    from automl.engines._record import finished_count, pending_count
+    from automl.storage._budget import Budget
+
+    engine.storage = storage  # type: ignore[attr-defined]
+    engine.budget = Budget(storage.engine, study.study_name)
+    engine.budget.ensure(finished_count(study) + pending_count(study))
+    study.set_user_attr(f"{ATTR}n_trials", n_trials)
+    return engine

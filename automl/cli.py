@@ -73,6 +73,34 @@ def cli(verbose: int) -> None:
     _setup_logging(verbose)
 
 
+def _trials_per_gpu(ctx: Any, param: Any, value: str) -> int | str:
+    if value == "auto":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise click.BadParameter("a positive integer or auto") from None
+
+
+def _PARALLEL(fn: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--gpus", default="auto", show_default=True,
+                     help="GPUs to use: auto, none, or indices such as 0,1."),
+        click.option("--trials-per-gpu", default="auto", show_default=True, callback=_trials_per_gpu,
+                     help="Trials trained at once on each GPU (auto = 4)."),
+        click.option("--workers", type=int, default=None,
+                     help="Worker processes (CPU: default 1, in this process; GPUs: caps the slots)."),
+        click.option("--retries", type=int, default=1, show_default=True,
+                     help="Times a trial whose worker died is run again with the same values."),
+        click.option("--trial-timeout", type=float, default=None, help="Stop a trial after S seconds (FAIL)."),
+        click.option("--heartbeat", "heartbeat_s", type=float, default=10.0, show_default=True,
+                     help="Seconds between heartbeats; trials silent for 3 are failed and retried."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
 @cli.command()
 @click.argument("space", required=False)
 @click.option("--data", default=None, metavar="NAME|PATH",
@@ -101,6 +129,7 @@ def cli(verbose: int) -> None:
 @click.option("--label-column", default=None, help="CSV label column [default: 'label', else the last].")
 @click.option("--backend", type=click.Choice(["tensorflow", "jax", "torch"]), default=None,
               help="Keras backend [default: KERAS_BACKEND, else tensorflow].")
+@_PARALLEL
 @click.option("--top", type=int, default=10, show_default=True, help="Rows of the final leaderboard.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @_errors
@@ -108,7 +137,7 @@ def search(space: str | None, data: str | None, n_trials: int, timeout: float | 
            algorithm: str | None, sampler: str, pruner: str, seed: int | None, storage: str | None,
            study_name: str | None, epochs: int | None, batch_size: int | None, objective: str | None,
            direction: str | None, val_split: float, test_split: float, data_seed: int, label_column: str | None,
-           backend: str | None, top: int, quiet: bool) -> None:
+           backend: str | None, top: int, quiet: bool, **parallel: Any) -> None:
     """Search SPACE (a YAML file, a catalog name such as `demo`, or FILE.py:FUNCTION).
 
     Without SPACE, continues the study given by --study from what the store holds.
@@ -124,10 +153,10 @@ def search(space: str | None, data: str | None, n_trials: int, timeout: float | 
     class _Lazy(RichProgress):
         """Starts the display only once the search begins (after validation and store setup)."""
 
-        def on_search_start(self, total: int, done: int) -> None:
+        def on_search_start(self, total: int, done: int, slots: list[str] | None = None) -> None:
             self.__enter__()
             holder["live"] = self
-            super().on_search_start(total, done)
+            super().on_search_start(total, done, slots)
 
     from automl._search import prepare
 
@@ -141,8 +170,12 @@ def search(space: str | None, data: str | None, n_trials: int, timeout: float | 
         obj = prep.space.objective
     else:
         space_arg, data_arg, obj = None, data, None
-    with _err.status(f"loading Keras ({backend or 'default backend'})…"):
-        import_keras(backend)
+    from automl.runner._slots import plan_slots
+
+    slots = plan_slots(parallel["gpus"], parallel["trials_per_gpu"], parallel["workers"])
+    if engine == "kerastuner" or (len(slots) == 1 and slots[0].gpu is None and parallel["trial_timeout"] is None):
+        with _err.status(f"loading Keras ({backend or 'default backend'})…"):
+            import_keras(backend)
     observer = None
     if not quiet:
         observer = _Lazy(_err, obj.direction if obj else "maximize", obj.metric if obj else "value")
@@ -150,7 +183,7 @@ def search(space: str | None, data: str | None, n_trials: int, timeout: float | 
         result = run_search(space_arg, data_arg, engine=engine, n_trials=n_trials, timeout=timeout,
                             sampler=sampler, pruner=pruner, algorithm=algorithm, seed=seed, storage=storage,
                             study_name=study_name, epochs=None if space else epochs, backend=backend,
-                            observer=observer)
+                            observer=observer, **parallel)
     finally:
         if "live" in holder:
             holder["live"].__exit__(None, None, None)
@@ -160,6 +193,45 @@ def search(space: str | None, data: str | None, n_trials: int, timeout: float | 
     _out.print(trials_table(result.leaderboard[:top], title, objective_name))
     if result.best is not None:
         _out.print(f"best trial #{result.best.number}: {objective_name} = {result.best.value:.4f}", highlight=False)
+
+
+@cli.command()
+@click.option("--storage", envvar="AUTOML_STORAGE", required=True, metavar="URL",
+              help="The shared store (PostgreSQL or MySQL for several hosts) [env AUTOML_STORAGE].")
+@click.option("--study", "study_name", required=True, help="The study to work on (made by `automl search`).")
+@click.option("--trials", "n_trials", type=int, default=None,
+              help="Global budget [default: the last one `automl search` set for the study].")
+@click.option("--timeout", type=float, default=None)
+@click.option("--data", default=None, help="Data to load here instead of the study's (same shape).")
+@click.option("--backend", type=click.Choice(["tensorflow", "jax", "torch"]), default=None)
+@_PARALLEL
+@click.option("-q", "--quiet", is_flag=True)
+@_errors
+def worker(storage: str, study_name: str, n_trials: int | None, timeout: float | None, data: str | None,
+           backend: str | None, quiet: bool, **parallel: Any) -> None:
+    """Join a study from this host: its space, data and sampler come from the store.
+
+    Start one per machine (each uses its local GPUs); the budget is global: never more
+    than --trials trials finish, whatever the number of workers.
+    """
+    from automl._search import search as run_search
+    from automl.engines import ATTR
+    from automl.storage import load_study
+
+    st = load_study(_open(storage), study_name)
+    attrs = st.user_attrs
+    if n_trials is None:
+        n_trials = attrs.get(f"{ATTR}n_trials")
+        if n_trials is None:
+            raise UsageError(f"study {study_name!r} has no stored budget; pass --trials")
+    kwargs: dict[str, Any] = {"engine": attrs.get(f"{ATTR}engine", "optuna"), "seed": attrs.get(f"{ATTR}seed")}
+    if kwargs["engine"] == "optuna":
+        kwargs.update(sampler=attrs.get(f"{ATTR}sampler", "tpe"), pruner=attrs.get(f"{ATTR}pruner", "none"))
+    else:
+        kwargs.update(algorithm=attrs.get(f"{ATTR}algorithm"))
+    result = run_search(None, data, n_trials=int(n_trials), timeout=timeout, storage=storage, study_name=study_name,
+                        backend=backend, **kwargs, **parallel)
+    _err.print(f"worker done: ran {result.ran} trials; the study holds {len(result.leaderboard)}", highlight=False)
 
 
 def _open(storage: str | None) -> Any:
@@ -242,6 +314,29 @@ def dashboard(storage: str | None, host: str, port: int) -> None:
     store = _open(storage)
     _err.print(f"optuna-dashboard on http://{host}:{port}/ for {redact(resolve_url(storage))}", highlight=False)
     optuna_dashboard.run_server(store, host=host, port=port)
+
+
+@cli.command()
+@click.argument("study")
+@_STORAGE
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@_errors
+def delete(study: str, storage: str | None, yes: bool) -> None:
+    """Delete STUDY from the store, with its saved checkpoints."""
+    import optuna
+
+    from automl._paths import checkpoint_dir, remove_checkpoints
+    from automl.storage import load_study, resolve_url
+
+    store = _open(storage)
+    st = load_study(store, study)
+    if not yes:
+        click.confirm(f"delete study {study!r} and its {len(st.trials)} trials?", abort=True, err=True)
+    optuna.delete_study(study_name=study, storage=store)
+    url = resolve_url(storage)
+    removed = remove_checkpoints(url, study)
+    _err.print(f"deleted study {study}" + (f" and {checkpoint_dir(url, study, create=False)}" if removed else ""),
+               highlight=False)
 
 
 @cli.command()

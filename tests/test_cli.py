@@ -152,3 +152,25 @@ def test_bad_data_exits_2_before_the_store_is_touched(run_cli, tmp_path: Path, c
     assert r.returncode == 2, r.stderr
     assert words in r.stderr
     assert not (tmp_path / "automl.db").exists()
+
+
+def test_kerastuner_hyperband_from_the_cli_and_delete(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "tiny.yaml").write_text(TINY_YAML.replace("epochs: 2", "epochs: 3"))
+    env = {"AUTOML_CACHE": str(tmp_path / "cache")}
+    r = run_cli("search", "tiny.yaml", "--engine", "kerastuner", "--algorithm", "hyperband", "--trials", "5",
+                "--study", "kt", "--seed", "1", env=env)
+    assert r.returncode == 0, r.stderr
+    assert "study kt (sqlite:///automl.db): 5 trials, 5 complete" in r.stdout
+    study = optuna.load_study(study_name="kt", storage=f"sqlite:///{tmp_path / 'automl.db'}")
+    assert study.user_attrs["automl:engine"] == "kerastuner" and study.user_attrs["automl:algorithm"] == "hyperband"
+    listed = run_cli("studies")
+    assert "kerastuner" in listed.stdout and "hyperband" in listed.stdout
+    assert list((tmp_path / "cache" / "checkpoints").glob("kt-*/trial_0.weights.h5"))
+    # An Optuna run cannot continue a KerasTuner study.
+    r2 = run_cli("search", "tiny.yaml", "--trials", "6", "--study", "kt")
+    assert r2.returncode == 2 and "engine 'kerastuner'" in r2.stderr
+    d = run_cli("delete", "kt", "--yes", env=env)
+    assert d.returncode == 0, d.stderr
+    assert not list((tmp_path / "cache" / "checkpoints").glob("kt-*"))
+    assert "kt" not in run_cli("studies").stdout.split()
+    assert not (tmp_path / "mnist1d_data.pkl").exists() and not list(tmp_path.glob("*untitled_project*"))

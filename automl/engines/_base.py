@@ -77,6 +77,25 @@ class Engine(ABC):
 
     name: str = "engine"
     algorithm: str = ""
+    budget: Any = None  # automl.storage.Budget, set by whoever opens the study
+
+    def claim(self, total: int) -> bool:
+        """Take one unit of the study's global budget of ``total`` trials (False: none left)."""
+        if self.budget is None:
+            return self.finished() < total
+        return bool(self.budget.claim(total))
+
+    def release(self) -> None:
+        """Give back a unit that produced no counted trial."""
+        if self.budget is not None:
+            self.budget.release()
+
+    def retry(self, spec: TrialSpec) -> bool:
+        """Schedule the failed trial ``spec`` to run again (same values); False if not possible."""
+        return False
+
+    def reap_stale(self) -> None:
+        """Fail trials whose process stopped sending heartbeats (another host died)."""
 
     @abstractmethod
     def ask(self) -> TrialSpec | None: ...

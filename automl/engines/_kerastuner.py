@@ -12,6 +12,7 @@ them, so params carry Optuna distributions and the dashboard shows the study as 
 
 from __future__ import annotations
 
+import warnings
 import contextlib
 import math
 from collections.abc import Iterator, Sequence
@@ -196,7 +197,10 @@ class KerasTunerEngine(Engine):
         values = dict(kt_trial.hyperparameters.values)
         budget = {k.removeprefix("tuner/"): v for k, v in values.items() if k.startswith("tuner/")}
         self.replay.clear()
-        trial = self.study.ask()
+        with warnings.catch_warnings():
+            # automl records heartbeats itself (runner/_heartbeat.py); Optuna's optimize() is not used.
+            warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed")
+            trial = self.study.ask()
         error = None
         try:
             config = self.space.sample(_TeeHP(KerasTunerHP(kt_trial.hyperparameters), trial, self.replay))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 import importlib.util
 import math
 from collections.abc import Sequence
@@ -36,7 +37,11 @@ class OptunaHP(HP):
 
 
 def make_sampler(name: str, seed: int | None) -> Any:
+    import warnings
+
     import optuna
+
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
     if name == "tpe":
         return optuna.samplers.TPESampler(seed=seed)
@@ -69,19 +74,39 @@ def make_pruner(name: str, max_epochs: int) -> Any:
     raise UsageError(f"unknown pruner {name!r}; choose one of {', '.join(PRUNERS)}")
 
 
+def retry_failed(study: Any, number: int, max_retries: int, budget: Any) -> bool:
+    """Enqueue the same values again (Optuna's RetryFailedTrialCallback); the failed trial's
+    budget unit goes back so that its retry can take it. False when no retries are left."""
+    import optuna
+
+    if max_retries < 1:
+        return False
+    frozen = next(t for t in study.get_trials(deepcopy=False) if t.number == number)
+    if len(optuna.storages.RetryFailedTrialCallback.retry_history(frozen)) >= max_retries:
+        return False
+    optuna.storages.RetryFailedTrialCallback(max_retry=max_retries, inherit_intermediate_values=False)(study, frozen)
+    if budget is not None:
+        budget.release()
+    return True
+
+
 class OptunaEngine(Engine):
     """Ask/tell over an Optuna study whose sampler and pruner were set when it was loaded."""
 
     name = "optuna"
 
-    def __init__(self, study: Any, space: SearchSpace, *, objective: str) -> None:
+    def __init__(self, study: Any, space: SearchSpace, *, objective: str, max_retries: int = 1) -> None:
         self.study = study
+        self.max_retries = max_retries
         self.space = space
         self.objective = objective
         self.algorithm = type(study.sampler).__name__
 
     def ask(self) -> TrialSpec:
-        trial = self.study.ask()
+        with warnings.catch_warnings():
+            # automl records heartbeats itself (runner/_heartbeat.py); Optuna's optimize() is not used.
+            warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed")
+            trial = self.study.ask()
         error = None
         try:
             config = self.space.sample(OptunaHP(trial))
@@ -106,3 +131,11 @@ class OptunaEngine(Engine):
 
     def finished(self) -> int:
         return finished_count(self.study)
+
+    def retry(self, spec: TrialSpec) -> bool:
+        return retry_failed(self.study, spec.number, self.max_retries, self.budget)
+
+    def reap_stale(self) -> None:
+        import optuna
+
+        optuna.storages.fail_stale_trials(self.study)

@@ -8,7 +8,7 @@ from typing import Any
 
 from automl.engines._base import ATTR, TrialOutcome
 
-__all__ = ["plain", "finish_trial", "finished_count"]
+__all__ = ["plain", "finish_trial", "finished_count", "pending_count", "retried_numbers"]
 
 
 def plain(obj: Any) -> Any:
@@ -39,9 +39,25 @@ def finish_trial(study: Any, trial: Any, outcome: TrialOutcome, objective: str) 
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
 
 
+def retried_numbers(trials: list[Any]) -> set[int]:
+    """Numbers of failed trials that were retried (another trial names them as its original)."""
+    return {t.system_attrs["failed_trial"] for t in trials if "failed_trial" in t.system_attrs}
+
+
 def finished_count(study: Any) -> int:
-    """Trials that count against the budget: complete, pruned and failed."""
+    """Trials that count against the budget: complete, pruned, and failed ones not retried."""
     import optuna
 
-    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
-    return len(study.get_trials(deepcopy=False, states=states))
+    S = optuna.trial.TrialState
+    trials = study.get_trials(deepcopy=False)
+    retried = retried_numbers(trials)
+    return sum(1 for t in trials if t.state in (S.COMPLETE, S.PRUNED)
+               or (t.state == S.FAIL and t.number not in retried))
+
+
+def pending_count(study: Any) -> int:
+    """Trials running or waiting to run (each holds a unit of the budget)."""
+    import optuna
+
+    S = optuna.trial.TrialState
+    return len(study.get_trials(deepcopy=False, states=(S.RUNNING, S.WAITING)))

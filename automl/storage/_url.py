@@ -47,11 +47,13 @@ def sqlite_path(url: str) -> Path | None:
     return Path(u.database)
 
 
-def open_storage(url: str, *, must_exist: bool = False) -> Any:
+def open_storage(url: str, *, must_exist: bool = False, heartbeat_s: float | None = None,
+                 failed_trial_callback: Any = None) -> Any:
     """Open Optuna's RDB storage at ``url`` (creating the schema unless ``must_exist``).
 
-    SQLite files get WAL mode and a 30 s busy timeout. Raises :class:`StorageError` with
-    the URL's password hidden.
+    SQLite files get WAL mode and a 30 s busy timeout. With ``heartbeat_s``, running trials
+    send heartbeats and those silent for 3 intervals are failed (then passed to
+    ``failed_trial_callback``). Raises :class:`StorageError` with the URL's password hidden.
     """
     import optuna
     from sqlalchemy.engine import make_url
@@ -74,7 +76,19 @@ def open_storage(url: str, *, must_exist: bool = False) -> Any:
                 raise StorageError(f"cannot create the store {path}: folder {path.parent} does not exist")
             _enable_wal(path)
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, skip_compatibility_check=False)
+        kwargs: dict[str, Any] = {}
+        if heartbeat_s:
+            import inspect
+            import warnings
+
+            warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning,
+                                    message=".*heartbeat.*")
+            params = inspect.signature(optuna.storages.RDBStorage).parameters
+            cb_name = ("heartbeat_stale_trial_callback" if "heartbeat_stale_trial_callback" in params
+                       else "failed_trial_callback")
+            kwargs = {"heartbeat_interval": max(1, int(round(heartbeat_s))),
+                      "grace_period": max(3, int(round(3 * heartbeat_s))), cb_name: failed_trial_callback}
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
     except ImportError as e:
         raise StorageError(f"no database driver for {redact(url)}: {e}. "
                            f"{_DRIVER_HINTS.get(backend, '')}".strip()) from None

@@ -1,0 +1,59 @@
+"""Heartbeats for running trials, so a dead coordinator's trials are found stale."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from automl._logging import get_logger
+
+__all__ = ["Heartbeat"]
+
+_log = get_logger("runner")
+
+
+class Heartbeat:
+    """A daemon thread recording a heartbeat for every running trial each ``interval`` seconds.
+
+    Does nothing when the storage has heartbeats off.
+    """
+
+    def __init__(self, storage: Any, interval: float | None) -> None:
+        self.storage = storage
+        self.interval = interval
+        self._ids: set[int] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if interval and getattr(storage, "is_heartbeat_enabled", lambda: False)():
+            self._thread = threading.Thread(target=self._run, name="automl-heartbeat", daemon=True)
+            self._thread.start()
+
+    def add(self, trial: Any) -> None:
+        if self._thread is None or trial is None:
+            return
+        tid = trial._trial_id  # noqa: SLF001 - Optuna's Trial has no public id accessor
+        with self._lock:
+            self._ids.add(tid)
+        self.storage.record_heartbeat(tid)
+
+    def remove(self, trial: Any) -> None:
+        if trial is None:
+            return
+        with self._lock:
+            self._ids.discard(trial._trial_id)  # noqa: SLF001
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            with self._lock:
+                ids = list(self._ids)
+            for tid in ids:
+                try:
+                    self.storage.record_heartbeat(tid)
+                except Exception as e:  # noqa: BLE001 - a missed beat is not fatal; the next may pass
+                    _log.debug("heartbeat for trial %s failed: %s", tid, e)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)

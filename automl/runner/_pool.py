@@ -1,0 +1,239 @@
+"""The parallel runner: one persistent worker process per device slot, one coordinator.
+
+The coordinator (this process) owns the engine and the store; workers only train and
+talk to it over pipes. A worker that dies mid-trial fails that trial (retried once by
+default) and is replaced; a trial past its time limit is stopped by killing its worker;
+a worker whose memory grew past its bound is replaced between trials.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing as mp
+import signal
+import tempfile
+import time
+from multiprocessing.connection import wait
+from pathlib import Path
+from typing import Any
+
+from automl._logging import get_logger
+from automl.data import Dataset
+from automl.engines._base import Decision, Engine, TrialOutcome, TrialSpec
+from automl.errors import AutomlError
+from automl.runner._heartbeat import Heartbeat
+from automl.runner._loop import SearchObserver, _finish, next_spec
+from automl.runner._slots import Slot
+from automl.runner._worker import save_arrays, worker_main
+from automl.space import SearchSpace
+
+__all__ = ["run_parallel", "PoolSettings"]
+
+_log = get_logger("runner")
+
+
+@dataclasses.dataclass
+class PoolSettings:
+    """``trial_timeout``: seconds a trial may run. ``memory_growth``: a worker is replaced when
+    its memory exceeds (1 + growth) × what it held after its first trial."""
+
+    backend: str | None = None
+    seed: int = 0
+    trial_timeout: float | None = None
+    memory_growth: float = 0.5
+    max_start_failures: int = 3
+
+
+@dataclasses.dataclass
+class _Worker:
+    slot: Slot
+    process: Any
+    conn: Any
+    ready: bool = False
+    spec: TrialSpec | None = None
+    started: float = 0.0
+    baseline_rss: int | None = None
+
+
+def _death_reason(process: Any) -> str:
+    code = process.exitcode
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        hint = " (out of host memory?)" if name == "SIGKILL" else ""
+        return f"worker died: killed by {name}{hint}"
+    return f"worker died: exit code {code}"
+
+
+class _Pool:
+    def __init__(self, slots: list[Slot], space: SearchSpace, data_meta: dict[str, Any], settings: PoolSettings) -> None:
+        self.ctx = mp.get_context("spawn")
+        self.space, self.meta, self.settings = space, data_meta, settings
+        self.workers: dict[int, _Worker] = {}
+        self.start_failures = 0
+        for slot in slots:
+            self.start(slot)
+
+    def start(self, slot: Slot) -> None:
+        parent, child = self.ctx.Pipe()
+        p = self.ctx.Process(target=worker_main, name=f"automl-worker-{slot.index}",
+                             args=(slot, child, self.space, self.meta, self.settings.backend,
+                                   self.settings.seed), daemon=True)
+        p.start()
+        child.close()
+        self.workers[slot.index] = _Worker(slot, p, parent)
+
+    def replace(self, w: _Worker) -> None:
+        self.stop(w)
+        self.start(w.slot)
+
+    def stop(self, w: _Worker, kill: bool = False) -> None:
+        if w.process.is_alive() and not kill:
+            try:
+                w.conn.send(("stop",))
+            except (OSError, ValueError):
+                pass
+            w.process.join(timeout=10)
+        if w.process.is_alive():
+            w.process.kill()
+            w.process.join(timeout=10)
+        w.conn.close()
+
+    def close(self) -> None:
+        for w in list(self.workers.values()):
+            self.stop(w)
+
+
+def run_parallel(engine: Engine, slots: list[Slot], space: SearchSpace, data: Dataset, *, n_trials: int,
+                 timeout: float | None = None, observer: SearchObserver | None = None,
+                 heartbeat: Heartbeat | None = None, settings: PoolSettings | None = None) -> int:
+    """Run trials on ``slots`` in parallel until the study's budget is spent (or ``timeout``)."""
+    obs = observer or SearchObserver()
+    st = settings or PoolSettings()
+    start = time.monotonic()
+    ran = 0
+    with tempfile.TemporaryDirectory(prefix="automl-data-") as tmp:
+        pool = _Pool(slots, space, save_arrays(data, Path(tmp)), st)
+        obs.on_search_start(n_trials, engine.finished(), [s.device for s in slots])
+        stopping = False
+        try:
+            while True:
+                if not stopping and timeout is not None and time.monotonic() - start >= timeout:
+                    _log.info("timeout of %.0f s reached: finishing the running trials", timeout)
+                    stopping = True
+                for w in list(pool.workers.values()):
+                    while not stopping and w.ready and w.spec is None:
+                        spec = next_spec(engine, n_trials)
+                        if spec is None:
+                            stopping = True
+                        elif spec.error:
+                            obs.on_trial_start(spec, w.slot.device)
+                            _finish(engine, spec, TrialOutcome("failed", error=spec.error), obs)
+                            ran += 1
+                        else:
+                            w.spec, w.started = spec, time.monotonic()
+                            if heartbeat:
+                                heartbeat.add(spec.handle)
+                            obs.on_trial_start(spec, w.slot.device)
+                            w.conn.send(("run", dataclasses.replace(spec, handle=None)))
+                busy = [w for w in pool.workers.values() if w.spec is not None]
+                if stopping and not busy:
+                    break
+                ran += _serve(pool, engine, obs, heartbeat, st)
+        finally:
+            for w in pool.workers.values():
+                if w.spec is not None:  # interrupted: leave nothing RUNNING
+                    engine.tell(w.spec, TrialOutcome("failed", error="interrupted: the search stopped",
+                                                     device=w.slot.device))
+                    w.spec = None
+            pool.close()
+    return ran
+
+
+def _serve(pool: _Pool, engine: Engine, obs: SearchObserver, heartbeat: Heartbeat | None, st: PoolSettings) -> int:
+    """Wait up to 0.5 s for messages, deaths and timeouts; returns the trials finished."""
+    finished = 0
+    by_obj: dict[Any, _Worker] = {}
+    for w in pool.workers.values():
+        by_obj[w.conn] = w
+        by_obj[w.process.sentinel] = w
+    dead: list[_Worker] = []
+    for obj in wait(list(by_obj), timeout=0.5):
+        w = by_obj[obj]
+        if w in dead or pool.workers.get(w.slot.index) is not w:
+            continue
+        if obj is w.conn:
+            try:
+                while pool.workers.get(w.slot.index) is w and w.conn.poll():
+                    finished += _handle(pool, w, w.conn.recv(), engine, obs, heartbeat, st)
+            except (EOFError, OSError):
+                dead.append(w)
+        elif not w.process.is_alive():
+            dead.append(w)
+    for w in dead:
+        w.process.join(timeout=5)
+        reason = _death_reason(w.process)
+        if w.spec is None:
+            pool.start_failures += 0 if w.ready else 1
+            if pool.start_failures > st.max_start_failures:
+                raise AutomlError(f"workers keep dying before their first trial ({reason}); see the log above")
+            _log.warning("%s on %s (between trials); replacing it", reason, w.slot.device)
+        else:
+            finished += _end(engine, w, TrialOutcome("failed", error=reason, device=w.slot.device), obs, heartbeat,
+                             retry=True)
+        pool.replace(w)
+    now = time.monotonic()
+    for w in list(pool.workers.values()):
+        if w.spec is not None and st.trial_timeout and now - w.started > st.trial_timeout:
+            spec = w.spec
+            pool.stop(w, kill=True)
+            outcome = TrialOutcome("failed", error=f"timed out after {st.trial_timeout:g} s", device=w.slot.device)
+            finished += _end(engine, w, outcome, obs, heartbeat, retry=False)
+            _log.warning("trial %d timed out on %s; its worker was replaced", spec.number, w.slot.device)
+            pool.start(w.slot)
+    return finished
+
+
+def _end(engine: Engine, w: _Worker, outcome: TrialOutcome, obs: SearchObserver, heartbeat: Heartbeat | None,
+         retry: bool) -> int:
+    spec = w.spec
+    if spec is None:
+        return 0
+    w.spec = None
+    if heartbeat:
+        heartbeat.remove(spec.handle)
+    _finish(engine, spec, outcome, obs)
+    if retry and outcome.state == "failed" and engine.retry(spec):
+        _log.warning("trial %d will be retried with the same values", spec.number)
+    return 1
+
+
+def _handle(pool: _Pool, w: _Worker, msg: tuple[Any, ...], engine: Engine, obs: SearchObserver,
+            heartbeat: Heartbeat | None, st: PoolSettings) -> int:
+    kind = msg[0]
+    if kind == "ready":
+        w.ready = True
+        return 0
+    if kind == "fatal":
+        raise AutomlError(msg[1])
+    if kind == "epoch" and w.spec is not None:
+        _, _number, epoch, metrics = msg
+        obs.on_epoch(w.spec, epoch, metrics)
+        decision = engine.report(w.spec, epoch, metrics)
+        w.conn.send(("decision", "prune" if decision == Decision.PRUNE else "continue"))
+        return 0
+    if kind == "done":
+        _, _number, outcome_dict, rss = msg
+        outcome = TrialOutcome(**outcome_dict)
+        done = _end(engine, w, outcome, obs, heartbeat, retry=False)
+        grew = w.baseline_rss is not None and rss > w.baseline_rss * (1 + st.memory_growth)
+        if w.baseline_rss is None:
+            w.baseline_rss = rss
+        if grew or (outcome.error or "").startswith("out of memory"):
+            _log.info("replacing the worker on %s (%s)", w.slot.device,
+                      "out of memory" if not grew else f"memory grew to {rss / 2**20:.0f} MiB")
+            pool.replace(w)
+        return done
+    return 0

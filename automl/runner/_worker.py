@@ -1,0 +1,87 @@
+"""A worker process: one device slot, many trials, talking to the coordinator over a pipe.
+
+The environment (``CUDA_VISIBLE_DEVICES``, JAX preallocation off) is set before Keras is
+imported; the data is memory-mapped once from the files the coordinator wrote; the
+Keras session is cleared between trials.
+
+Protocol (tuples over a ``multiprocessing`` pipe):
+
+* coordinator → worker: ``("run", spec)``, ``("decision", "continue" | "prune")``, ``("stop",)``
+* worker → coordinator: ``("ready", rss)``, ``("epoch", number, epoch, metrics)``,
+  ``("done", number, outcome, rss)``, ``("fatal", message)``
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+__all__ = ["worker_main", "save_arrays", "rss_bytes"]
+
+_ARRAYS = ("x_train", "y_train", "x_val", "y_val")
+
+
+def rss_bytes() -> int:
+    """Resident memory of this process (Linux ``/proc``; 0 where unknown)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def save_arrays(data: Any, folder: Path) -> dict[str, Any]:
+    """Write the training arrays once as ``.npy`` files; workers memory-map them (shared, not copied)."""
+    import numpy as np
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in _ARRAYS:
+        np.save(folder / f"{name}.npy", getattr(data, name))
+    return {"folder": str(folder), "name": data.name, "num_classes": data.num_classes, "source": data.source}
+
+
+def _load_arrays(meta: dict[str, Any]) -> Any:
+    import numpy as np
+
+    from automl.data import Dataset
+
+    folder = Path(meta["folder"])
+    arrays = {n: np.load(folder / f"{n}.npy", mmap_mode="r") for n in _ARRAYS}
+    return Dataset(meta["name"], num_classes=meta["num_classes"], source=meta["source"], **arrays)
+
+
+def worker_main(slot: Any, conn: Any, space: Any, data_meta: dict[str, Any], backend: str | None,
+                seed: int) -> None:
+    """Entry point of a worker process (started with the ``spawn`` method)."""
+    os.environ["CUDA_VISIBLE_DEVICES"] = slot.cuda_visible_devices
+    os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        from automl.engines._base import Decision
+        from automl.model import import_keras
+        from automl.runner._executor import InProcessExecutor
+
+        import_keras(backend)
+        executor = InProcessExecutor(space, _load_arrays(data_meta), backend=backend, seed=seed, device=slot.device)
+    except Exception as e:  # noqa: BLE001 - reported to the coordinator, which stops the search
+        conn.send(("fatal", f"worker on {slot.device} could not start: {type(e).__name__}: {e}"))
+        return
+    conn.send(("ready", rss_bytes()))
+    while True:
+        try:
+            msg = conn.recv()
+        except EOFError:
+            return
+        if msg[0] == "stop":
+            return
+        spec = msg[1]
+
+        def on_epoch(epoch: int, metrics: dict[str, float], number: int = spec.number) -> Decision:
+            conn.send(("epoch", number, epoch, metrics))
+            reply = conn.recv()
+            return Decision.PRUNE if reply == ("decision", "prune") else Decision.CONTINUE
+
+        outcome = executor.run(spec, on_epoch)
+        conn.send(("done", spec.number, dataclasses.asdict(outcome), rss_bytes()))
