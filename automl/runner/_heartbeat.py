@@ -25,7 +25,8 @@ class Heartbeat:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        if interval and getattr(storage, "is_heartbeat_enabled", lambda: False)():
+        get_interval = getattr(storage, "get_heartbeat_interval", None)
+        if interval and get_interval is not None and get_interval() is not None:
             self._thread = threading.Thread(target=self._run, name="automl-heartbeat", daemon=True)
             self._thread.start()
 

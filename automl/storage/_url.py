@@ -17,7 +17,7 @@ ENV_VAR = "AUTOML_STORAGE"
 SQLITE_TIMEOUT_S = 30
 _log = get_logger("storage")
 
-_DRIVER_HINTS = {"postgresql": "pip install 'automl[postgres]' (psycopg2)",
+_DRIVER_HINTS = {"postgresql": "pip install 'automl[postgres]' (psycopg 3)",
                  "mysql": "pip install 'automl[mysql]' (PyMySQL) and use mysql+pymysql://"}
 
 

@@ -1,0 +1,115 @@
+"""The parallel runner on CPU workers: faults lose nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+
+import automl
+from automl.engines import ATTR
+from tests.conftest import TINY_YAML, cli_env
+
+pytestmark = pytest.mark.slow
+
+
+def test_parallel_search_and_pruning(tiny_space: dict[str, Any], store: str) -> None:
+    space = dict(tiny_space, training={"batch_size": 64, "epochs": 4, "metrics": ["accuracy"]})
+    space["optimizer"] = {"name": "sgd", "learning_rate": {"choice": [1e-6, 0.05]}}
+    r = automl.search(space, "digits", n_trials=10, storage=store, study_name="p", workers=2, gpus="none",
+                      pruner="median", sampler="random", seed=3)
+    trials = optuna.load_study(study_name="p", storage=store).trials
+    assert len(trials) == 10 and r.ran == 10
+    assert {t.user_attrs[f"{ATTR}device"] for t in trials} == {"cpu"}
+    assert any(t.state == optuna.trial.TrialState.PRUNED for t in trials)
+    for t in trials:
+        if t.state == optuna.trial.TrialState.PRUNED:
+            assert len(t.user_attrs[f"{ATTR}history"]["loss"]) < 4
+        else:
+            assert t.state == optuna.trial.TrialState.COMPLETE
+
+
+def test_killed_worker_fails_the_trial_retries_it_and_finishes(store: str, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.fixtures.user_spaces import build_killed_once
+
+    monkeypatch.setenv("AUTOML_TEST_MARKER", str(tmp_path / "killed"))
+    r = automl.search(build_killed_once, "digits", n_trials=4, storage=store, study_name="k", workers=2,
+                      gpus="none", epochs=1, seed=0)
+    trials = optuna.load_study(study_name="k", storage=store).trials
+    failed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
+    assert len(failed) == 1 and "killed by SIGKILL" in failed[0].user_attrs[f"{ATTR}error"]
+    retry = [t for t in trials if t.system_attrs.get("failed_trial") == failed[0].number]
+    assert len(retry) == 1 and retry[0].state == optuna.trial.TrialState.COMPLETE
+    assert retry[0].params == failed[0].params
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == 4 and len(trials) == 5
+    assert r.count("COMPLETE") == 4
+
+
+def test_trial_timeout_stops_the_trial_and_the_slot_recovers(store: str) -> None:
+    from tests.fixtures.user_spaces import build_sometimes_slow
+
+    t0 = time.monotonic()
+    automl.search(build_sometimes_slow, "digits", n_trials=4, storage=store, study_name="t", workers=2, gpus="none",
+                  epochs=1, trial_timeout=8, sampler="random", seed=1)
+    assert time.monotonic() - t0 < 60 * 2
+    trials = optuna.load_study(study_name="t", storage=store).trials
+    assert len(trials) == 4
+    for t in trials:
+        if t.params["slow"] == "yes":
+            assert t.state == optuna.trial.TrialState.FAIL
+            assert t.user_attrs[f"{ATTR}error"] == "timed out after 8 s"
+        else:
+            assert t.state == optuna.trial.TrialState.COMPLETE
+    assert {t.params["slow"] for t in trials} == {"yes", "no"}
+
+
+def test_killed_coordinator_resumes_without_loss(tmp_path: Path) -> None:
+    (tmp_path / "tiny.yaml").write_text(TINY_YAML.replace("epochs: 2", "epochs: 6"))
+    db = tmp_path / "automl.db"
+    cmd = [sys.executable, "-m", "automl", "search", "tiny.yaml", "--trials", "6", "--workers", "2", "--gpus", "none",
+           "--heartbeat", "1", "-q", "--seed", "0"]
+    p = subprocess.Popen(cmd, cwd=tmp_path, env=cli_env(tmp_path), stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 240
+    url = f"sqlite:///{db}"
+    while time.monotonic() < deadline:
+        time.sleep(1)
+        try:
+            trials = optuna.load_study(study_name="tiny", storage=url).trials
+        except Exception:  # noqa: BLE001 - not created yet
+            continue
+        states = [t.state for t in trials]
+        if optuna.trial.TrialState.COMPLETE in states and optuna.trial.TrialState.RUNNING in states:
+            break
+    else:
+        p.kill()
+        pytest.fail("the search never had a complete and a running trial at once")
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    before = optuna.load_study(study_name="tiny", storage=url).trials
+    complete_before = {t.number: t.value for t in before if t.state == optuna.trial.TrialState.COMPLETE}
+    running_before = [t.number for t in before if t.state == optuna.trial.TrialState.RUNNING]
+    assert running_before
+    time.sleep(4)  # past the grace period of 3 heartbeats
+    r = subprocess.run(cmd, cwd=tmp_path, env=cli_env(tmp_path), capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    after = optuna.load_study(study_name="tiny", storage=url).trials
+    assert not [t for t in after if t.state == optuna.trial.TrialState.RUNNING]
+    for n, v in complete_before.items():
+        assert after[n].state == optuna.trial.TrialState.COMPLETE and after[n].value == v
+    retried = {t.system_attrs["failed_trial"] for t in after if "failed_trial" in t.system_attrs}
+    for n in running_before:
+        assert after[n].state == optuna.trial.TrialState.FAIL and n in retried
+    counted = [t for t in after if t.state == optuna.trial.TrialState.COMPLETE
+               or (t.state == optuna.trial.TrialState.FAIL and t.number not in retried)]
+    assert len(counted) == 6
+    assert len({t.number for t in after}) == len(after)

@@ -1,0 +1,81 @@
+"""Several coordinator processes on one store: SQLite, and real PostgreSQL and MariaDB servers.
+
+The servers are expected on 127.0.0.1 (``scripts/services.sh`` starts them; ``.ci/run``
+calls it and sets AUTOML_REQUIRE_SERVERS=1, so a missing server fails there instead of
+skipping).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import optuna
+import pytest
+
+from tests.conftest import TINY_YAML, cli_env
+
+pytestmark = pytest.mark.slow
+
+SERVERS = {"postgresql": ("postgresql://postgres@127.0.0.1:5432/postgres", "postgresql://postgres@127.0.0.1:5432/{db}"),
+           "mysql": ("mysql+pymysql://root@127.0.0.1:3306/", "mysql+pymysql://root@127.0.0.1:3306/{db}")}
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mysql"])
+def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    kind = request.param
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp_path / 'shared.db'}"
+        return
+    import sqlalchemy as sa
+
+    admin_url, template = SERVERS[kind]
+    db = f"automl_test_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as con:
+            con.execute(sa.text(f"CREATE DATABASE {db}"))
+    except sa.exc.OperationalError as e:
+        if os.environ.get("AUTOML_REQUIRE_SERVERS"):
+            raise
+        pytest.skip(f"no {kind} server on 127.0.0.1 (run scripts/services.sh): {str(e).splitlines()[0]}")
+    try:
+        yield template.format(db=db)
+    finally:
+        with admin.connect() as con:
+            if kind == "postgresql":
+                con.execute(sa.text(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+            else:
+                con.execute(sa.text(f"DROP DATABASE IF EXISTS {db}"))
+        admin.dispose()
+
+
+def test_coordinators_share_one_global_budget(shared_store: str, tmp_path: Path) -> None:
+    (tmp_path / "tiny.yaml").write_text(TINY_YAML.replace("epochs: 2", "epochs: 1"))
+    env = cli_env(tmp_path)
+    first = subprocess.run([sys.executable, "-m", "automl", "search", "tiny.yaml", "--storage", shared_store,
+                            "--study", "shared", "--trials", "1", "-q"], cwd=tmp_path, env=env, capture_output=True,
+                           text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    total = 9
+    base = [sys.executable, "-m", "automl", "worker", "--storage", shared_store, "--study", "shared",
+            "--trials", str(total), "--gpus", "none", "-q"]
+    procs = [subprocess.Popen(base + ["--workers", w], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for w in ("1", "1", "2")]
+    for p in procs:
+        _, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err
+        assert "worker done" in err
+    trials = optuna.load_study(study_name="shared", storage=shared_store).trials
+    assert len(trials) == total, [t.number for t in trials]
+    assert sorted(t.number for t in trials) == list(range(total))
+    for t in trials:
+        assert t.state == optuna.trial.TrialState.COMPLETE, t.user_attrs.get("automl:error")
+        assert t.value is not None and len(t.user_attrs["automl:history"]["val_accuracy"]) == 1
+        assert t.intermediate_values
+    devices = {t.user_attrs["automl:device"] for t in trials}
+    assert devices == {"cpu"}
