@@ -1,0 +1,295 @@
+"""Throughput benchmark: the seed article's CNN family on CIFAR-shaped synthetic data.
+
+Runs the same fixed list of configurations (sampled once from search_spaces/seed-cnn.yaml
+with fixed seeds) as:
+
+  a. a plain Optuna loop (``study.optimize`` in one process, one GPU),
+  b. KerasTuner's RandomSearch in one process,
+  c. automl on one GPU with 1 and with K trials per GPU,
+  d. automl on every GPU given (K per GPU),
+  e. (c) with K again, with JAX's persistent compilation cache cold, then warm.
+
+and prints trials per minute, mean GPU utilisation, the share of each trial spent
+outside ``fit``, and the ratios against (a). Every mode runs in this one invocation on
+the same machine. Usage (JAX backend, GPUs):
+
+  KERAS_BACKEND=jax python benchmarks/throughput.py --configs 8 --epochs 2 --images 10000 \
+      --k 4 --gpus 0,1 --out results.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+BACKEND = ["jax"]
+
+
+class GpuSampler:
+    """Samples ``nvidia-smi`` utilisation every 200 ms in the background."""
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, int, float]] = []
+        exe = shutil.which("nvidia-smi")
+        self.proc = None
+        if exe:
+            self.proc = subprocess.Popen([exe, "--query-gpu=index,utilization.gpu", "--format=csv,noheader,nounits",
+                                          "-lms", "200"], stdout=subprocess.PIPE, text=True)
+            threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        for line in self.proc.stdout:
+            try:
+                i, u = line.split(",")
+                self.samples.append((time.monotonic(), int(i), float(u)))
+            except ValueError:
+                continue
+
+    def mean(self, t0: float, t1: float, gpus: list[int]) -> float | None:
+        vals = [u for t, i, u in self.samples if t0 <= t <= t1 and i in gpus]
+        return round(statistics.mean(vals), 1) if vals else None
+
+    def close(self) -> None:
+        if self.proc:
+            self.proc.terminate()
+
+
+def sample_params(n: int) -> list[dict[str, Any]]:
+    from automl.space import HP, load_space
+
+    class SeededHP(HP):
+        def __init__(self, seed: int) -> None:
+            self.rng, self.values = random.Random(seed), {}
+
+        def int(self, name, low, high, *, step=1, log=False):  # type: ignore[no-untyped-def]
+            self.values[name] = self.rng.randrange(low, high + 1, step)
+            return self.values[name]
+
+        def float(self, name, low, high, *, step=None, log=False):  # type: ignore[no-untyped-def]
+            self.values[name] = round(self.rng.uniform(low, high), 6)
+            return self.values[name]
+
+        def choice(self, name, values):  # type: ignore[no-untyped-def]
+            self.values[name] = self.rng.choice(list(values))
+            return self.values[name]
+
+    space = load_space(ROOT / "search_spaces" / "seed-cnn.yaml")
+    out = []
+    for seed in range(n):
+        hp = SeededHP(seed)
+        space.sample(hp)
+        out.append(hp.values)
+    return out
+
+
+def space_for(epochs: int) -> Any:
+    from automl.space import load_space, resolve_space
+
+    return resolve_space(load_space(ROOT / "search_spaces" / "seed-cnn.yaml"), epochs=epochs, batch_size=128)
+
+
+def plain_optuna(params: list[dict[str, Any]], data: Any, epochs: int) -> dict[str, Any]:
+    """(a): the loop a user writes by hand: study.optimize, one process."""
+    import optuna
+
+    from automl.engines._optuna import OptunaHP
+    from automl.model import build_model, import_keras
+
+    keras = import_keras(BACKEND[0])
+    space = space_for(epochs)
+    outside: list[float] = []
+
+    def objective(trial: Any) -> float:
+        t0 = time.perf_counter()
+        keras.backend.clear_session()
+        config = space.sample(OptunaHP(trial))
+        model = build_model(config, data.input_shape, data.num_classes)
+        t1 = time.perf_counter()
+        h = model.fit(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), epochs=epochs,
+                      batch_size=128, verbose=0)
+        t2 = time.perf_counter()
+        outside.append((t1 - t0) / (t2 - t0))
+        return float(h.history["val_accuracy"][-1])
+
+    study = optuna.create_study(direction="maximize")
+    for p in params:
+        study.enqueue_trial(p)
+    t0 = time.monotonic()
+    study.optimize(objective, n_trials=len(params))
+    return {"wall_s": time.monotonic() - t0, "trials": len(study.trials), "outside_fit": outside}
+
+
+def kerastuner_random(params: list[dict[str, Any]], data: Any, epochs: int, tmp: Path) -> dict[str, Any]:
+    """(b): KerasTuner's RandomSearch over the same configurations, one process."""
+    from automl.model import build_model, import_keras
+
+    import_keras(BACKEND[0])
+    import keras_tuner as kt
+
+    space = space_for(epochs)
+    from automl.space import FixedHP
+
+    configs = [space.sample(FixedHP(p)) for p in params]
+
+    def build(hp: Any) -> Any:
+        return build_model(configs[hp.Int("config", 0, len(configs) - 1)], data.input_shape, data.num_classes)
+
+    tuner = kt.RandomSearch(build, objective="val_accuracy", max_trials=len(configs), directory=str(tmp),
+                            project_name="kt", overwrite=True, seed=0)
+    t0 = time.monotonic()
+    tuner.search(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), epochs=epochs,
+                 batch_size=128, verbose=0)
+    return {"wall_s": time.monotonic() - t0, "trials": len(tuner.oracle.trials), "outside_fit": []}
+
+
+def automl_run(params: list[dict[str, Any]], data: Any, epochs: int, gpus: list[int], k: int,
+               tmp: Path, name: str) -> dict[str, Any]:
+    """(c)/(d)/(e): automl's parallel runner, the same configurations enqueued."""
+    from automl._search import make_engine
+    from automl.runner._heartbeat import Heartbeat
+    from automl.runner._pool import PoolSettings, run_parallel
+    from automl.runner._slots import plan_slots
+
+    space = space_for(epochs)
+    url = f"sqlite:///{tmp / (name + '.db')}"
+    eng = make_engine("optuna", space, data, url=url, study_name=name, sampler="random", pruner="none",
+                      algorithm=None, seed=0, n_trials=len(params))
+    for p in params:
+        eng.study.enqueue_trial(p)  # type: ignore[attr-defined]
+    slots = plan_slots(",".join(map(str, gpus)), k, None, available=gpus)
+    beat = Heartbeat(eng.storage, 10)  # type: ignore[attr-defined]
+    t0 = time.monotonic()
+    run_parallel(eng, slots, space, data, n_trials=len(params), heartbeat=beat,
+                 settings=PoolSettings(backend=BACKEND[0], seed=0))
+    wall = time.monotonic() - t0
+    beat.close()
+    trials = eng.study.get_trials()  # type: ignore[attr-defined]
+    outside = []
+    for t in trials:
+        fit = t.user_attrs.get("automl:fit_seconds") or 0.0
+        dur = t.duration.total_seconds() if t.duration else 0.0
+        if dur > 0:
+            outside.append(max(0.0, dur - fit) / dur)
+    states = {t.state.name for t in trials}
+    return {"wall_s": wall, "trials": len(trials), "outside_fit": outside, "states": sorted(states),
+            "trial_seconds": [t.duration.total_seconds() for t in trials if t.duration]}
+
+
+def _subprocess_mode(args: Any, mode: str, tmp: Path) -> Any:
+    def run() -> dict[str, Any]:
+        out = tmp / f"inner_{mode}.json"
+        cmd = [sys.executable, __file__, "--configs", str(args.configs), "--epochs", str(args.epochs), "--images",
+               str(args.images), "--k", str(args.k), "--gpus", args.gpus, "--modes", mode, "--backend",
+               args.backend, "--out", str(out), "--inner"]
+        subprocess.run(cmd, check=True)
+        r = next(iter(json.loads(out.read_text())["modes"].values()))
+        r["outside_fit"] = [r.pop("outside_fit_mean")] if r.get("outside_fit_mean") is not None else []
+        r.pop("gpu_util_mean", None)
+        r.pop("trials_per_min", None)
+        return dict(r)
+
+    return run
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--configs", type=int, default=8)
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--images", type=int, default=10000)
+    ap.add_argument("--k", type=int, default=4)
+    ap.add_argument("--gpus", default="0")
+    ap.add_argument("--modes", default="a,b,c1,cK,d,e")
+    ap.add_argument("--out", default="throughput.json")
+    ap.add_argument("--backend", default="jax")
+    ap.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    os.environ["KERAS_BACKEND"] = BACKEND[0] = args.backend
+    os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
+    gpus = [int(g) for g in args.gpus.split(",")]
+    from automl.data import load_data
+
+    data = load_data(f"synthetic:32x32x3:10:{args.images}")
+    params = sample_params(args.configs)
+    sampler = GpuSampler()
+    results: dict[str, Any] = {"configs": args.configs, "epochs": args.epochs, "images": args.images, "k": args.k,
+                               "gpus": gpus, "modes": {}}
+    modes = args.modes.split(",")
+    with tempfile.TemporaryDirectory() as tmpd:
+        tmp = Path(tmpd)
+        plan: list[tuple[str, Any, list[int]]] = []
+        if "c1" in modes:
+            plan.append(("c: automl, 1 GPU, K=1", lambda: automl_run(params, data, args.epochs, gpus[:1], 1, tmp, "c1"),
+                         gpus[:1]))
+        if "cK" in modes:
+            plan.append((f"c: automl, 1 GPU, K={args.k}",
+                         lambda: automl_run(params, data, args.epochs, gpus[:1], args.k, tmp, "ck"), gpus[:1]))
+        if "d" in modes and len(gpus) > 1:
+            plan.append((f"d: automl, {len(gpus)} GPUs, K={args.k}",
+                         lambda: automl_run(params, data, args.epochs, gpus, args.k, tmp, "d"), gpus))
+        if "e" in modes:
+            cache = tmp / "xla-cache"
+
+            def cached(tag: str) -> Any:
+                os.environ["JAX_COMPILATION_CACHE_DIR"] = str(cache)
+                os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+                os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+                try:
+                    return automl_run(params, data, args.epochs, gpus[:1], args.k, tmp, tag)
+                finally:
+                    for v in ("JAX_COMPILATION_CACHE_DIR", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS",
+                              "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"):
+                        os.environ.pop(v, None)
+
+            plan.append((f"e: automl, 1 GPU, K={args.k}, compile cache cold", lambda: cached("e_cold"), gpus[:1]))
+            plan.append((f"e: automl, 1 GPU, K={args.k}, compile cache warm", lambda: cached("e_warm"), gpus[:1]))
+        # Each in-process baseline runs in a fresh process of its own, so that neither
+        # inherits the other's compiled XLA programs.
+        for m, label in (("a", "a: plain Optuna loop, 1 GPU"), ("b", "b: KerasTuner RandomSearch, 1 GPU")):
+            if m not in modes:
+                continue
+            if args.inner:
+                os.environ["CUDA_VISIBLE_DEVICES"] = str(gpus[0])
+                fn = (lambda: plain_optuna(params, data, args.epochs)) if m == "a" else \
+                    (lambda: kerastuner_random(params, data, args.epochs, tmp))
+                plan.append((label, fn, gpus[:1]))
+            else:
+                plan.append((label, _subprocess_mode(args, m, tmp), gpus[:1]))
+        for label, fn, used in plan:
+            t0 = time.monotonic()
+            r = fn()
+            t1 = time.monotonic()
+            r["trials_per_min"] = round(60 * r["trials"] / r["wall_s"], 2)
+            r["gpu_util_mean"] = sampler.mean(t0, t1, used)
+            out = r.pop("outside_fit")
+            r["outside_fit_mean"] = round(statistics.mean(out), 3) if out else None
+            results["modes"][label] = r
+            print(f"{label}: {r['trials']} trials in {r['wall_s']:.1f} s = {r['trials_per_min']} trials/min, "
+                  f"GPU util {r['gpu_util_mean']}%, outside fit {r['outside_fit_mean']}", flush=True)
+            Path(args.out).write_text(json.dumps(results, indent=2))
+    sampler.close()
+    base = next((v["trials_per_min"] for k, v in results["modes"].items() if k.startswith("a:")), None)
+    if base:
+        for label, r in results["modes"].items():
+            r["ratio_vs_a"] = round(r["trials_per_min"] / base, 2)
+    Path(args.out).write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
