@@ -105,7 +105,7 @@ def search(space: AnySpace | None = None, data: DataSpec | None = None, *, engin
            test_split: float = 0.0, data_seed: int = 0, label_column: str | None = None,
            backend: str | None = None, observer: SearchObserver | None = None, gpus: str = "auto",
            trials_per_gpu: int | str = "auto", workers: int | None = None, retries: int = 1,
-           trial_timeout: float | None = None, heartbeat_s: float = 10.0) -> SearchResult:
+           trial_timeout: float | None = None, heartbeat_s: float = 10.0, keep_weights: bool = True) -> SearchResult:
     """Search ``space`` on ``data`` until the study holds ``n_trials`` finished trials.
 
     ``space``: a YAML path, a catalog name (``demo``), ``FILE.py:FUNCTION``, a dict, a
@@ -115,7 +115,9 @@ def search(space: AnySpace | None = None, data: DataSpec | None = None, *, engin
     holds. ``gpus`` (``auto``, ``none``, ``"0,1"``), ``trials_per_gpu`` and ``workers`` set
     the device slots: one CPU slot runs trials in this process, anything more runs one
     worker process per slot. ``n_trials`` is a global budget counted in the store, shared
-    by every process working on the study. Everything is validated before the store is opened: bad input raises a
+    by every process working on the study. With ``keep_weights`` every finished trial's
+    weights are saved under ``$AUTOML_CACHE/checkpoints/`` so ``automl export`` needs no
+    retraining. Everything is validated before the store is opened: bad input raises a
     :class:`~automl.errors.UsageError` and writes nothing.
 
     Example::
@@ -146,7 +148,7 @@ def search(space: AnySpace | None = None, data: DataSpec | None = None, *, engin
     eng = make_engine(engine, resolved, ds, url=url, study_name=study_name or resolved.name, sampler=sampler,
                       pruner=pruner, algorithm=algorithm, seed=seed, n_trials=n_trials,
                       backend=backend if in_process or engine == "kerastuner" else None, retries=retries,
-                      heartbeat_s=heartbeat_s)
+                      heartbeat_s=heartbeat_s, keep_weights=keep_weights)
     study = eng.study  # type: ignore[attr-defined]
     _log.info("study %s in %s: %d trials requested, %d finished already, on %s", study.study_name,
               redact(url), n_trials, eng.finished(), ", ".join(s.device for s in slots))
@@ -167,8 +169,11 @@ def search(space: AnySpace | None = None, data: DataSpec | None = None, *, engin
 
 def make_engine(engine: str, space: SearchSpace, data: Dataset, *, url: str, study_name: str, sampler: str,
                 pruner: str, algorithm: str | None, seed: int | None, n_trials: int,
-                backend: str | None = None, retries: int = 1, heartbeat_s: float = 10.0) -> Engine:
+                backend: str | None = None, retries: int = 1, heartbeat_s: float = 10.0,
+                keep_weights: bool = True) -> Engine:
     """Validate the engine's settings, then open the store and the study (the first write)."""
+    from automl._paths import checkpoint_dir
+
     obj = space.objective
     epochs = int(space.training.epochs if isinstance(space, Space) else space.epochs)
     common = {"fingerprint": space.fingerprint, "definition": space.definition, "data": data.describe(),
@@ -189,11 +194,11 @@ def make_engine(engine: str, space: SearchSpace, data: Dataset, *, url: str, stu
         study = prepare_study(storage, study_name, **common,
                               settings={"algorithm": sampler, "sampler": sampler, "pruner": pruner, "seed": seed},
                               sampler=opt_sampler, pruner=opt_pruner)
-        eng: Engine = OptunaEngine(study, space, objective=obj.metric, max_retries=retries)
+        eng: Engine = OptunaEngine(study, space, objective=obj.metric, max_retries=retries,
+                                   checkpoints=checkpoint_dir(url, study_name) if keep_weights else None)
         holder["engine"] = eng
         return _with_budget(eng, storage, study, n_trials)
 
-    from automl._paths import checkpoint_dir
     from automl.model import import_keras
 
     algorithm = algorithm or "random"
@@ -214,7 +219,7 @@ def make_engine(engine: str, space: SearchSpace, data: Dataset, *, url: str, stu
     if old is not None and old != algorithm:
         raise StudyConflictError(f"study {study_name!r} was run with algorithm {old!r}, not {algorithm!r}; "
                                  f"use another --study name")
-    checkpoints = checkpoint_dir(url, study_name) if algorithm == "hyperband" else None
+    checkpoints = checkpoint_dir(url, study_name) if algorithm == "hyperband" or keep_weights else None
     kt_engine = KerasTunerEngine(storage, study, space, oracle, replay, algorithm=algorithm, objective=obj.metric,
                                  n_trials=n_trials, checkpoints=checkpoints)
     return _with_budget(kt_engine, storage, study, n_trials)

@@ -130,6 +130,8 @@ def _PARALLEL(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--backend", type=click.Choice(["tensorflow", "jax", "torch"]), default=None,
               help="Keras backend [default: KERAS_BACKEND, else tensorflow].")
 @_PARALLEL
+@click.option("--keep-weights/--no-keep-weights", default=True, show_default=True,
+              help="Save each finished trial's weights (under $AUTOML_CACHE) so export needs no retraining.")
 @click.option("--top", type=int, default=10, show_default=True, help="Rows of the final leaderboard.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @_errors
@@ -137,7 +139,7 @@ def search(space: str | None, data: str | None, n_trials: int, timeout: float | 
            algorithm: str | None, sampler: str, pruner: str, seed: int | None, storage: str | None,
            study_name: str | None, epochs: int | None, batch_size: int | None, objective: str | None,
            direction: str | None, val_split: float, test_split: float, data_seed: int, label_column: str | None,
-           backend: str | None, top: int, quiet: bool, **parallel: Any) -> None:
+           backend: str | None, keep_weights: bool, top: int, quiet: bool, **parallel: Any) -> None:
     """Search SPACE (a YAML file, a catalog name such as `demo`, or FILE.py:FUNCTION).
 
     Without SPACE, continues the study given by --study from what the store holds.
@@ -183,7 +185,7 @@ def search(space: str | None, data: str | None, n_trials: int, timeout: float | 
         result = run_search(space_arg, data_arg, engine=engine, n_trials=n_trials, timeout=timeout,
                             sampler=sampler, pruner=pruner, algorithm=algorithm, seed=seed, storage=storage,
                             study_name=study_name, epochs=None if space else epochs, backend=backend,
-                            observer=observer, **parallel)
+                            observer=observer, keep_weights=keep_weights, **parallel)
     finally:
         if "live" in holder:
             holder["live"].__exit__(None, None, None)
@@ -337,6 +339,69 @@ def delete(study: str, storage: str | None, yes: bool) -> None:
     removed = remove_checkpoints(url, study)
     _err.print(f"deleted study {study}" + (f" and {checkpoint_dir(url, study, create=False)}" if removed else ""),
                highlight=False)
+
+
+@cli.command()
+@click.argument("study")
+@_STORAGE
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="[default: STUDY-report.html]")
+@click.option("--top", type=int, default=5, show_default=True, help="Trials whose learning curves are drawn.")
+@_errors
+def report(study: str, storage: str | None, out: str | None, top: int) -> None:
+    """Write one self-contained HTML report of STUDY (history, importances, curves...)."""
+    from pathlib import Path
+
+    from automl._report import write_report
+    from automl.storage import load_study
+
+    try:
+        import plotly  # noqa: F401
+    except ImportError:
+        raise UsageError("the report needs plotly: pip install 'automl[report]'") from None
+    st = load_study(_open(storage), study)
+    path = Path(out or f"{study}-report.html")
+    if not path.parent.is_dir():
+        raise UsageError(f"folder {path.parent} does not exist")
+    drawn = write_report(st, path, top)
+    _err.print(f"wrote {path} ({', '.join(drawn) or 'no plots: the study has no complete trial'})", highlight=False)
+
+
+@cli.command()
+@click.argument("study")
+@_STORAGE
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="Where to write the model (.keras).")
+@click.option("--trial", "number", type=int, default=None, help="Trial number [default: the best].")
+@click.option("--retrain", is_flag=True, help="Train the trial's configuration again on train + validation.")
+@click.option("--backend", type=click.Choice(["tensorflow", "jax", "torch"]), default=None)
+@_errors
+def export(study: str, storage: str | None, out: str, number: int | None, retrain: bool,
+           backend: str | None) -> None:
+    """Write a trial's model as a .keras file that keras.saving.load_model reads."""
+    from pathlib import Path
+
+    from automl._export import export_model
+    from automl.storage import load_study, resolve_url
+
+    st = load_study(_open(storage), study)
+    trial = export_model(st, resolve_url(storage), Path(out), number, retrain=retrain, backend=backend)
+    how = "retrained on train + validation" if retrain else f"{trial.value:.4f} on validation"
+    _err.print(f"wrote {out}: trial #{trial.number} ({how})", highlight=False)
+
+
+@cli.command()
+@click.argument("study")
+@_STORAGE
+@click.option("--data", default=None, help="Data holding the test split [default: the study's].")
+@click.option("--trial", "number", type=int, default=None, help="Trial number [default: the best].")
+@click.option("--backend", type=click.Choice(["tensorflow", "jax", "torch"]), default=None)
+@_errors
+def evaluate(study: str, storage: str | None, data: str | None, number: int | None, backend: str | None) -> None:
+    """Score a trial's kept model on the held-out test split, as JSON."""
+    from automl._export import evaluate_model
+    from automl.storage import load_study, resolve_url
+
+    st = load_study(_open(storage), study)
+    click.echo(json.dumps(evaluate_model(st, resolve_url(storage), data, number, backend=backend), indent=2))
 
 
 @cli.command()

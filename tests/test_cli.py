@@ -174,3 +174,41 @@ def test_kerastuner_hyperband_from_the_cli_and_delete(run_cli, tmp_path: Path) -
     assert not list((tmp_path / "cache" / "checkpoints").glob("kt-*"))
     assert "kt" not in run_cli("studies").stdout.split()
     assert not (tmp_path / "mnist1d_data.pkl").exists() and not list(tmp_path.glob("*untitled_project*"))
+
+
+def test_export_evaluate_and_report(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    (tmp_path / "tiny.yaml").write_text(TINY_YAML)
+    env = {"AUTOML_CACHE": str(tmp_path / "cache")}
+    r = run_cli("search", "tiny.yaml", "--trials", "3", "--seed", "0", "--test-split", "0.2", "-q", env=env)
+    assert r.returncode == 0, r.stderr
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'automl.db'}")
+    e = run_cli("export", "tiny", "--out", "best.keras", env=env)
+    assert e.returncode == 0, e.stderr
+    code = ("import json, keras\nfrom automl.data import load_data\n"
+            "m = keras.saving.load_model('best.keras')\n"
+            "d = load_data('digits', val_split=0.2, test_split=0.2, seed=0)\n"
+            "print(json.dumps(m.evaluate(d.x_val, d.y_val, verbose=0, return_dict=True)))\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=cli_env(tmp_path), capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    scores = json.loads(out.stdout.strip().splitlines()[-1])
+    # The exported model scores on the validation split exactly as its trial did.
+    assert scores["accuracy"] == pytest.approx(study.best_value, abs=1e-6)
+    ev = run_cli("evaluate", "tiny", env=env)
+    assert ev.returncode == 0, ev.stderr
+    result = json.loads(ev.stdout)
+    assert result["trial"] == study.best_trial.number and result["test_samples"] == 359
+    assert 0.0 <= result["accuracy"] <= 1.0
+    missing = run_cli("export", "tiny", "--out", "x.keras", env={"AUTOML_CACHE": str(tmp_path / "empty")})
+    assert missing.returncode == 2 and "--retrain" in missing.stderr
+    again = run_cli("export", "tiny", "--out", "re.keras", "--retrain", env={"AUTOML_CACHE": str(tmp_path / "empty")})
+    assert again.returncode == 0, again.stderr and (tmp_path / "re.keras").exists()
+    rep = run_cli("report", "tiny", "--out", "report.html")
+    assert rep.returncode == 0, rep.stderr
+    page = (tmp_path / "report.html").read_text()
+    for title in ("Optimization history", "Parameter importances", "Parallel coordinates", "Learning curves"):
+        assert f"<h2>{title}</h2>" in page
+    assert page.count("<script") >= 4 and "cdn.plot.ly" not in page.split("<body>")[1][:2000]
+    assert np.isfinite(study.best_value)

@@ -50,6 +50,7 @@ class TrialOutcome:
     fit_seconds: float = 0.0
     error: str | None = None
     device: str = "cpu"
+    memory_mb: float | None = None
 
 
 class Decision(str, Enum):

@@ -95,9 +95,11 @@ class OptunaEngine(Engine):
 
     name = "optuna"
 
-    def __init__(self, study: Any, space: SearchSpace, *, objective: str, max_retries: int = 1) -> None:
+    def __init__(self, study: Any, space: SearchSpace, *, objective: str, max_retries: int = 1,
+                 checkpoints: Any = None) -> None:
         self.study = study
         self.max_retries = max_retries
+        self.checkpoints = checkpoints
         self.space = space
         self.objective = objective
         self.algorithm = type(study.sampler).__name__
@@ -116,7 +118,9 @@ class OptunaEngine(Engine):
         if config:
             trial.set_user_attr(f"{ATTR}config", plain(config))
         return TrialSpec(number=trial.number, params=dict(trial.params), config=config,
-                         epochs=int(config.get("epochs", 1)), error=error, handle=trial)
+                         epochs=int(config.get("epochs", 1)), error=error, handle=trial,
+                         checkpoint=str(self.checkpoints / f"trial_{trial.number}.weights.h5")
+                         if self.checkpoints is not None else None)
 
     def report(self, spec: TrialSpec, epoch: int, metrics: dict[str, float]) -> Decision:
         value = metrics.get(self.objective)

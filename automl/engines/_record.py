@@ -27,6 +27,8 @@ def finish_trial(study: Any, trial: Any, outcome: TrialOutcome, objective: str) 
         outcome.state, outcome.error = "failed", outcome.error or f"objective {objective} was not logged or not finite"
     attrs = {"history": outcome.history, "params_count": outcome.params_count,
              "fit_seconds": round(outcome.fit_seconds, 4), "device": outcome.device}
+    if outcome.memory_mb is not None:
+        attrs["memory_mb"] = round(outcome.memory_mb, 1)
     if outcome.error:
         attrs["error"] = outcome.error
     for k, v in attrs.items():

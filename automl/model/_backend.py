@@ -55,6 +55,14 @@ def import_keras(backend: str | None = None) -> ModuleType:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    if wanted == "jax":
+        # Compiled XLA programs are reused across trials, workers and runs: measured on an
+        # H100 (benchmarks/README.md), compiling costs more than training small models.
+        from automl._paths import cache_dir
+
+        os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(cache_dir() / "xla"))
+        os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+        os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
     with _quiet_fd2():
         import keras
 

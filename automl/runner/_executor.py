@@ -56,6 +56,14 @@ class InProcessExecutor:
         return model
 
     def run(self, spec: TrialSpec, on_epoch: EpochHook) -> TrialOutcome:
+        """Build, fit and score one trial; the process's resident memory afterwards is recorded."""
+        from automl.runner._worker import rss_bytes
+
+        outcome = self._run(spec, on_epoch)
+        outcome.memory_mb = rss_bytes() / 2**20 or None
+        return outcome
+
+    def _run(self, spec: TrialSpec, on_epoch: EpochHook) -> TrialOutcome:
         keras = import_keras(self.backend)
         keras.backend.clear_session()
         keras.utils.set_random_seed(self.seed + spec.number)

@@ -40,7 +40,7 @@ class PoolSettings:
     backend: str | None = None
     seed: int = 0
     trial_timeout: float | None = None
-    memory_growth: float = 0.5
+    memory_growth: float = 0.2
     max_start_failures: int = 3
 
 
@@ -225,8 +225,9 @@ def _handle(pool: _Pool, w: _Worker, msg: tuple[Any, ...], engine: Engine, obs: 
         w.conn.send(("decision", "prune" if decision == Decision.PRUNE else "continue"))
         return 0
     if kind == "done":
-        _, _number, outcome_dict, rss = msg
+        _, _number, outcome_dict, _rss = msg
         outcome = TrialOutcome(**outcome_dict)
+        rss = int((outcome.memory_mb or 0) * 2**20)
         done = _end(engine, w, outcome, obs, heartbeat, retry=False)
         grew = w.baseline_rss is not None and rss > w.baseline_rss * (1 + st.memory_growth)
         if w.baseline_rss is None:

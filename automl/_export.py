@@ -1,0 +1,100 @@
+"""The model of a trial, rebuilt from the store: exported as ``.keras``, or scored on the test split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from automl._logging import get_logger
+from automl._paths import checkpoint_dir
+from automl.engines._base import ATTR
+from automl.errors import UsageError
+
+__all__ = ["trial_model", "export_model", "evaluate_model"]
+
+_log = get_logger("export")
+
+
+def _pick(study: Any, number: int | None) -> Any:
+    import optuna
+
+    if number is None:
+        complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        if not complete:
+            raise UsageError(f"study {study.study_name!r} has no complete trial")
+        return study.best_trial
+    matches = [t for t in study.get_trials(deepcopy=False) if t.number == number]
+    if not matches:
+        raise UsageError(f"study {study.study_name!r} has no trial {number}")
+    if matches[0].state != optuna.trial.TrialState.COMPLETE:
+        raise UsageError(f"trial {number} is {matches[0].state.name}, not COMPLETE")
+    return matches[0]
+
+
+def trial_model(study: Any, url: str, number: int | None = None, *, retrain: bool = False,
+                backend: str | None = None) -> tuple[Any, Any, Any]:
+    """(model, trial, dataset or None): the trial's model with its kept weights, or retrained
+    on train + validation with ``retrain``."""
+    from automl.data import data_from_description
+    from automl.model import build_model, import_keras
+    from automl.space import FixedHP, Space, space_from_definition
+
+    keras = import_keras(backend)
+    trial = _pick(study, number)
+    space = space_from_definition(study.user_attrs[f"{ATTR}space"])
+    desc = study.user_attrs[f"{ATTR}data"]
+    config = trial.user_attrs.get(f"{ATTR}config") or {}
+    keras.utils.set_random_seed(trial.number)
+    if isinstance(space, Space):
+        model = build_model(config, tuple(desc["input_shape"]), int(desc["num_classes"]))
+    else:
+        model = space.build_model(FixedHP(trial.params))
+        if not getattr(model, "compiled", False):
+            model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    data = None
+    if retrain:
+        import numpy as np
+
+        data = data_from_description(desc)
+        x = np.concatenate([data.x_train, data.x_val])
+        y = np.concatenate([data.y_train, data.y_val])
+        epochs = int(config.get("epochs") or max(len(v) for v in trial.user_attrs[f"{ATTR}history"].values()))
+        _log.info("retraining trial %d on %d samples for %d epochs", trial.number, len(y), epochs)
+        model.fit(x, y, epochs=epochs, batch_size=int(config.get("batch_size", 32)), verbose=0)
+        return model, trial, data
+    weights = checkpoint_dir(url, study.study_name, create=False) / f"trial_{trial.number}.weights.h5"
+    if not weights.is_file():
+        raise UsageError(f"no saved weights for trial {trial.number} ({weights}); use --retrain to train its "
+                         f"configuration again")
+    model.load_weights(weights)
+    return model, trial, data
+
+
+def export_model(study: Any, url: str, out: Path, number: int | None = None, *, retrain: bool = False,
+                 backend: str | None = None) -> Any:
+    if out.suffix != ".keras":
+        raise UsageError(f"the output must end in .keras (got {out.name})")
+    if not out.parent.is_dir():
+        raise UsageError(f"folder {out.parent} does not exist")
+    model, trial, _ = trial_model(study, url, number, retrain=retrain, backend=backend)
+    model.save(out)
+    return trial
+
+
+def evaluate_model(study: Any, url: str, data_spec: str | None, number: int | None = None, *,
+                   backend: str | None = None) -> dict[str, Any]:
+    """Score a trial's kept model on the held-out test split (never seen by the search)."""
+    from automl.data import data_from_description, load_data
+
+    model, trial, _ = trial_model(study, url, number, backend=backend)
+    desc = study.user_attrs[f"{ATTR}data"]
+    if data_spec is None:
+        data = data_from_description(desc)
+    else:
+        data = load_data(data_spec, val_split=desc.get("val_split", 0.2), test_split=desc.get("test_split", 0.0),
+                         seed=desc.get("seed", 0), num_classes=desc.get("num_classes"))
+    if data.x_test is None:
+        raise UsageError("the data has no test split: give data with x_test/y_test, or search with --test-split")
+    scores = model.evaluate(data.x_test, data.y_test, verbose=0, return_dict=True)
+    return {"study": study.study_name, "trial": trial.number, "test_samples": len(data.y_test),
+            **{k: float(v) for k, v in scores.items()}}
