@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make sure PostgreSQL (127.0.0.1:5432, trust auth, user postgres) and MariaDB
-# (127.0.0.1:3306, root without password) run, for the multi-process store tests.
+# (127.0.0.1:3306, root without password) run, for the multi-process store tests, and
+# that Debian's chromium is there for the dashboard test.
 # Installs them from Debian's packages when absent. Needs root (CI runs as root).
 set -u
 
@@ -36,5 +37,9 @@ if ! listening 3306; then
   else
     echo "services: MariaDB did not start" >&2
   fi
+fi
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "services: installing chromium (headless browser for the dashboard test)"
+  install chromium || echo "services: chromium could not be installed" >&2
 fi
 exit 0
