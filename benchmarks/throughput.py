@@ -265,6 +265,8 @@ def main() -> None:
                 continue
             if args.inner:
                 os.environ["CUDA_VISIBLE_DEVICES"] = str(gpus[0])
+                # A hand-written loop has no persistent compilation cache (automl turns one on).
+                os.environ["JAX_ENABLE_COMPILATION_CACHE"] = "false"
                 fn = (lambda: plain_optuna(params, data, args.epochs)) if m == "a" else \
                     (lambda: kerastuner_random(params, data, args.epochs, tmp))
                 plan.append((label, fn, gpus[:1]))
