@@ -42,12 +42,22 @@ def write_report(study: Any, out: Path, top: int = 5) -> list[str]:
 
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     sections: list[tuple[str, Any]] = []
-    plots = [("Optimization history", lambda: vis.plot_optimization_history(study)),
-             ("Parameter importances", lambda: vis.plot_param_importances(study)),
-             ("Parallel coordinates", lambda: vis.plot_parallel_coordinate(study)),
+    kw: dict[str, Any] = {}
+    imp_kw: dict[str, Any] = {}
+    if len(study.directions) > 1:
+        primary = (study.user_attrs.get(f"{ATTR}objective") or "objective 0").split(",")[0]
+        kw = {"target": lambda t: t.values[0], "target_name": primary}
+        # Importance evaluators rank params by how they lead to low targets: flip a maximized one.
+        flip = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
+        imp_kw = {"target": (lambda t: -t.values[0]) if flip else kw["target"], "target_name": primary}
+    plots = [("Optimization history", lambda: vis.plot_optimization_history(study, **kw)),
+             ("Parameter importances", lambda: vis.plot_param_importances(study, **imp_kw)),
+             ("Parallel coordinates", lambda: vis.plot_parallel_coordinate(study, **kw)),
              ("Learning curves", lambda: _learning_curves(study, top))]
     if len(study.directions) > 1:
-        plots.append(("Pareto front", lambda: vis.plot_pareto_front(study)))
+        names = (study.user_attrs.get(f"{ATTR}objective") or "").split(",")
+        plots.append(("Pareto front", lambda: vis.plot_pareto_front(
+            study, target_names=names if len(names) == len(study.directions) else None)))
     for title, make in plots:
         if title == "Parameter importances" and len(complete) < 2:
             continue
@@ -69,7 +79,8 @@ def write_report(study: Any, out: Path, top: int = 5) -> list[str]:
     best = [r for r in leaderboard(study, top) if r.state == "COMPLETE"]
     if best:
         parts.append("<h2>Top trials</h2><table><tr><th>#</th><th>value</th><th>params</th></tr>" + "".join(
-            f"<tr><td>{r.number}</td><td>{r.value:.4f}</td><td>{html.escape(json.dumps(r.params))}</td></tr>"
+            f"<tr><td>{r.number}</td><td>{' / '.join(f'{v:.4g}' for v in (r.values or [r.value]))}</td>"
+            f"<td>{html.escape(json.dumps(r.params))}</td></tr>"
             for r in best) + "</table>")
     for i, (title, fig) in enumerate(sections):
         parts.append(f"<h2>{html.escape(title)}</h2>")

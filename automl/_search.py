@@ -15,7 +15,7 @@ from automl.runner._heartbeat import Heartbeat
 from automl.runner._pool import PoolSettings, run_parallel
 from automl.runner._slots import plan_slots
 from automl.space import AnySpace, SearchSpace, Space, resolve_space, space_from_definition
-from automl.storage import TrialRow, best_trial, leaderboard, open_storage, redact, resolve_url
+from automl.storage import TrialRow, best_trial, leaderboard, open_storage, pareto_front, redact, resolve_url
 from automl.storage._study import prepare_study
 
 __all__ = ["search", "SearchResult", "ENGINES", "prepare"]
@@ -34,6 +34,7 @@ class SearchResult:
     best: TrialRow | None
     leaderboard: list[TrialRow] = field(default_factory=list)
     ran: int = 0
+    pareto: list[TrialRow] = field(default_factory=list)  # several objectives: the non-dominated trials
 
     @property
     def best_params(self) -> dict[str, Any] | None:
@@ -164,7 +165,7 @@ def search(space: AnySpace | None = None, data: DataSpec | None = None, *, engin
     finally:
         beat.close()
     return SearchResult(study.study_name, redact(url), resolved.objective.direction, best_trial(study),
-                        leaderboard(study), ran)
+                        leaderboard(study), ran, pareto_front(study))
 
 
 def make_engine(engine: str, space: SearchSpace, data: Dataset, *, url: str, study_name: str, sampler: str,
@@ -175,9 +176,19 @@ def make_engine(engine: str, space: SearchSpace, data: Dataset, *, url: str, stu
     from automl._paths import checkpoint_dir
 
     obj = space.objective
+    objectives = space.objectives
+    if len(objectives) > 1:
+        if engine != "optuna":
+            raise UsageError("several objectives need the Optuna engine (KerasTuner's Oracles optimize one)")
+        if pruner != "none":
+            raise UsageError("pruning needs a single objective: Optuna does not prune multi-objective studies")
+        if (algorithm or sampler) in ("cmaes", "qmc"):
+            raise UsageError(f"sampler {algorithm or sampler} does not handle several objectives; use tpe, random, "
+                             f"nsga2 or gp")
     epochs = int(space.training.epochs if isinstance(space, Space) else space.epochs)
     common = {"fingerprint": space.fingerprint, "definition": space.definition, "data": data.describe(),
-              "direction": obj.direction, "objective": obj.metric, "engine": engine}
+              "direction": ",".join(o.direction for o in objectives),
+              "objective": ",".join(o.metric for o in objectives), "engine": engine}
     if engine == "optuna":
         from automl.engines._optuna import OptunaEngine, make_pruner, make_sampler, retry_failed
 

@@ -39,7 +39,8 @@ def trials_table(rows: Sequence[TrialRow], title: str, objective: str = "value")
         hp = ", ".join(f"{k}={fmt(v)}" for k, v in r.params.items())
         if r.error:
             hp = f"{hp}  [red]{r.error}[/]" if hp else f"[red]{r.error}[/]"
-        table.add_row(str(r.number), r.state, fmt(r.value), str(r.epochs), fmt(r.params_count),
+        value = " / ".join(fmt(v) for v in r.values) if r.values else fmt(r.value)
+        table.add_row(str(r.number), r.state, value, str(r.epochs), fmt(r.params_count),
                       fmt(round(r.duration_s, 1)) if r.duration_s is not None else "-", hp)
     return table
 

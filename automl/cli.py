@@ -111,7 +111,7 @@ def _PARALLEL(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--engine", type=click.Choice(["optuna", "kerastuner"]), default="optuna", show_default=True)
 @click.option("--algorithm", default=None,
               help="KerasTuner: random|bayesian|hyperband|grid. Optuna: same as --sampler.")
-@click.option("--sampler", type=click.Choice(["tpe", "random", "cmaes", "gp", "qmc"]), default="tpe",
+@click.option("--sampler", type=click.Choice(["tpe", "random", "cmaes", "gp", "qmc", "nsga2"]), default="tpe",
               show_default=True, help="Optuna sampler.")
 @click.option("--pruner", type=click.Choice(["none", "median", "sha", "hyperband"]), default="none",
               show_default=True, help="Optuna pruner, fed the objective after every epoch.")
@@ -170,8 +170,10 @@ def search(space: str | None, data: str | None, n_trials: int, timeout: float | 
         space_arg: Any = prep.space
         data_arg: Any = prep.data
         obj = prep.space.objective
+        metrics = [o.metric for o in prep.space.objectives]
     else:
         space_arg, data_arg, obj = None, data, None
+        metrics = []
     from automl.runner._slots import plan_slots
 
     slots = plan_slots(parallel["gpus"], parallel["trials_per_gpu"], parallel["workers"])
@@ -195,6 +197,9 @@ def search(space: str | None, data: str | None, n_trials: int, timeout: float | 
     _out.print(trials_table(result.leaderboard[:top], title, objective_name))
     if result.best is not None:
         _out.print(f"best trial #{result.best.number}: {objective_name} = {result.best.value:.4f}", highlight=False)
+    elif result.pareto:
+        _out.print(f"Pareto front ({', '.join(metrics) or 'all objectives'}): trials "
+                   + ", ".join(f"#{r.number}" for r in result.pareto), highlight=False)
 
 
 @cli.command()
@@ -226,7 +231,8 @@ def worker(storage: str, study_name: str, n_trials: int | None, timeout: float |
         n_trials = attrs.get(f"{ATTR}n_trials")
         if n_trials is None:
             raise UsageError(f"study {study_name!r} has no stored budget; pass --trials")
-    kwargs: dict[str, Any] = {"engine": attrs.get(f"{ATTR}engine", "optuna"), "seed": attrs.get(f"{ATTR}seed")}
+    # No stored seed: workers on several hosts seeded alike would propose the same values.
+    kwargs: dict[str, Any] = {"engine": attrs.get(f"{ATTR}engine", "optuna"), "seed": None}
     if kwargs["engine"] == "optuna":
         kwargs.update(sampler=attrs.get(f"{ATTR}sampler", "tpe"), pruner=attrs.get(f"{ATTR}pruner", "none"))
     else:
@@ -287,11 +293,20 @@ def trials(study: str, storage: str | None, fmt_: str, top: int | None) -> None:
 @_STORAGE
 @_errors
 def best(study: str, storage: str | None) -> None:
-    """The best trial of STUDY as JSON: number, value, params."""
+    """The best trial of STUDY as JSON: number, value, params (several objectives: the Pareto front)."""
     from automl.engines import ATTR
-    from automl.storage import best_trial, load_study
+    from automl.storage import best_trial, load_study, pareto_front
 
     st = load_study(_open(storage), study)
+    if len(st.directions) > 1:
+        front = pareto_front(st)
+        if not front:
+            raise UsageError(f"study {study!r} has no complete trial yet")
+        click.echo(json.dumps({"study": study, "objectives": st.user_attrs.get(f"{ATTR}objective", "").split(","),
+                               "directions": [d.name.lower() for d in st.directions],
+                               "pareto_front": [{"number": r.number, "values": r.values, "params": r.params}
+                                                for r in front]}, indent=2))
+        return
     row = best_trial(st)
     if row is None:
         raise UsageError(f"study {study!r} has no complete trial yet")

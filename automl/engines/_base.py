@@ -51,6 +51,7 @@ class TrialOutcome:
     error: str | None = None
     device: str = "cpu"
     memory_mb: float | None = None
+    values: list[float] | None = None  # one per objective, when the study has several
 
 
 class Decision(str, Enum):

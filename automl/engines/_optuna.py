@@ -15,7 +15,7 @@ from automl.space import HP, SearchSpace
 
 __all__ = ["OptunaEngine", "OptunaHP", "SAMPLERS", "PRUNERS", "make_sampler", "make_pruner"]
 
-SAMPLERS = ("tpe", "random", "cmaes", "gp", "qmc")
+SAMPLERS = ("tpe", "random", "cmaes", "gp", "qmc", "nsga2")
 PRUNERS = ("none", "median", "sha", "hyperband")
 
 
@@ -57,6 +57,8 @@ def make_sampler(name: str, seed: int | None) -> Any:
         return optuna.samplers.GPSampler(seed=seed)
     if name == "qmc":
         return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed)
     raise UsageError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
 
 
@@ -124,7 +126,8 @@ class OptunaEngine(Engine):
 
     def report(self, spec: TrialSpec, epoch: int, metrics: dict[str, float]) -> Decision:
         value = metrics.get(self.objective)
-        if value is None or not math.isfinite(value):
+        if value is None or not math.isfinite(value) or len(self.study.directions) > 1:
+            # Optuna keeps no intermediate values for multi-objective studies (nor prunes them).
             return Decision.CONTINUE
         trial = spec.handle
         trial.report(float(value), epoch)

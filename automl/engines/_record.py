@@ -23,7 +23,9 @@ def finish_trial(study: Any, trial: Any, outcome: TrialOutcome, objective: str) 
     """
     import optuna
 
-    if outcome.state == "complete" and (outcome.value is None or not math.isfinite(outcome.value)):
+    multi = len(study.directions) > 1
+    final = outcome.values if multi else [outcome.value]
+    if outcome.state == "complete" and (not final or any(v is None or not math.isfinite(v) for v in final)):
         outcome.state, outcome.error = "failed", outcome.error or f"objective {objective} was not logged or not finite"
     attrs = {"history": outcome.history, "params_count": outcome.params_count,
              "fit_seconds": round(outcome.fit_seconds, 4), "device": outcome.device}
@@ -34,7 +36,7 @@ def finish_trial(study: Any, trial: Any, outcome: TrialOutcome, objective: str) 
     for k, v in attrs.items():
         trial.set_user_attr(f"{ATTR}{k}", plain(v))
     if outcome.state == "complete":
-        study.tell(trial, outcome.value)
+        study.tell(trial, final if multi else outcome.value)
     elif outcome.state == "pruned":
         study.tell(trial, state=optuna.trial.TrialState.PRUNED)
     else:

@@ -45,6 +45,13 @@ class InProcessExecutor:
         self.seed = seed
         self.device = device
 
+    def _measure(self, metric: str, history: dict[str, list[float]], params_count: int, model: Any) -> float:
+        if metric == "params_count":
+            return float(params_count)
+        if metric == "latency_ms":
+            return latency_ms(model, self.data.x_val)
+        return history[metric][-1] if history.get(metric) else math.nan
+
     def _build(self, keras: Any, spec: TrialSpec) -> Any:
         if self.space.kind == "yaml":
             return build_model(spec.config, self.data.input_shape, self.data.num_classes)
@@ -98,9 +105,23 @@ class InProcessExecutor:
         out.value = cb.last_objective
         if cb.pruned:
             out.state = "pruned"
+        elif len(self.space.objectives) > 1:
+            out.values = [self._measure(o.metric, cb.history, params_count, model) for o in self.space.objectives]
         if spec.checkpoint:
             model.save_weights(spec.checkpoint)
         return out
+
+
+def latency_ms(model: Any, x: Any, batch: int = 256, repeats: int = 5) -> float:
+    """Median milliseconds per sample of ``model.predict_on_batch`` on ``batch`` samples."""
+    xb = x[:batch]
+    model.predict_on_batch(xb)  # warm-up (compilation)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        model.predict_on_batch(xb)
+        times.append(time.perf_counter() - t0)
+    return 1000.0 * sorted(times)[len(times) // 2] / len(xb)
 
 
 def _make_callback(keras: Any, on_epoch: EpochHook, objective: str) -> Any:

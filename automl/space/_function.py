@@ -38,6 +38,10 @@ class FunctionSpace:
 
     kind = "function"
 
+    @property
+    def objectives(self) -> tuple[Objective, ...]:
+        return (self.objective,)
+
     def __post_init__(self) -> None:
         problems = []
         if not callable(self.build_model):

@@ -82,14 +82,15 @@ def parse_space(raw: Any, *, default_name: str = "space", source: str = "search 
         problems.add("model.output_activation", f"must be softmax, sigmoid or linear (got {out_act!r})")
     optimizer = _optimizer(raw.get("optimizer"), problems)
     training = _training(raw.get("training"), problems)
-    objective = _objective(raw.get("objective"), training, problems)
-    if problems or optimizer is None or training is None or objective is None:
+    objectives = _objectives(raw.get("objective"), training, problems)
+    if problems or optimizer is None or training is None or objectives is None:
         raise SpaceError(problems.items or [("", "invalid")], source)
     definition = copy.deepcopy(raw)
     definition["name"] = name
     return Space(name=name, description=description, input_shape=input_shape,
                  num_classes=num_classes, layers=tuple(layers), output_activation=out_act,
-                 optimizer=optimizer, training=training, objective=objective, definition=definition)
+                 optimizer=optimizer, training=training, objective=objectives[0], definition=definition,
+                 objectives=objectives)
 
 
 def _mapping(raw: Any, path: str, keys: tuple[str, ...], problems: Problems,
@@ -242,22 +243,51 @@ def _training(raw: Any, problems: Problems) -> TrainingSpec | None:
     return TrainingSpec(batch, epochs, loss, tuple(metrics))
 
 
-def _objective(raw: Any, training: TrainingSpec | None, problems: Problems) -> Objective | None:
+# Objectives that are not Keras logs: measured by automl after training.
+MEASURED = {"params_count": "minimize", "latency_ms": "minimize"}
+
+
+def _objectives(raw: Any, training: TrainingSpec | None, problems: Problems) -> tuple[Objective, ...] | None:
+    """One objective (a mapping or a metric name) or several (a list of them)."""
+    if isinstance(raw, list):
+        if not raw:
+            problems.add("objective", "an empty list; give one or more {metric, direction}")
+            return None
+        out = [_objective(item, training, problems, f"objective[{i}]") for i, item in enumerate(raw)]
+        if any(o is None for o in out):
+            return None
+        metrics = [o.metric for o in out if o is not None]
+        if len(set(metrics)) != len(metrics):
+            problems.add("objective", "the same metric is listed twice")
+            return None
+        if out[0] is not None and out[0].metric in MEASURED:
+            problems.add("objective[0].metric", "the first objective must be a logged metric (it is reported "
+                                                "every epoch); put params_count or latency_ms after it")
+            return None
+        return tuple(o for o in out if o is not None)
+    one = _objective(raw, training, problems, "objective")
+    if one is not None and one.metric in MEASURED:
+        problems.add("objective.metric", f"{one.metric} alone cannot be searched; list it after a logged metric")
+        return None
+    return None if one is None else (one,)
+
+
+def _objective(raw: Any, training: TrainingSpec | None, problems: Problems, path: str) -> Objective | None:
     if isinstance(raw, str):
         raw = {"metric": raw}
-    m = _mapping(raw if raw is not None else {}, "objective", ("metric", "direction"), problems)
+    m = _mapping(raw if raw is not None else {}, path, ("metric", "direction"), problems)
     metrics = training.metrics if training else ()
     default = "val_accuracy" if "accuracy" in metrics else "val_loss"
     metric = m.get("metric", default)
     known = ["loss", *metrics]
-    allowed = known + [f"val_{k}" for k in known]
+    allowed = known + [f"val_{k}" for k in known] + list(MEASURED)
     if metric not in allowed:
-        problems.add("objective.metric", f"{metric!r} is not logged by this space; choose one of: "
-                                         f"{', '.join(allowed)}")
+        problems.add(f"{path}.metric", f"{metric!r} is not logged by this space; choose one of: "
+                                       f"{', '.join(allowed)}")
         return None
-    direction = m.get("direction", "minimize" if metric.endswith(("loss", "crossentropy")) else "maximize")
+    default_dir = MEASURED.get(metric) or ("minimize" if metric.endswith(("loss", "crossentropy")) else "maximize")
+    direction = m.get("direction", default_dir)
     if direction not in ("maximize", "minimize"):
-        problems.add("objective.direction", f"must be maximize or minimize (got {direction!r})")
+        problems.add(f"{path}.direction", f"must be maximize or minimize (got {direction!r})")
         return None
     return Objective(metric, direction)
-

@@ -52,7 +52,8 @@ class TrainingSpec:
 
 @dataclass(frozen=True)
 class Objective:
-    """The metric the search optimizes (a Keras log key such as ``val_accuracy``)."""
+    """A metric the search optimizes: a Keras log key such as ``val_accuracy``, or one that
+    automl measures after training (``params_count``, ``latency_ms``)."""
 
     metric: str
     direction: Direction
@@ -86,8 +87,13 @@ class Space:
     training: TrainingSpec
     objective: Objective
     definition: dict[str, Any] = field(repr=False)
+    objectives: tuple[Objective, ...] = ()
 
     kind = "yaml"
+
+    def __post_init__(self) -> None:
+        if not self.objectives:
+            object.__setattr__(self, "objectives", (self.objective,))
 
     @property
     def fingerprint(self) -> str:

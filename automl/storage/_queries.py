@@ -10,7 +10,8 @@ from typing import Any
 from automl.engines._base import ATTR
 from automl.errors import UsageError
 
-__all__ = ["TrialRow", "StudyRow", "load_study", "list_studies", "leaderboard", "best_trial", "trial_row"]
+__all__ = ["TrialRow", "StudyRow", "load_study", "list_studies", "leaderboard", "best_trial", "pareto_front",
+           "trial_row"]
 
 
 @dataclass
@@ -25,6 +26,7 @@ class TrialRow:
     epochs: int
     params_count: int | None
     error: str | None
+    values: list[float] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -60,14 +62,15 @@ def trial_row(t: Any) -> TrialRow:
     epochs = max((len(v) for v in history.values()), default=len(t.intermediate_values))
     duration = t.duration.total_seconds() if t.duration is not None else None
     return TrialRow(t.number, t.state.name, value, dict(t.params), duration, epochs,
-                    t.user_attrs.get(f"{ATTR}params_count"), t.user_attrs.get(f"{ATTR}error"))
+                    t.user_attrs.get(f"{ATTR}params_count"), t.user_attrs.get(f"{ATTR}error"),
+                    list(t.values) if t.values and len(t.values) > 1 else None)
 
 
 def leaderboard(study: Any, top: int | None = None) -> list[TrialRow]:
     """Complete trials best first, then pruned (by their last value), then failed and running."""
     import optuna
 
-    sign = -1.0 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1.0
+    sign = -1.0 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else 1.0
     order = {"COMPLETE": 0, "PRUNED": 1, "FAIL": 2, "RUNNING": 3, "WAITING": 4}
     rows = [trial_row(t) for t in study.get_trials(deepcopy=False)]
     for r, t in zip(rows, study.get_trials(deepcopy=False)):
@@ -82,9 +85,19 @@ def leaderboard(study: Any, top: int | None = None) -> list[TrialRow]:
     return rows[:top] if top else rows
 
 
+def pareto_front(study: Any) -> list[TrialRow]:
+    """The non-dominated complete trials of a multi-objective study (empty for one objective)."""
+    if len(study.directions) < 2:
+        return []
+    return sorted((trial_row(t) for t in study.best_trials), key=lambda r: r.number)
+
+
 def best_trial(study: Any) -> TrialRow | None:
+    """The best complete trial (None without one, and for several objectives: see pareto_front)."""
     import optuna
 
+    if len(study.directions) > 1:
+        return None
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not complete:
         return None

@@ -19,6 +19,7 @@ def prepare_study(storage: Any, name: str, *, fingerprint: str, definition: dict
                   settings: dict[str, Any], sampler: Any = None, pruner: Any = None) -> Any:
     """Open study ``name``, creating it with its ``automl:*`` attributes if new.
 
+    ``direction`` and ``objective`` are comma-separated for several objectives.
     An existing study must hold the same space (by fingerprint), objective and engine,
     else :class:`StudyConflictError`. ``settings`` (sampler, pruner, algorithm…) are
     recorded when the study is created.
@@ -46,8 +47,8 @@ def prepare_study(storage: Any, name: str, *, fingerprint: str, definition: dict
                                          f"use another --study name")
         _log.info("continuing study %s (%d trials so far)", name, len(study.trials))
         return study
-    study = optuna.create_study(study_name=name, storage=storage, direction=direction, sampler=sampler,
-                                pruner=pruner, load_if_exists=True)
+    study = optuna.create_study(study_name=name, storage=storage, directions=direction.split(","),
+                                sampler=sampler, pruner=pruner, load_if_exists=True)
     attrs = {"space": definition, "space_fingerprint": fingerprint, "data": data, "engine": engine,
              "objective": objective, "direction": direction, **settings}
     for k, v in attrs.items():

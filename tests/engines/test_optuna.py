@@ -112,3 +112,48 @@ def test_bad_arguments_write_nothing(tiny_space: dict[str, Any], tmp_path: Any) 
         with pytest.raises(UsageError):
             automl.search(tiny_space, "digits", storage=url, **{"n_trials": 2, **kwargs})
     assert not db.exists()
+
+
+def test_multi_objective_accuracy_and_size(tiny_space: dict[str, Any], store: str, tmp_path: Any) -> None:
+    from automl.storage import pareto_front
+
+    space = dict(tiny_space, objective=[{"metric": "val_accuracy", "direction": "maximize"},
+                                        {"metric": "params_count"}, {"metric": "latency_ms"}])
+    r = automl.search(space, "digits", n_trials=6, storage=store, study_name="mo", sampler="nsga2", seed=0)
+    study = optuna.load_study(study_name="mo", storage=store)
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE", "MINIMIZE"]
+    for t in study.trials:
+        assert t.state == optuna.trial.TrialState.COMPLETE
+        acc, size, latency = t.values
+        assert acc == pytest.approx(t.user_attrs[f"{ATTR}history"]["val_accuracy"][-1])
+        assert size == t.user_attrs[f"{ATTR}params_count"] and latency > 0
+    front = pareto_front(study)
+    assert r.best is None and [x.number for x in r.pareto] == [x.number for x in front]
+    complete = study.trials
+
+    def dominates(a: Any, b: Any) -> bool:
+        better_or_equal = a.values[0] >= b.values[0] and a.values[1] <= b.values[1] and a.values[2] <= b.values[2]
+        return better_or_equal and tuple(a.values) != tuple(b.values)
+
+    front_numbers = {x.number for x in front}
+    for t in complete:
+        dominated = any(dominates(o, t) for o in complete)
+        assert (t.number in front_numbers) == (not dominated)
+    from automl._report import write_report
+
+    drawn = write_report(study, tmp_path / "mo.html")
+    assert "Pareto front" in drawn
+
+
+def test_multi_objective_settings_that_cannot_work(tiny_space: dict[str, Any], tmp_path: Any) -> None:
+    from automl.errors import SpaceError
+
+    url = f"sqlite:///{tmp_path / 'none.db'}"
+    space = dict(tiny_space, objective=[{"metric": "val_accuracy"}, {"metric": "params_count"}])
+    for kwargs in ({"pruner": "median"}, {"engine": "kerastuner"}, {"sampler": "cmaes"}):
+        with pytest.raises(UsageError):
+            automl.search(space, "digits", n_trials=1, storage=url, **kwargs)
+    with pytest.raises(SpaceError, match="first objective must be a logged metric"):
+        automl.search(dict(tiny_space, objective=[{"metric": "params_count"}, {"metric": "val_accuracy"}]),
+                      "digits", n_trials=1, storage=url)
+    assert not (tmp_path / "none.db").exists()
