@@ -83,10 +83,12 @@ def retry_failed(study: Any, number: int, max_retries: int, budget: Any) -> bool
 
     if max_retries < 1:
         return False
+    retry = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None) or \
+        optuna.storages.RetryFailedTrialCallback  # Optuna < 4.9
     frozen = next(t for t in study.get_trials(deepcopy=False) if t.number == number)
-    if len(optuna.storages.RetryFailedTrialCallback.retry_history(frozen)) >= max_retries:
+    if len(retry.retry_history(frozen)) >= max_retries:
         return False
-    optuna.storages.RetryFailedTrialCallback(max_retry=max_retries, inherit_intermediate_values=False)(study, frozen)
+    retry(max_retry=max_retries, inherit_intermediate_values=False)(study, frozen)
     if budget is not None:
         budget.release()
     return True

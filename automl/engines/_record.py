@@ -31,8 +31,8 @@ def finish_trial(study: Any, trial: Any, outcome: TrialOutcome, objective: str) 
              "fit_seconds": round(outcome.fit_seconds, 4), "device": outcome.device}
     if outcome.memory_mb is not None:
         attrs["memory_mb"] = round(outcome.memory_mb, 1)
-    if outcome.error:
-        attrs["error"] = outcome.error
+    # Always written: a retry starts with a copy of its failed original's attributes.
+    attrs["error"] = outcome.error
     for k, v in attrs.items():
         trial.set_user_attr(f"{ATTR}{k}", plain(v))
     if outcome.state == "complete":

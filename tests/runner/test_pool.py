@@ -49,6 +49,7 @@ def test_killed_worker_fails_the_trial_retries_it_and_finishes(store: str, tmp_p
     retry = [t for t in trials if t.system_attrs.get("failed_trial") == failed[0].number]
     assert len(retry) == 1 and retry[0].state == optuna.trial.TrialState.COMPLETE
     assert retry[0].params == failed[0].params
+    assert retry[0].user_attrs[f"{ATTR}error"] is None
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(complete) == 4 and len(trials) == 5
     assert r.count("COMPLETE") == 4
