@@ -93,7 +93,7 @@ def evaluate_model(study: Any, url: str, data_spec: str | None, number: int | No
     else:
         data = load_data(data_spec, val_split=desc.get("val_split", 0.2), test_split=desc.get("test_split", 0.0),
                          seed=desc.get("seed", 0), num_classes=desc.get("num_classes"))
-    if data.x_test is None:
+    if data.x_test is None or data.y_test is None:
         raise UsageError("the data has no test split: give data with x_test/y_test, or search with --test-split")
     scores = model.evaluate(data.x_test, data.y_test, verbose=0, return_dict=True)
     return {"study": study.study_name, "trial": trial.number, "test_samples": len(data.y_test),

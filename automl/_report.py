@@ -79,7 +79,7 @@ def write_report(study: Any, out: Path, top: int = 5) -> list[str]:
     best = [r for r in leaderboard(study, top) if r.state == "COMPLETE"]
     if best:
         parts.append("<h2>Top trials</h2><table><tr><th>#</th><th>value</th><th>params</th></tr>" + "".join(
-            f"<tr><td>{r.number}</td><td>{' / '.join(f'{v:.4g}' for v in (r.values or [r.value]))}</td>"
+            f"<tr><td>{r.number}</td><td>{' / '.join(f'{v:.4g}' for v in (r.values or [r.value or 0.0]))}</td>"
             f"<td>{html.escape(json.dumps(r.params))}</td></tr>"
             for r in best) + "</table>")
     for i, (title, fig) in enumerate(sections):

@@ -186,7 +186,7 @@ def make_engine(engine: str, space: SearchSpace, data: Dataset, *, url: str, stu
             raise UsageError(f"sampler {algorithm or sampler} does not handle several objectives; use tpe, random, "
                              f"nsga2 or gp")
     epochs = int(space.training.epochs if isinstance(space, Space) else space.epochs)
-    common = {"fingerprint": space.fingerprint, "definition": space.definition, "data": data.describe(),
+    common: dict[str, Any] = {"fingerprint": space.fingerprint, "definition": space.definition, "data": data.describe(),
               "direction": ",".join(o.direction for o in objectives),
               "objective": ",".join(o.metric for o in objectives), "engine": engine}
     if engine == "optuna":

@@ -31,7 +31,7 @@ def load_data(data: DataSpec = "digits", *, val_split: float = 0.2, test_split: 
     """
     if isinstance(data, Dataset):
         return data
-    options = {"val_split": val_split, "test_split": test_split, "seed": seed}
+    options: dict[str, Any] = {"val_split": val_split, "test_split": test_split, "seed": seed}
     val: tuple[np.ndarray, np.ndarray] | None = None
     if isinstance(data, tuple):
         if len(data) != 2:

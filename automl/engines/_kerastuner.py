@@ -211,7 +211,7 @@ class KerasTunerEngine(Engine):
             trial.set_user_attr(f"{ATTR}{k}", plain(v))
         self._kt_to_number[kt_trial.trial_id] = trial.number
         self._kt_trials[trial.number] = kt_trial
-        parent = self._kt_to_number.get(budget.get("trial_id")) if budget.get("trial_id") else None
+        parent = self._kt_to_number.get(str(budget["trial_id"])) if budget.get("trial_id") else None
         spec = TrialSpec(number=trial.number, params=dict(trial.params), config=config,
                          epochs=int(budget.get("epochs", config.get("epochs", 1))),
                          initial_epoch=int(budget.get("initial_epoch", 0)), parent_number=parent,

@@ -64,7 +64,7 @@ def import_keras(backend: str | None = None) -> ModuleType:
         os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
         os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
     with _quiet_fd2():
-        import keras
+        import keras as keras_module
 
         if wanted == "tensorflow":
             import tensorflow as tf
@@ -72,4 +72,4 @@ def import_keras(backend: str | None = None) -> ModuleType:
             for gpu in tf.config.list_physical_devices("GPU"):
                 with contextlib.suppress(RuntimeError):
                     tf.config.experimental.set_memory_growth(gpu, True)
-    return keras
+    return keras_module

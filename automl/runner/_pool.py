@@ -165,9 +165,10 @@ def _serve(pool: _Pool, engine: Engine, obs: SearchObserver, heartbeat: Heartbea
         if w in dead or pool.workers.get(w.slot.index) is not w:
             continue
         if obj is w.conn:
+            conn: Any = w.conn
             try:
-                while pool.workers.get(w.slot.index) is w and w.conn.poll():
-                    finished += _handle(pool, w, w.conn.recv(), engine, obs, heartbeat, st)
+                while pool.workers.get(w.slot.index) is w and conn.poll():
+                    finished += _handle(pool, w, conn.recv(), engine, obs, heartbeat, st)
             except (EOFError, OSError):
                 dead.append(w)
         elif not w.process.is_alive():

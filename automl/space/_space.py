@@ -137,7 +137,7 @@ class Space:
         optimizer: dict[str, Any] = {"name": name,
                                      "learning_rate": opt.learning_rate.sample(hp, "learning_rate")}
         for candidate in (_param_values(opt.name) if exhaustive else [name]):
-            options = opt.options.get(candidate, {})
+            options = opt.options.get(str(candidate), {})
             if not options:
                 continue
             if isinstance(opt.name, Fixed):

@@ -47,7 +47,7 @@ def prepare_study(storage: Any, name: str, *, fingerprint: str, definition: dict
                                          f"use another --study name")
         _log.info("continuing study %s (%d trials so far)", name, len(study.trials))
         return study
-    study = optuna.create_study(study_name=name, storage=storage, directions=direction.split(","),
+    study = optuna.create_study(study_name=name, storage=storage, directions=direction.split(","),  # type: ignore[arg-type]
                                 sampler=sampler, pruner=pruner, load_if_exists=True)
     attrs = {"space": definition, "space_fingerprint": fingerprint, "data": data, "engine": engine,
              "objective": objective, "direction": direction, **settings}
