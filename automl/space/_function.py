@@ -38,6 +38,13 @@ class FunctionSpace:
 
     kind = "function"
 
+    def __reduce__(self) -> Any:
+        # A function loaded from FILE.py lives in a module other processes cannot import by
+        # name: worker processes re-import it from its reference instead.
+        if self.ref:
+            return (_rebuild, (self.ref, self.objective, self.epochs, self.batch_size, self.name))
+        return super().__reduce__()
+
     @property
     def objectives(self) -> tuple[Objective, ...]:
         return (self.objective,)
@@ -82,6 +89,10 @@ class FunctionSpace:
 
     def check_data(self, input_shape: tuple[int, ...], num_classes: int) -> None:
         """Nothing to check ahead: a mismatch shows when the model is built."""
+
+
+def _rebuild(ref: str, objective: Objective, epochs: int, batch_size: int, name: str) -> FunctionSpace:
+    return FunctionSpace(import_function(ref), objective, epochs, batch_size, ref, name)
 
 
 def _qualname(fn: Any) -> str:

@@ -114,3 +114,14 @@ def test_killed_coordinator_resumes_without_loss(tmp_path: Path) -> None:
                or (t.state == optuna.trial.TrialState.FAIL and t.number not in retried)]
     assert len(counted) == 6
     assert len({t.number for t in after}) == len(after)
+
+
+def test_function_space_from_a_file_runs_in_workers(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    (tmp_path / "my_space.py").write_text((root / "examples" / "function_space.py").read_text())
+    r = subprocess.run([sys.executable, "-m", "automl", "search", "my_space.py:build_model", "--workers", "2",
+                        "--gpus", "none", "--trials", "2", "--epochs", "1", "-q"], cwd=tmp_path, env=cli_env(tmp_path),
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    trials = optuna.load_study(study_name="build_model", storage=f"sqlite:///{tmp_path / 'automl.db'}").trials
+    assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE"]
