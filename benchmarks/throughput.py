@@ -218,6 +218,8 @@ def main() -> None:
     ap.add_argument("--out", default="throughput.json")
     ap.add_argument("--backend", default="jax")
     ap.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--fresh-cache", action="store_true",
+                    help="give each automl mode an empty AUTOML_CACHE (no compiled programs from another mode)")
     args = ap.parse_args()
     os.environ["KERAS_BACKEND"] = BACKEND[0] = args.backend
     os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
@@ -272,7 +274,9 @@ def main() -> None:
                 plan.append((label, fn, gpus[:1]))
             else:
                 plan.append((label, _subprocess_mode(args, m, tmp), gpus[:1]))
-        for label, fn, used in plan:
+        for n, (label, fn, used) in enumerate(plan):
+            if args.fresh_cache:
+                os.environ["AUTOML_CACHE"] = str(tmp / f"cache-{n}")
             t0 = time.monotonic()
             r = fn()
             t1 = time.monotonic()
