@@ -6,12 +6,15 @@ import hashlib
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Checkpoints and compiled programs of test runs stay out of the user's ~/.cache/automl.
+os.environ.setdefault("AUTOML_CACHE", tempfile.mkdtemp(prefix="automl-test-cache-"))
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 TINY_SPACE = {
