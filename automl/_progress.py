@@ -29,12 +29,10 @@ class RichProgress(SearchObserver):
         self.task: Any = None
         self.running: dict[int, tuple[str, str]] = {}
 
-    def __enter__(self) -> RichProgress:
-        self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.progress.__exit__(*exc)
+    def close(self) -> None:
+        """Stop the live display if the search started it."""
+        if self.task is not None:
+            self.progress.stop()
 
     def _status(self) -> str:
         c = self.counts
@@ -51,6 +49,8 @@ class RichProgress(SearchObserver):
         self.progress.update(self.task, advance=advance, status=self._status())
 
     def on_search_start(self, total: int, done: int, slots: list[str] | None = None) -> None:
+        # Started only now: after validation and store setup, so errors print plainly.
+        self.progress.start()
         self.task = self.progress.add_task("trials", total=total, completed=min(done, total), status="")
         self._update()
 

@@ -150,16 +150,6 @@ def search(space: str | None, data: str | None, n_trials: int, timeout: float | 
     from automl.model import import_keras
     from automl.storage import redact, resolve_url
 
-    holder: dict[str, Any] = {}
-
-    class _Lazy(RichProgress):
-        """Starts the display only once the search begins (after validation and store setup)."""
-
-        def on_search_start(self, total: int, done: int, slots: list[str] | None = None) -> None:
-            self.__enter__()
-            holder["live"] = self
-            super().on_search_start(total, done, slots)
-
     from automl._search import prepare
 
     if space is not None:
@@ -182,15 +172,15 @@ def search(space: str | None, data: str | None, n_trials: int, timeout: float | 
             import_keras(backend)
     observer = None
     if not quiet:
-        observer = _Lazy(_err, obj.direction if obj else "maximize", obj.metric if obj else "value")
+        observer = RichProgress(_err, obj.direction if obj else "maximize", obj.metric if obj else "value")
     try:
         result = run_search(space_arg, data_arg, engine=engine, n_trials=n_trials, timeout=timeout,
                             sampler=sampler, pruner=pruner, algorithm=algorithm, seed=seed, storage=storage,
                             study_name=study_name, epochs=None if space else epochs, backend=backend,
                             observer=observer, keep_weights=keep_weights, **parallel)
     finally:
-        if "live" in holder:
-            holder["live"].__exit__(None, None, None)
+        if observer is not None:
+            observer.close()
     objective_name = obj.metric if obj else "value"
     title = (f"study {result.study_name} ({redact(resolve_url(storage))}): {len(result.leaderboard)} trials, "
              f"{result.count('COMPLETE')} complete, {result.count('PRUNED')} pruned, {result.count('FAIL')} failed")
