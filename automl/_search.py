@@ -232,7 +232,7 @@ def make_engine(engine: str, space: SearchSpace, data: Dataset, *, url: str, stu
                                  f"use another --study name")
     checkpoints = checkpoint_dir(url, study_name) if algorithm == "hyperband" or keep_weights else None
     kt_engine = KerasTunerEngine(storage, study, space, oracle, replay, algorithm=algorithm, objective=obj.metric,
-                                 n_trials=n_trials, checkpoints=checkpoints)
+                                 n_trials=n_trials, checkpoints=checkpoints, max_retries=retries)
     return _with_budget(kt_engine, storage, study, n_trials)
 
 

@@ -52,6 +52,9 @@ class TrialOutcome:
     device: str = "cpu"
     memory_mb: float | None = None
     values: list[float] | None = None  # one per objective, when the study has several
+    # Set by the runner when the failure was the machine's, not the trial's (its worker
+    # died): engines that schedule retries inside ``tell`` (KerasTuner) read it there.
+    retryable: bool = False
 
 
 class Decision(str, Enum):

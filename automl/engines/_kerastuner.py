@@ -12,9 +12,10 @@ them, so params carry Optuna distributions and the dashboard shows the study as 
 
 from __future__ import annotations
 
-import warnings
 import contextlib
+import io
 import math
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -128,11 +129,15 @@ class KerasTunerEngine(Engine):
     name = "kerastuner"
 
     def __init__(self, storage: Any, study: Any, space: SearchSpace, oracle: Any, replay: dict[str, Any], *,
-                 algorithm: str, objective: str, n_trials: int, checkpoints: Path | None) -> None:
+                 algorithm: str, objective: str, n_trials: int, checkpoints: Path | None,
+                 max_retries: int = 1) -> None:
         self.storage, self.study, self.space, self.oracle, self.replay = storage, study, space, oracle, replay
         self.algorithm, self.objective, self.checkpoints = algorithm, objective, checkpoints
+        # KerasTuner retries a trial ended INVALID (tell marks only retryable failures so).
+        oracle.max_retries_per_trial = max_retries
         self._kt_to_number: dict[str, int] = {}
         self._kt_trials: dict[int, Any] = {}
+        self._asked = 0
         self._restore(n_trials)
 
     def _restore(self, n_trials: int) -> None:
@@ -157,7 +162,9 @@ class KerasTunerEngine(Engine):
                     oracle.trials[trial.trial_id] = trial
                     self._kt_to_number[trial.trial_id] = t.number
                 elif t.state == optuna.trial.TrialState.RUNNING and f"{ATTR}kt_trial_id" in t.user_attrs:
-                    # Left RUNNING by a run that died: KerasTuner never heard of its end.
+                    # Left RUNNING by a run that died: KerasTuner never heard of its end, and
+                    # set_state() below queues it for a retry, linked to this failed attempt.
+                    self._kt_to_number[t.user_attrs[f"{ATTR}kt_trial_id"]] = t.number
                     t_id = self.storage.get_trial_id_from_study_id_trial_number(self.study._study_id, t.number)  # noqa: SLF001
                     self.storage.set_trial_user_attr(t_id, f"{ATTR}error", "interrupted: the run that owned it stopped")
                     self.storage.set_trial_state_values(t_id, optuna.trial.TrialState.FAIL)
@@ -191,7 +198,10 @@ class KerasTunerEngine(Engine):
     def ask(self) -> TrialSpec | None:
         import keras_tuner as kt
 
-        kt_trial = self._call(self.oracle.create_trial, _TUNER_ID)
+        # One tuner id per trial: for a tuner id that has a trial running, KerasTuner hands
+        # that same trial out again (its multi-worker-per-trial mode), not a new one.
+        self._asked += 1
+        kt_trial = self._call(self.oracle.create_trial, f"{_TUNER_ID}-{self._asked}")
         if kt_trial.status != kt.engine.trial.TrialStatus.RUNNING:
             return None
         values = dict(kt_trial.hyperparameters.values)
@@ -209,6 +219,11 @@ class KerasTunerEngine(Engine):
         for k, v in {"engine": self.name, "config": config, "kt_trial_id": kt_trial.trial_id,
                      "budget": budget}.items():
             trial.set_user_attr(f"{ATTR}{k}", plain(v))
+        earlier = self._kt_to_number.get(kt_trial.trial_id)
+        if earlier is not None:
+            # KerasTuner serves a failed trial again: the new attempt names the one it retries,
+            # which then no longer counts against the budget (as Optuna's retries do).
+            self.storage.set_trial_system_attr(trial._trial_id, "failed_trial", earlier)  # noqa: SLF001
         self._kt_to_number[kt_trial.trial_id] = trial.number
         self._kt_trials[trial.number] = kt_trial
         parent = self._kt_to_number.get(str(budget["trial_id"])) if budget.get("trial_id") else None
@@ -237,14 +252,24 @@ class KerasTunerEngine(Engine):
 
         kt_trial = self._kt_trials.pop(spec.number)
         ok = outcome.state != "failed" and outcome.value is not None and math.isfinite(outcome.value)
-        kt_trial.status = kt.engine.trial.TrialStatus.COMPLETED if ok else kt.engine.trial.TrialStatus.FAILED
+        status = kt.engine.trial.TrialStatus
+        kt_trial.status = status.COMPLETED if ok else status.INVALID if outcome.retryable else status.FAILED
         kt_trial.message = outcome.error
-        self._call(self.oracle.end_trial, kt_trial)
+        with contextlib.redirect_stdout(io.StringIO()):  # KerasTuner prints "N retries left"
+            self._call(self.oracle.end_trial, kt_trial)
         spec.handle.set_user_attr(f"{ATTR}kt_trial", plain(kt_trial.get_state()))
         if outcome.state == "pruned":
             outcome.state = "complete"  # KerasTuner never prunes mid-trial
         finish_trial(self.study, spec.handle, outcome, self.objective)
         self.study.set_user_attr(f"{ATTR}kt_state", plain(self.oracle.get_state()))
+
+    def retry(self, spec: TrialSpec) -> bool:
+        """True when ``tell`` queued the trial for KerasTuner to serve again (its budget unit goes back)."""
+        kt_id = next((k for k, n in self._kt_to_number.items() if n == spec.number), None)
+        if kt_id is None or kt_id not in self.oracle._retry_queue:  # noqa: SLF001
+            return False
+        self.release()
+        return True
 
     def finished(self) -> int:
         return finished_count(self.study)

@@ -73,6 +73,7 @@ class _Pool:
         self.space, self.meta, self.settings = space, data_meta, settings
         self.workers: dict[int, _Worker] = {}
         self.start_failures = 0
+        self.retries_scheduled = 0
         for slot in slots:
             self.start(slot)
 
@@ -117,12 +118,15 @@ def run_parallel(engine: Engine, slots: list[Slot], space: SearchSpace, data: Da
     with tempfile.TemporaryDirectory(prefix="automl-data-") as tmp:
         pool = _Pool(slots, space, save_arrays(data, Path(tmp)), st)
         obs.on_search_start(n_trials, engine.finished(), [s.device for s in slots])
-        stopping = False
+        stopping = timed_out = False
         try:
             while True:
-                if not stopping and timeout is not None and time.monotonic() - start >= timeout:
+                if not timed_out and timeout is not None and time.monotonic() - start >= timeout:
                     _log.info("timeout of %.0f s reached: finishing the running trials", timeout)
-                    stopping = True
+                    stopping = timed_out = True
+                if pool.retries_scheduled and not timed_out:
+                    # A retry gave a unit of the budget back: the search is not over yet.
+                    pool.retries_scheduled, stopping = 0, False
                 for w in list(pool.workers.values()):
                     while not stopping and w.ready and w.spec is None:
                         spec = next_spec(engine, n_trials)
@@ -182,8 +186,8 @@ def _serve(pool: _Pool, engine: Engine, obs: SearchObserver, heartbeat: Heartbea
                 raise AutomlError(f"workers keep dying before their first trial ({reason}); see the log above")
             _log.warning("%s on %s (between trials); replacing it", reason, w.slot.device)
         else:
-            finished += _end(engine, w, TrialOutcome("failed", error=reason, device=w.slot.device), obs, heartbeat,
-                             retry=True)
+            outcome = TrialOutcome("failed", error=reason, device=w.slot.device)
+            finished += _end(pool, engine, w, outcome, obs, heartbeat, retry=True)
         pool.replace(w)
     now = time.monotonic()
     for w in list(pool.workers.values()):
@@ -191,23 +195,25 @@ def _serve(pool: _Pool, engine: Engine, obs: SearchObserver, heartbeat: Heartbea
             spec = w.spec
             pool.stop(w, kill=True)
             outcome = TrialOutcome("failed", error=f"timed out after {st.trial_timeout:g} s", device=w.slot.device)
-            finished += _end(engine, w, outcome, obs, heartbeat, retry=False)
+            finished += _end(pool, engine, w, outcome, obs, heartbeat, retry=False)
             _log.warning("trial %d timed out on %s; its worker was replaced", spec.number, w.slot.device)
             pool.start(w.slot)
     return finished
 
 
-def _end(engine: Engine, w: _Worker, outcome: TrialOutcome, obs: SearchObserver, heartbeat: Heartbeat | None,
-         retry: bool) -> int:
+def _end(pool: _Pool, engine: Engine, w: _Worker, outcome: TrialOutcome, obs: SearchObserver,
+         heartbeat: Heartbeat | None, retry: bool) -> int:
     spec = w.spec
     if spec is None:
         return 0
     w.spec = None
     if heartbeat:
         heartbeat.remove(spec.handle)
+    outcome.retryable = retry
     _finish(engine, spec, outcome, obs)
     if retry and outcome.state == "failed" and engine.retry(spec):
         _log.warning("trial %d will be retried with the same values", spec.number)
+        pool.retries_scheduled += 1
     return 1
 
 
@@ -229,7 +235,7 @@ def _handle(pool: _Pool, w: _Worker, msg: tuple[Any, ...], engine: Engine, obs: 
         _, _number, outcome_dict, _rss = msg
         outcome = TrialOutcome(**outcome_dict)
         rss = int((outcome.memory_mb or 0) * 2**20)
-        done = _end(engine, w, outcome, obs, heartbeat, retry=False)
+        done = _end(pool, engine, w, outcome, obs, heartbeat, retry=False)
         grew = w.baseline_rss is not None and rss > w.baseline_rss * (1 + st.memory_growth)
         if w.baseline_rss is None:
             w.baseline_rss = rss

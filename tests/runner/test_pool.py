@@ -36,14 +36,36 @@ def test_parallel_search_and_pruning(tiny_space: dict[str, Any], store: str) -> 
             assert t.state == optuna.trial.TrialState.COMPLETE
 
 
-def test_killed_worker_fails_the_trial_retries_it_and_finishes(store: str, tmp_path: Path,
+@pytest.mark.parametrize("engine", ["optuna", "kerastuner"])
+def test_killed_worker_fails_the_trial_retries_it_and_finishes(store: str, tmp_path: Path, engine: str,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.fixtures.user_spaces import build_killed_once
 
     monkeypatch.setenv("AUTOML_TEST_MARKER", str(tmp_path / "killed"))
     r = automl.search(build_killed_once, "digits", n_trials=4, storage=store, study_name="k", workers=2,
-                      gpus="none", epochs=1, seed=0)
-    trials = optuna.load_study(study_name="k", storage=store).trials
+                      gpus="none", epochs=1, seed=0, engine=engine)
+    _check_one_retry(optuna.load_study(study_name="k", storage=store).trials, 4)
+    assert r.count("COMPLETE") == 4
+    if engine == "kerastuner":
+        study = optuna.load_study(study_name="k", storage=store)
+        kt_ids = [t.user_attrs[f"{ATTR}kt_trial_id"] for t in study.trials]
+        assert len(set(kt_ids)) == 4  # KerasTuner saw 4 trials; one of them ran twice
+
+
+def test_a_worker_killed_in_the_last_trial_is_still_retried(store: str, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The budget is all handed out when the last trial's worker dies: its retry still runs."""
+    from tests.fixtures.user_spaces import build_killed_once
+
+    monkeypatch.setenv("AUTOML_TEST_MARKER", str(tmp_path / "killed"))
+    monkeypatch.setenv("AUTOML_TEST_KILL_AT", "3")
+    monkeypatch.setenv("AUTOML_TEST_KILL_DELAY", "4")  # the other worker finishes and finds no budget left
+    automl.search(build_killed_once, "digits", n_trials=3, storage=store, study_name="k", workers=2,
+                  gpus="none", epochs=1, seed=0)
+    _check_one_retry(optuna.load_study(study_name="k", storage=store).trials, 3)
+
+
+def _check_one_retry(trials: list[Any], n: int) -> None:
     failed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
     assert len(failed) == 1 and "killed by SIGKILL" in failed[0].user_attrs[f"{ATTR}error"]
     retry = [t for t in trials if t.system_attrs.get("failed_trial") == failed[0].number]
@@ -51,8 +73,7 @@ def test_killed_worker_fails_the_trial_retries_it_and_finishes(store: str, tmp_p
     assert retry[0].params == failed[0].params
     assert retry[0].user_attrs[f"{ATTR}error"] is None
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
-    assert len(complete) == 4 and len(trials) == 5
-    assert r.count("COMPLETE") == 4
+    assert len(complete) == n and len(trials) == n + 1
 
 
 def test_trial_timeout_stops_the_trial_and_the_slot_recovers(store: str) -> None:
