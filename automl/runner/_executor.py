@@ -13,6 +13,7 @@ from automl.data import Dataset
 from automl.engines._base import Decision, TrialOutcome, TrialSpec
 from automl.errors import ModelBuildError
 from automl.model import build_model, import_keras
+from automl.runner._feed import fit_arguments
 from automl.space import FixedHP, SearchSpace
 
 __all__ = ["InProcessExecutor", "EpochHook", "classify_error"]
@@ -90,9 +91,9 @@ class InProcessExecutor:
         d = self.data
         t0 = time.perf_counter()
         try:
-            model.fit(d.x_train, d.y_train, validation_data=(d.x_val, d.y_val), epochs=spec.epochs,
-                      initial_epoch=spec.initial_epoch, batch_size=int(spec.config.get("batch_size", 32)),
-                      verbose=0, callbacks=[cb])
+            feed = fit_arguments(keras, d.x_train, d.y_train, d.x_val, d.y_val,
+                                 int(spec.config.get("batch_size", 32)), self.seed + spec.number)
+            model.fit(**feed, epochs=spec.epochs, initial_epoch=spec.initial_epoch, verbose=0, callbacks=[cb])
         except Exception as e:  # noqa: BLE001 - anything fit raises ends this trial only
             return TrialOutcome("failed", history=cb.history, params_count=params_count,
                                 fit_seconds=time.perf_counter() - t0, error=classify_error(e), device=self.device)

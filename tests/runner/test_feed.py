@@ -1,0 +1,134 @@
+"""Feeding arrays to fit: one batch shape per trial on JAX, every sample seen or scored."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from automl.runner._feed import _full_batches, fit_arguments, validation_batch_size
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(("n", "batch", "expected"), [
+    (200, 64, 200),      # up to 4 x batch: one batch
+    (10, 64, 10),        # smaller than a batch: one batch
+    (2000, 128, 500),    # the largest divisor up to 4 x batch
+    (1200, 100, 400),
+    (359, 64, 64),       # prime: no divisor, keep the batch size (one smaller last batch)
+])
+def test_validation_batch_size(n: int, batch: int, expected: int) -> None:
+    assert validation_batch_size(n, batch) == expected
+
+
+def test_full_batches_cover_the_data_and_reshuffle_every_epoch() -> None:
+    from automl.model import import_keras
+
+    keras = import_keras()
+    x = np.arange(100, dtype="float32").reshape(100, 1)
+    y = np.arange(100)
+    feed = _full_batches(keras, x, y, 32, seed=0)
+    assert len(feed) == 3  # 100 // 32: the 4 left over sit this epoch out
+
+    def epoch() -> list[int]:
+        seen = []
+        for i in range(len(feed)):
+            xb, yb = feed[i]
+            assert xb.shape == (32, 1) and yb.shape == (32,)
+            assert (xb[:, 0] == yb).all()  # samples stay paired with their labels
+            seen += yb.tolist()
+        return seen
+
+    first = epoch()
+    assert len(set(first)) == 96
+    feed.on_epoch_end()
+    second = epoch()
+    assert len(set(second)) == 96 and first != second
+    # over a few epochs, every sample is drawn
+    seen = set(first) | set(second)
+    for _ in range(5):
+        feed.on_epoch_end()
+        seen |= set(epoch())
+    assert seen == set(range(100))
+
+
+def test_small_training_sets_give_one_batch() -> None:
+    from automl.model import import_keras
+
+    feed = _full_batches(import_keras(), np.zeros((5, 2)), np.zeros(5), 32, seed=0)
+    assert len(feed) == 1 and feed[0][0].shape == (5, 2)
+
+
+def test_other_backends_get_the_arrays_as_they_are() -> None:
+    from automl.model import import_keras
+
+    keras = import_keras()
+    x, y = np.zeros((10, 2)), np.zeros(10)
+    args = fit_arguments(keras, x, y, x, y, 4, seed=0)
+    assert args["x"] is x and args["batch_size"] == 4 and args["validation_data"][0] is x
+
+
+_JAX_SCRIPT = textwrap.dedent("""
+    import json, logging, sys
+    import jax
+    jax.config.update("jax_log_compiles", True)
+    compiled = []
+
+    class Count(logging.Handler):
+        def emit(self, record):
+            msg = record.getMessage()
+            for step in ("train_step", "test_step"):
+                if msg.startswith(f"Compiling jit({step})"):
+                    compiled.append(step)
+
+    logging.getLogger("jax").addHandler(Count())
+    logging.getLogger("jax").setLevel(logging.WARNING)
+    from automl.data import load_data
+    from automl.engines._base import Decision, TrialSpec
+    from automl.model import build_model, import_keras
+    from automl.runner._executor import InProcessExecutor
+    from automl.space import load_space, resolve_space
+
+    keras = import_keras("jax")
+    import optuna
+    from automl.engines._optuna import OptunaHP
+
+    data = load_data("synthetic:100:10:1000")  # 800 / 200: 64 divides neither
+    space = resolve_space(load_space("search_spaces/seed-mlp.yaml"), epochs=3, batch_size=64)
+    trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
+    config = space.sample(OptunaHP(trial))
+    out = {"sizes": [len(data.x_train), len(data.x_val)]}
+    run = InProcessExecutor(space, data, backend="jax").run(TrialSpec(0, {}, config, 3),
+                                                             lambda e, m: Decision.CONTINUE)
+    out["automl"] = {"state": run.state, "epochs": len(run.history["loss"]), "compiled": list(compiled)}
+    compiled.clear()
+    keras.backend.clear_session()
+    model = build_model(config, data.input_shape, data.num_classes)
+    model.fit(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), epochs=3, batch_size=64,
+              verbose=0)
+    out["plain_fit"] = {"compiled": list(compiled)}
+    print("RESULT" + json.dumps(out))
+""")
+
+
+@pytest.mark.slow
+def test_on_jax_each_step_compiles_once_per_trial(tmp_path: Path) -> None:
+    pytest.importorskip("jax")
+    env = dict(os.environ, KERAS_BACKEND="jax", AUTOML_CACHE=str(tmp_path / "cache"),
+               JAX_ENABLE_COMPILATION_CACHE="false", PYTHONPATH=str(ROOT))
+    r = subprocess.run([sys.executable, "-c", _JAX_SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout.split("RESULT", 1)[1])
+    assert out["sizes"] == [800, 200]
+    assert out["automl"]["state"] == "complete" and out["automl"]["epochs"] == 3
+    assert sorted(out["automl"]["compiled"]) == ["test_step", "train_step"]
+    # The same model fitted on the arrays as they are: the last partial batches compile again.
+    assert sorted(out["plain_fit"]["compiled"]) == ["test_step", "test_step", "train_step", "train_step"]
