@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,10 @@ def trial_model(study: Any, url: str, number: int | None = None, *, retrain: boo
     if not weights.is_file():
         raise UsageError(f"no saved weights for trial {trial.number} ({weights}); use --retrain to train its "
                          f"configuration again")
-    model.load_weights(weights)
+    with warnings.catch_warnings():
+        # The optimizer's saved state is not needed to predict or to export (Keras warns).
+        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+        model.load_weights(weights)
     return model, trial, data
 
 

@@ -212,7 +212,7 @@ def main() -> None:
     ap.add_argument("--configs", type=int, default=8)
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--images", type=int, default=10000)
-    ap.add_argument("--k", type=int, default=4)
+    ap.add_argument("--k", default="4", help="trials per GPU for (c), several as 4,8; (d) and (e) use the last")
     ap.add_argument("--gpus", default="0")
     ap.add_argument("--modes", default="a,b,c1,cK,d,e")
     ap.add_argument("--out", default="throughput.json")
@@ -224,6 +224,7 @@ def main() -> None:
     os.environ["KERAS_BACKEND"] = BACKEND[0] = args.backend
     os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
     gpus = [int(g) for g in args.gpus.split(",")]
+    ks = [int(k) for k in args.k.split(",")]
     from automl.data import load_data
 
     data = load_data(f"synthetic:32x32x3:10:{args.images}")
@@ -239,11 +240,12 @@ def main() -> None:
             plan.append(("c: automl, 1 GPU, K=1", lambda: automl_run(params, data, args.epochs, gpus[:1], 1, tmp, "c1"),
                          gpus[:1]))
         if "cK" in modes:
-            plan.append((f"c: automl, 1 GPU, K={args.k}",
-                         lambda: automl_run(params, data, args.epochs, gpus[:1], args.k, tmp, "ck"), gpus[:1]))
+            for k in ks:
+                plan.append((f"c: automl, 1 GPU, K={k}",
+                             lambda k=k: automl_run(params, data, args.epochs, gpus[:1], k, tmp, f"c{k}"), gpus[:1]))
         if "d" in modes and len(gpus) > 1:
-            plan.append((f"d: automl, {len(gpus)} GPUs, K={args.k}",
-                         lambda: automl_run(params, data, args.epochs, gpus, args.k, tmp, "d"), gpus))
+            plan.append((f"d: automl, {len(gpus)} GPUs, K={ks[-1]}",
+                         lambda: automl_run(params, data, args.epochs, gpus, ks[-1], tmp, "d"), gpus))
         if "e" in modes:
             cache = tmp / "xla-cache"
 
@@ -252,14 +254,14 @@ def main() -> None:
                 os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
                 os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
                 try:
-                    return automl_run(params, data, args.epochs, gpus[:1], args.k, tmp, tag)
+                    return automl_run(params, data, args.epochs, gpus[:1], ks[-1], tmp, tag)
                 finally:
                     for v in ("JAX_COMPILATION_CACHE_DIR", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS",
                               "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"):
                         os.environ.pop(v, None)
 
-            plan.append((f"e: automl, 1 GPU, K={args.k}, compile cache cold", lambda: cached("e_cold"), gpus[:1]))
-            plan.append((f"e: automl, 1 GPU, K={args.k}, compile cache warm", lambda: cached("e_warm"), gpus[:1]))
+            plan.append((f"e: automl, 1 GPU, K={ks[-1]}, compile cache cold", lambda: cached("e_cold"), gpus[:1]))
+            plan.append((f"e: automl, 1 GPU, K={ks[-1]}, compile cache warm", lambda: cached("e_warm"), gpus[:1]))
         # Each in-process baseline runs in a fresh process of its own, so that neither
         # inherits the other's compiled XLA programs.
         for m, label in (("a", "a: plain Optuna loop, 1 GPU"), ("b", "b: KerasTuner RandomSearch, 1 GPU")):
@@ -284,6 +286,9 @@ def main() -> None:
             r["gpu_util_mean"] = sampler.mean(t0, t1, used)
             out = r.pop("outside_fit")
             r["outside_fit_mean"] = round(statistics.mean(out), 3) if out else None
+            long = [o for o, d in zip(out, r.get("trial_seconds", [])) if d >= 20]
+            r["outside_fit_mean_trials_20s_plus"] = round(statistics.mean(long), 3) if long else None
+            r["trials_20s_plus"] = len(long)
             results["modes"][label] = r
             print(f"{label}: {r['trials']} trials in {r['wall_s']:.1f} s = {r['trials_per_min']} trials/min, "
                   f"GPU util {r['gpu_util_mean']}%, outside fit {r['outside_fit_mean']}", flush=True)

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from automl.errors import ModelBuildError
 from automl.model._backend import import_keras
+from automl.model._init import host_initializers
 from automl.space._catalog import LAYERS, OPTIMIZERS
 from automl.space._space import effective_input_shape
 
@@ -39,20 +42,28 @@ def build_model(config: dict[str, Any], input_shape: tuple[int, ...], num_classe
         x = inputs
         if shape != tuple(input_shape):
             x = keras.layers.Reshape(shape)(x)
+        # Seeded from NumPy's global state, which keras.utils.set_random_seed sets per trial.
+        rng = np.random.default_rng(np.random.randint(0, 2**31 - 1))
         for i, layer in enumerate(config["layers"]):
             kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in layer.items() if k != "type"}
             cls = getattr(keras.layers, LAYERS[layer["type"]].keras_class)
-            x = cls(name=f"l{i}_{layer['type']}", **kwargs)(x)
+            x = _call(cls(name=f"l{i}_{layer['type']}", **kwargs), x, rng)
         if len(x.shape) > 2:
             x = keras.layers.Flatten(name="head_flatten")(x)
-        outputs = keras.layers.Dense(num_classes, activation=config.get("output_activation", "softmax"),
-                                     name="head")(x)
+        head = keras.layers.Dense(num_classes, activation=config.get("output_activation", "softmax"), name="head")
+        outputs = _call(head, x, rng)
         model = keras.Model(inputs, outputs)
         model.compile(optimizer=build_optimizer(config["optimizer"]), loss=config["loss"],
                       metrics=list(config["metrics"]))
     except (ValueError, TypeError) as e:
         raise ModelBuildError(f"the model cannot be built: {e}") from e
     return model
+
+
+def _call(layer: Any, x: Any, rng: np.random.Generator) -> Any:
+    """``layer(x)``, its weights drawn on the host (no XLA program per weight shape on JAX)."""
+    with host_initializers(layer, rng):
+        return layer(x)
 
 
 def count_params(model: Any) -> int:

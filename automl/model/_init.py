@@ -1,0 +1,102 @@
+"""Drawing a layer's initial weights with NumPy on the host.
+
+On JAX every random or constant initializer is a small XLA program compiled once per
+weight shape: building a small CNN compiled about ten of them, 1.1-1.7 s on the CPU
+(more with a GPU's compiler), more than a short trial's whole budget outside ``fit``.
+NumPy draws the same distributions (Keras's definitions: fans, scales, the 2-sigma
+truncation) and the arrays are copied to the device as they are: nothing to compile.
+Initializers of other kinds are left to Keras.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+__all__ = ["draw_on_host", "host_initializers"]
+
+# Keras's truncated normal: stddev of a unit normal truncated to [-2, 2].
+_TRUNCATED_STDDEV = 0.87962566103423978
+
+
+def _fans(shape: tuple[int, ...]) -> tuple[float, float]:
+    """Keras's ``compute_fans``: dense (in, out); convolution kernels (..., in, out)."""
+    if len(shape) == 0:
+        return 1.0, 1.0
+    if len(shape) == 1:
+        return float(shape[0]), float(shape[0])
+    if len(shape) == 2:
+        return float(shape[0]), float(shape[1])
+    receptive = math.prod(shape[:-2])
+    return float(shape[-2] * receptive), float(shape[-1] * receptive)
+
+
+def _truncated(rng: np.random.Generator, shape: tuple[int, ...], mean: float, stddev: float) -> np.ndarray:
+    out = rng.standard_normal(shape)
+    bad = np.abs(out) > 2
+    while bad.any():
+        out[bad] = rng.standard_normal(int(bad.sum()))
+        bad = np.abs(out) > 2
+    return mean + stddev * out
+
+
+def draw_on_host(init: Any, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray | None:
+    """Values for ``init`` at ``shape`` drawn with NumPy, or None for a kind not handled here."""
+    import keras
+
+    k = keras.initializers
+    if isinstance(init, k.Zeros):
+        return np.zeros(shape)
+    if isinstance(init, k.Ones):
+        return np.ones(shape)
+    if isinstance(init, k.Constant):
+        return np.full(shape, float(init.value))
+    if isinstance(init, k.VarianceScaling):
+        fan_in, fan_out = _fans(shape)
+        fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[init.mode]
+        scale = init.scale / max(1.0, fan)
+        if init.distribution == "truncated_normal":
+            return _truncated(rng, shape, 0.0, math.sqrt(scale) / _TRUNCATED_STDDEV)
+        if init.distribution == "untruncated_normal":
+            return rng.normal(0.0, math.sqrt(scale), shape)
+        limit = math.sqrt(3.0 * scale)
+        return rng.uniform(-limit, limit, shape)
+    if isinstance(init, k.RandomUniform):
+        return rng.uniform(init.minval, init.maxval, shape)
+    if isinstance(init, k.TruncatedNormal):
+        return _truncated(rng, shape, init.mean, init.stddev)
+    if isinstance(init, k.RandomNormal):
+        return rng.normal(init.mean, init.stddev, shape)
+    return None
+
+
+@contextlib.contextmanager
+def host_initializers(layer: Any, rng: np.random.Generator) -> Iterator[None]:
+    """While building the unbuilt ``layer``, its initializers draw with NumPy; afterwards its
+    own initializers are back in place (so that its config, and a saved model, name them)."""
+    import keras
+
+    class OnHost(keras.initializers.Initializer):  # type: ignore[misc, name-defined]
+        def __init__(self, base: Any) -> None:
+            self.base = base
+
+        def __call__(self, shape: Any, dtype: Any = None) -> Any:
+            values = draw_on_host(self.base, tuple(int(s) for s in shape), rng)
+            if values is None:
+                return self.base(shape, dtype=dtype)
+            dtype = keras.backend.standardize_dtype(dtype or keras.config.floatx())
+            return keras.ops.convert_to_tensor(values.astype(dtype), dtype=dtype)
+
+    originals = {name: value for name, value in vars(layer).items()
+                 if name.endswith("initializer") and isinstance(value, keras.initializers.Initializer)}
+    for name, value in originals.items():
+        setattr(layer, name, OnHost(value))
+    try:
+        yield
+    finally:
+        for name, value in originals.items():
+            setattr(layer, name, value)
