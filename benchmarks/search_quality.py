@@ -48,7 +48,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
 
 
 def run_one(variant: str, seed: int, trials: int, epochs: int, gpu: str, folder: Path,
-            timeout: float | None = None) -> dict[str, Any]:
+            timeout: float | None = None, n: int | None = None) -> dict[str, Any]:
     """One search, in this process; its row of results."""
     import optuna
 
@@ -56,7 +56,7 @@ def run_one(variant: str, seed: int, trials: int, epochs: int, gpu: str, folder:
     from automl._export import evaluate_model
 
     settings = {k: v for k, v in VARIANTS[variant].items() if k not in ("baseline", "trials")}
-    n = trials * int(VARIANTS[variant].get("trials", 1))
+    n = n or trials * int(VARIANTS[variant].get("trials", 1))
     url = f"sqlite:///{folder / f'{variant}-{seed}.db'}"
     placement = {"gpus": gpu, "trials_per_gpu": 1} if gpu != "none" else {"gpus": "none", "workers": 1}
     t0 = time.monotonic()
@@ -111,12 +111,16 @@ def main() -> None:
     ap.add_argument("--out", default="quality.json")
     ap.add_argument("--search-timeout", type=float, default=None,
                     help="seconds after which each search starts no new trial (its row says how many ran)")
+    ap.add_argument("--variant-trials", default="",
+                    help="trials for some variants instead, as optuna-tpe-median=40,optuna-tpe-hyperband=24")
     ap.add_argument("--inner", nargs=3, metavar=("VARIANT", "SEED", "GPU"), help=argparse.SUPPRESS)
     ap.add_argument("--folder", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    overrides = {k: int(v) for k, v in (item.split("=") for item in args.variant_trials.split(",") if item)}
     if args.inner:
         variant, seed, gpu = args.inner
-        row = run_one(variant, int(seed), args.trials, args.epochs, gpu, Path(args.folder), args.search_timeout)
+        row = run_one(variant, int(seed), args.trials, args.epochs, gpu, Path(args.folder), args.search_timeout,
+                      overrides.get(variant))
         Path(args.out).write_text(json.dumps(row))
         return
     unknown = [v for v in args.variants.split(",") if v not in VARIANTS]
@@ -142,7 +146,8 @@ def main() -> None:
                 log = open(folder / f"log-{i}.txt", "w")  # noqa: SIM115 - closed with the process
                 p = subprocess.Popen([sys.executable, __file__, "--inner", variant, str(seed), gpu, "--folder", d,
                                       "--trials", str(args.trials), "--epochs", str(args.epochs), "--out", str(out)]
-                                     + (["--search-timeout", str(args.search_timeout)] if args.search_timeout else []),
+                                     + (["--search-timeout", str(args.search_timeout)] if args.search_timeout else [])
+                                     + (["--variant-trials", args.variant_trials] if args.variant_trials else []),
                                      env=env, stdout=log, stderr=subprocess.STDOUT)
                 running.append((p, out, f"{variant} seed {seed}"))
             time.sleep(1)
