@@ -84,6 +84,11 @@ class Engine(ABC):
     algorithm: str = ""
     budget: Any = None  # automl.storage.Budget, set by whoever opens the study
 
+    @property
+    def can_prune(self) -> bool:
+        """Whether ``report`` may ever answer PRUNE (if not, a worker need not wait for it)."""
+        return True
+
     def claim(self, total: int) -> bool:
         """Take one unit of the study's global budget of ``total`` trials (False: none left)."""
         if self.budget is None:

@@ -239,6 +239,10 @@ class KerasTunerEngine(Engine):
                     spec.error = f"the checkpoint of parent trial {parent} is missing ({spec.parent_checkpoint})"
         return spec
 
+    @property
+    def can_prune(self) -> bool:
+        return False  # KerasTuner's Oracles never stop a trial mid-fit
+
     def report(self, spec: TrialSpec, epoch: int, metrics: dict[str, float]) -> Decision:
         value = metrics.get(self.objective)
         if value is not None and math.isfinite(value):

@@ -108,6 +108,12 @@ class OptunaEngine(Engine):
         self.objective = objective
         self.algorithm = type(study.sampler).__name__
 
+    @property
+    def can_prune(self) -> bool:
+        import optuna
+
+        return not isinstance(self.study.pruner, optuna.pruners.NopPruner)
+
     def ask(self) -> TrialSpec:
         with warnings.catch_warnings():
             # automl records heartbeats itself (runner/_heartbeat.py); Optuna's optimize() is not used.

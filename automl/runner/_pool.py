@@ -141,7 +141,8 @@ def run_parallel(engine: Engine, slots: list[Slot], space: SearchSpace, data: Da
                             if heartbeat:
                                 heartbeat.add(spec.handle)
                             obs.on_trial_start(spec, w.slot.device)
-                            w.conn.send(("run", dataclasses.replace(spec, handle=None)))
+                            w.conn.send(("run", dataclasses.replace(spec, handle=None),
+                                         engine.can_prune))
                 busy = [w for w in pool.workers.values() if w.spec is not None]
                 if stopping and not busy:
                     break
@@ -229,7 +230,8 @@ def _handle(pool: _Pool, w: _Worker, msg: tuple[Any, ...], engine: Engine, obs: 
         _, _number, epoch, metrics = msg
         obs.on_epoch(w.spec, epoch, metrics)
         decision = engine.report(w.spec, epoch, metrics)
-        w.conn.send(("decision", "prune" if decision == Decision.PRUNE else "continue"))
+        if engine.can_prune:  # otherwise the worker goes on without waiting for an answer
+            w.conn.send(("decision", "prune" if decision == Decision.PRUNE else "continue"))
         return 0
     if kind == "done":
         _, _number, outcome_dict, _rss = msg

@@ -6,7 +6,8 @@ Keras session is cleared between trials.
 
 Protocol (tuples over a ``multiprocessing`` pipe):
 
-* coordinator → worker: ``("run", spec)``, ``("decision", "continue" | "prune")``, ``("stop",)``
+* coordinator → worker: ``("run", spec, await_decision)``, ``("decision", "continue" | "prune")``
+  (after each epoch, only when ``await_decision``: the engine can prune), ``("stop",)``
 * worker → coordinator: ``("ready", rss)``, ``("epoch", number, epoch, metrics)``,
   ``("done", number, outcome, rss)``, ``("fatal", message)``
 """
@@ -76,10 +77,12 @@ def worker_main(slot: Any, conn: Any, space: Any, data_meta: dict[str, Any], bac
             return
         if msg[0] == "stop":
             return
-        spec = msg[1]
+        spec, await_decision = msg[1], msg[2]
 
         def on_epoch(epoch: int, metrics: dict[str, float], number: int = spec.number) -> Decision:
             conn.send(("epoch", number, epoch, metrics))
+            if not await_decision:  # the engine never prunes: no answer comes
+                return Decision.CONTINUE
             reply = conn.recv()
             return Decision.PRUNE if reply == ("decision", "prune") else Decision.CONTINUE
 

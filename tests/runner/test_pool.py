@@ -74,6 +74,8 @@ def _check_one_retry(trials: list[Any], n: int) -> None:
     assert retry[0].user_attrs[f"{ATTR}error"] is None
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(complete) == n and len(trials) == n + 1
+    # No pruner: workers do not wait for an answer after each epoch, and every epoch is recorded.
+    assert all(t.intermediate_values == {1: t.value} for t in complete)
 
 
 def test_trial_timeout_stops_the_trial_and_the_slot_recovers(store: str) -> None:
