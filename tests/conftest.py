@@ -104,3 +104,38 @@ def run_cli(tmp_path: Path):  # type: ignore[no-untyped-def]
                               text=True, timeout=timeout)
 
     return run
+
+
+_JAX_PREAMBLE = """
+import json, logging
+import jax
+jax.config.update("jax_log_compiles", True)
+compiled = []  # the name of every function XLA compiles, in order
+
+
+class _Count(logging.Handler):
+    def emit(self, record):
+        msg = record.getMessage()
+        if msg.startswith("Compiling jit("):
+            compiled.append(msg[len("Compiling jit("):].split(")", 1)[0])
+
+
+logging.getLogger("jax").addHandler(_Count())
+logging.getLogger("jax").setLevel(logging.WARNING)
+"""
+
+
+def run_on_jax(body: str, tmp_path: Path) -> Any:
+    """Run ``body`` in a fresh process on Keras's JAX backend (CPU here), with ``compiled``
+    listing what XLA compiles; returns what it printed after ``RESULT`` as JSON."""
+    import textwrap
+
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, KERAS_BACKEND="jax", AUTOML_CACHE=str(tmp_path / "cache"),
+               JAX_ENABLE_COMPILATION_CACHE="false", PYTHONPATH=str(root))
+    r = subprocess.run([sys.executable, "-c", _JAX_PREAMBLE + textwrap.dedent(body)], cwd=root, env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    import json
+
+    return json.loads(r.stdout.split("RESULT", 1)[1])

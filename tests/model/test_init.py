@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +11,8 @@ import pytest
 
 from automl.model import build_model, import_keras
 from automl.model._init import draw_on_host
+from tests.conftest import run_on_jax
 
-ROOT = Path(__file__).resolve().parents[2]
 keras = import_keras()
 
 
@@ -65,19 +61,7 @@ def test_seeded_models_match_and_keep_their_own_initializers_in_the_config() -> 
     assert (np.array(bn.gamma) == 1).all() and (np.array(bn.moving_variance) == 1).all()
 
 
-_JAX_SCRIPT = textwrap.dedent("""
-    import json, logging
-    import jax
-    jax.config.update("jax_log_compiles", True)
-    compiled = []
-
-    class Count(logging.Handler):
-        def emit(self, record):
-            if record.getMessage().startswith("Compiling"):
-                compiled.append(record.getMessage()[:60])
-
-    logging.getLogger("jax").addHandler(Count())
-    logging.getLogger("jax").setLevel(logging.WARNING)
+_JAX_SCRIPT = """
     from automl.model import build_model, import_keras
     keras = import_keras("jax")
     config = {"layers": [{"type": "conv2d", "filters": 4, "kernel_size": 3, "activation": "relu"},
@@ -87,18 +71,12 @@ _JAX_SCRIPT = textwrap.dedent("""
     keras.utils.set_random_seed(0)
     model = build_model(config, (6, 6, 1), 3)
     print("RESULT" + json.dumps({"compiled": compiled, "params": model.count_params()}))
-""")
+"""
 
 
 @pytest.mark.slow
 def test_building_on_jax_compiles_no_initializer(tmp_path: Path) -> None:
-    pytest.importorskip("jax")
-    env = dict(os.environ, KERAS_BACKEND="jax", AUTOML_CACHE=str(tmp_path / "cache"),
-               JAX_ENABLE_COMPILATION_CACHE="false", PYTHONPATH=str(ROOT))
-    r = subprocess.run([sys.executable, "-c", _JAX_SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True,
-                       timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
-    out = json.loads(r.stdout.split("RESULT", 1)[1])
+    out = run_on_jax(_JAX_SCRIPT, tmp_path)
     assert out["params"] > 0
-    assert not [c for c in out["compiled"] if "_uniform" in c or "_normal" in c or "broadcast_in_dim" in c], \
+    assert not [c for c in out["compiled"] if c in ("_uniform", "_normal", "_truncated_normal", "broadcast_in_dim")], \
         out["compiled"]

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from automl.runner._feed import _full_batches, fit_arguments, validation_batch_size
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import run_on_jax
 
 
 @pytest.mark.parametrize(("n", "batch", "expected"), [
@@ -75,21 +69,7 @@ def test_other_backends_get_the_arrays_as_they_are() -> None:
     assert args["x"] is x and args["batch_size"] == 4 and args["validation_data"][0] is x
 
 
-_JAX_SCRIPT = textwrap.dedent("""
-    import json, logging, sys
-    import jax
-    jax.config.update("jax_log_compiles", True)
-    compiled = []
-
-    class Count(logging.Handler):
-        def emit(self, record):
-            msg = record.getMessage()
-            for step in ("train_step", "test_step"):
-                if msg.startswith(f"Compiling jit({step})"):
-                    compiled.append(step)
-
-    logging.getLogger("jax").addHandler(Count())
-    logging.getLogger("jax").setLevel(logging.WARNING)
+_JAX_SCRIPT = """
     from automl.data import load_data
     from automl.engines._base import Decision, TrialSpec
     from automl.model import build_model, import_keras
@@ -107,26 +87,22 @@ _JAX_SCRIPT = textwrap.dedent("""
     out = {"sizes": [len(data.x_train), len(data.x_val)]}
     run = InProcessExecutor(space, data, backend="jax").run(TrialSpec(0, {}, config, 3),
                                                              lambda e, m: Decision.CONTINUE)
-    out["automl"] = {"state": run.state, "epochs": len(run.history["loss"]), "compiled": list(compiled)}
+    steps = ("train_step", "test_step")
+    out["automl"] = {"state": run.state, "epochs": len(run.history["loss"]),
+                     "compiled": [c for c in compiled if c in steps]}
     compiled.clear()
     keras.backend.clear_session()
     model = build_model(config, data.input_shape, data.num_classes)
     model.fit(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), epochs=3, batch_size=64,
               verbose=0)
-    out["plain_fit"] = {"compiled": list(compiled)}
+    out["plain_fit"] = {"compiled": [c for c in compiled if c in steps]}
     print("RESULT" + json.dumps(out))
-""")
+"""
 
 
 @pytest.mark.slow
 def test_on_jax_each_step_compiles_once_per_trial(tmp_path: Path) -> None:
-    pytest.importorskip("jax")
-    env = dict(os.environ, KERAS_BACKEND="jax", AUTOML_CACHE=str(tmp_path / "cache"),
-               JAX_ENABLE_COMPILATION_CACHE="false", PYTHONPATH=str(ROOT))
-    r = subprocess.run([sys.executable, "-c", _JAX_SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True,
-                       timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
-    out = json.loads(r.stdout.split("RESULT", 1)[1])
+    out = run_on_jax(_JAX_SCRIPT, tmp_path)
     assert out["sizes"] == [800, 200]
     assert out["automl"]["state"] == "complete" and out["automl"]["epochs"] == 3
     assert sorted(out["automl"]["compiled"]) == ["test_step", "train_step"]
