@@ -9,11 +9,15 @@ from dataclasses import dataclass
 
 from automl.errors import UsageError
 
-__all__ = ["Slot", "detect_gpus", "plan_slots", "AUTO_TRIALS_PER_GPU"]
+__all__ = ["Slot", "detect_gpus", "plan_slots", "auto_trials_per_gpu", "AUTO_TRIALS_PER_GPU", "CPUS_PER_WORKER"]
 
 # Small models leave most of a GPU idle: several trials per GPU multiply throughput
 # (DESIGN.md: 8 at once took 48 s where one alone took 20 s).
 AUTO_TRIALS_PER_GPU = 4
+# Each worker compiles its trials' XLA programs on the host CPU: with fewer than about 4
+# cores a worker, more workers made trials longer, not more (benchmarks/README.md, run 5:
+# 16 workers on 32 cores ran 2.45x the plain loop, 4 workers 3.65x).
+CPUS_PER_WORKER = 4
 
 
 @dataclass(frozen=True)
@@ -69,12 +73,26 @@ def _parse_gpus(gpus: str) -> list[int] | None:
     return ids
 
 
+def cpu_count() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def auto_trials_per_gpu(n_gpus: int, cpus: int) -> int:
+    """``--trials-per-gpu auto``: 4, fewer where the host has under 4 cores per worker (at least 1)."""
+    return max(1, min(AUTO_TRIALS_PER_GPU, cpus // (CPUS_PER_WORKER * max(n_gpus, 1))))
+
+
 def plan_slots(gpus: str = "auto", trials_per_gpu: int | str = "auto", workers: int | None = None,
-               available: list[int] | None = None) -> list[Slot]:
+               available: list[int] | None = None, cpus: int | None = None) -> list[Slot]:
     """The worker slots for ``--gpus``, ``--trials-per-gpu`` and ``--workers``.
 
-    With GPUs: ``trials_per_gpu`` slots on each (``auto`` = 4), at most ``workers`` in all.
-    Without: ``workers`` CPU slots (default 1). ``available`` overrides detection (tests).
+    With GPUs: ``trials_per_gpu`` slots on each (``auto``: 4, fewer where the host has under
+    4 CPU cores a worker), at most ``workers`` in all. Without: ``workers`` CPU slots
+    (default 1). ``available`` and ``cpus`` override detection (tests).
     """
     wanted = _parse_gpus(gpus)
     found = detect_gpus() if available is None else available
@@ -91,7 +109,7 @@ def plan_slots(gpus: str = "auto", trials_per_gpu: int | str = "auto", workers: 
     if not ids:
         return [Slot(i, None) for i in range(workers or 1)]
     if trials_per_gpu == "auto":
-        k = AUTO_TRIALS_PER_GPU
+        k = auto_trials_per_gpu(len(ids), cpu_count() if cpus is None else cpus)
     else:
         k = int(trials_per_gpu)
         if k < 1:

@@ -19,8 +19,19 @@ def test_gpus_are_filled_round_robin() -> None:
     assert [s.gpu for s in slots] == [0, 1, 0, 1]
     assert [s.cuda_visible_devices for s in slots] == ["0", "1", "0", "1"]
     assert [s.device for s in plan_slots("1", 3, None, available=[0, 1])] == ["gpu:1"] * 3
-    assert len(plan_slots("auto", "auto", None, available=[0, 1, 2, 3, 4, 5, 6, 7])) == 32
+    assert len(plan_slots("auto", "auto", None, available=[0, 1, 2, 3, 4, 5, 6, 7], cpus=128)) == 32
     assert [s.gpu for s in plan_slots("auto", 4, 3, available=[0, 1])] == [0, 1, 0]
+
+
+@pytest.mark.parametrize("gpus,cpus,per_gpu", [("0", 16, 4), ("0", 64, 4), ("0,1", 32, 4), ("0,1", 16, 2),
+                                               ("0", 8, 2), ("0", 2, 1), ("0,1", 2, 1)])
+def test_auto_leaves_each_worker_four_cores(gpus: str, cpus: int, per_gpu: int) -> None:
+    slots = plan_slots(gpus, "auto", None, available=[0, 1], cpus=cpus)
+    n_gpus = len(gpus.split(","))
+    assert len(slots) == per_gpu * n_gpus
+    assert {s.gpu for s in slots} == {int(g) for g in gpus.split(",")}
+    # An explicit K is taken as given, whatever the cores.
+    assert len(plan_slots(gpus, 8, None, available=[0, 1], cpus=cpus)) == 8 * n_gpus
 
 
 @pytest.mark.parametrize("gpus,k,workers,words", [("2", 1, None, "GPU 2 not found"), ("0,0", 1, None, "distinct"),
