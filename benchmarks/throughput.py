@@ -98,6 +98,19 @@ def sample_params(n: int) -> list[dict[str, Any]]:
     return out
 
 
+def timeline(trials: list[Any], t0_wall: float) -> dict[str, Any]:
+    """When trials started and ended, from the store: the first start after the mode began,
+    and the steady rate (trials finished between the 25th and the 90th percentile of the
+    finishing times, so that neither start-up nor the last stragglers count)."""
+    starts = sorted(t.datetime_start.timestamp() for t in trials if t.datetime_start)
+    ends = sorted(t.datetime_complete.timestamp() for t in trials if t.datetime_complete)
+    out: dict[str, Any] = {"first_trial_start_s": round(starts[0] - t0_wall, 2) if starts else None}
+    lo, hi = int(0.25 * len(ends)), max(int(0.9 * len(ends)) - 1, 0)
+    if hi > lo and ends[hi] > ends[lo]:
+        out["steady_trials_per_min"] = round(60 * (hi - lo) / (ends[hi] - ends[lo]), 2)
+    return out
+
+
 def space_for(epochs: int) -> Any:
     from automl.space import load_space, resolve_space
 
@@ -130,9 +143,10 @@ def plain_optuna(params: list[dict[str, Any]], data: Any, epochs: int) -> dict[s
     study = optuna.create_study(direction="maximize")
     for p in params:
         study.enqueue_trial(p)
-    t0 = time.monotonic()
+    t0, t0_wall = time.monotonic(), time.time()
     study.optimize(objective, n_trials=len(params))
-    return {"wall_s": time.monotonic() - t0, "trials": len(study.trials), "outside_fit": outside}
+    return {"wall_s": time.monotonic() - t0, "trials": len(study.trials), "outside_fit": outside,
+            **timeline(study.trials, t0_wall)}
 
 
 def kerastuner_random(params: list[dict[str, Any]], data: Any, epochs: int, tmp: Path) -> dict[str, Any]:
@@ -174,7 +188,7 @@ def automl_run(params: list[dict[str, Any]], data: Any, epochs: int, gpus: list[
         eng.study.enqueue_trial(p)  # type: ignore[attr-defined]
     slots = plan_slots(",".join(map(str, gpus)), k, None, available=gpus)
     beat = Heartbeat(eng.storage, 10)  # type: ignore[attr-defined]
-    t0 = time.monotonic()
+    t0, t0_wall = time.monotonic(), time.time()
     run_parallel(eng, slots, space, data, n_trials=len(params), heartbeat=beat,
                  settings=PoolSettings(backend=BACKEND[0], seed=0))
     wall = time.monotonic() - t0
@@ -188,7 +202,7 @@ def automl_run(params: list[dict[str, Any]], data: Any, epochs: int, gpus: list[
             outside.append(max(0.0, dur - fit) / dur)
     states = {t.state.name for t in trials}
     return {"wall_s": wall, "trials": len(trials), "outside_fit": outside, "states": sorted(states),
-            "trial_seconds": [t.duration.total_seconds() for t in trials if t.duration]}
+            "trial_seconds": [t.duration.total_seconds() for t in trials if t.duration], **timeline(trials, t0_wall)}
 
 
 def _subprocess_mode(args: Any, mode: str, tmp: Path) -> Any:
@@ -290,14 +304,17 @@ def main() -> None:
             r["outside_fit_mean_trials_20s_plus"] = round(statistics.mean(long), 3) if long else None
             r["trials_20s_plus"] = len(long)
             results["modes"][label] = r
-            print(f"{label}: {r['trials']} trials in {r['wall_s']:.1f} s = {r['trials_per_min']} trials/min, "
+            print(f"{label}: {r['trials']} trials in {r['wall_s']:.1f} s = {r['trials_per_min']} trials/min "
+                  f"(steady {r.get('steady_trials_per_min')}, first trial at {r.get('first_trial_start_s')} s), "
                   f"GPU util {r['gpu_util_mean']}%, outside fit {r['outside_fit_mean']}", flush=True)
             Path(args.out).write_text(json.dumps(results, indent=2))
     sampler.close()
-    base = next((v["trials_per_min"] for k, v in results["modes"].items() if k.startswith("a:")), None)
+    base = next((v for k, v in results["modes"].items() if k.startswith("a:")), None)
     if base:
         for label, r in results["modes"].items():
-            r["ratio_vs_a"] = round(r["trials_per_min"] / base, 2)
+            r["ratio_vs_a"] = round(r["trials_per_min"] / base["trials_per_min"], 2)
+            if r.get("steady_trials_per_min") and base.get("steady_trials_per_min"):
+                r["steady_ratio_vs_a"] = round(r["steady_trials_per_min"] / base["steady_trials_per_min"], 2)
     Path(args.out).write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
 

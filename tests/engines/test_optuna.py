@@ -157,3 +157,30 @@ def test_multi_objective_settings_that_cannot_work(tiny_space: dict[str, Any], t
         automl.search(dict(tiny_space, objective=[{"metric": "params_count"}, {"metric": "val_accuracy"}]),
                       "digits", n_trials=1, storage=url)
     assert not (tmp_path / "none.db").exists()
+
+
+@pytest.mark.parametrize("name", ["median", "sha", "hyperband"])
+def test_pruners_wait_a_tenth_of_the_epoch_budget(name: str) -> None:
+    from automl.engines._optuna import make_pruner, pruner_warmup
+
+    assert [pruner_warmup(e) for e in (1, 9, 10, 40, 100)] == [1, 1, 1, 4, 10]
+    study = optuna.create_study(direction="maximize", pruner=make_pruner(name, 40),
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(6):  # good trials, asked after every epoch as the runner does
+        t = study.ask()
+        for epoch in range(1, 41):
+            t.report(0.9 + epoch / 1000, epoch)
+            assert not t.should_prune()
+        study.tell(t, 0.94)
+    hopeless = study.ask()
+    first_cut = None
+    for epoch in range(1, 41):
+        hopeless.report(0.1, epoch)
+        if hopeless.should_prune():
+            first_cut = epoch
+            break
+    # Never before epoch 4 (a tenth of 40). The median pruner and successive halving cut a
+    # trial this far behind right there; Hyperband at the first rung of the trial's bracket.
+    assert first_cut is not None and first_cut >= 4
+    if name != "hyperband":
+        assert first_cut == 4
