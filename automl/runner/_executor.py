@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import math
 import time
 import warnings
@@ -35,16 +36,21 @@ class InProcessExecutor:
     """Runs trials one after another in the calling process.
 
     Keras is imported on first use (on ``backend``); the session is cleared before each
-    trial; every trial is seeded with ``seed + trial number``.
+    trial; every trial is seeded with ``seed + trial number``. With ``freeze_gc`` (worker
+    processes, which run nothing else) what survives the clearing is moved out of the
+    garbage collector's sight (``gc.freeze``): Keras's ``clear_session`` runs a full
+    collection, which otherwise walks every object of Keras and JAX (about 480,000; 0.3 s
+    a trial on JAX, measured) to find the last trial's model.
     """
 
     def __init__(self, space: SearchSpace, data: Dataset, *, backend: str | None = None, seed: int = 0,
-                 device: str = "cpu") -> None:
+                 device: str = "cpu", freeze_gc: bool = False) -> None:
         self.space = space
         self.data = data
         self.backend = backend
         self.seed = seed
         self.device = device
+        self.freeze_gc = freeze_gc
 
     def _measure(self, metric: str, history: dict[str, list[float]], params_count: int, model: Any) -> float:
         if metric == "params_count":
@@ -74,6 +80,8 @@ class InProcessExecutor:
     def _run(self, spec: TrialSpec, on_epoch: EpochHook) -> TrialOutcome:
         keras = import_keras(self.backend)
         keras.backend.clear_session()
+        if self.freeze_gc:
+            gc.freeze()
         keras.utils.set_random_seed(self.seed + spec.number)
         try:
             model = self._build(keras, spec)

@@ -65,7 +65,8 @@ def worker_main(slot: Any, conn: Any, space: Any, data_meta: dict[str, Any], bac
         from automl.runner._executor import InProcessExecutor
 
         import_keras(backend)
-        executor = InProcessExecutor(space, _load_arrays(data_meta), backend=backend, seed=seed, device=slot.device)
+        executor = InProcessExecutor(space, _load_arrays(data_meta), backend=backend, seed=seed, device=slot.device,
+                                     freeze_gc=True)
     except Exception as e:  # noqa: BLE001 - reported to the coordinator, which stops the search
         conn.send(("fatal", f"worker on {slot.device} could not start: {type(e).__name__}: {e}"))
         return

@@ -61,3 +61,34 @@ def test_failure_reasons() -> None:
     assert classify_error(MemoryError()).startswith("out of memory")
     assert classify_error(RuntimeError("RESOURCE_EXHAUSTED: OOM when allocating tensor")).startswith("out of memory")
     assert classify_error(ValueError("bad shape")) == "ValueError: bad shape"
+
+
+def test_freezing_the_collector_still_frees_each_trials_model() -> None:
+    """Worker executors gc.freeze() what survives clear_session: the finished trials'
+    models (cyclic garbage) must still be collected, the next trial's clearing included."""
+    import gc
+    import weakref
+
+    import keras
+
+    from automl.space import FunctionSpace
+
+    built: list[Any] = []
+
+    def build(hp: Any) -> Any:
+        model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(hp.int("units", 4, 8), activation="relu"),
+                                  keras.layers.Dense(10, activation="softmax")])
+        built.append(weakref.ref(model))
+        return model
+
+    ex = InProcessExecutor(FunctionSpace(build, epochs=1, batch_size=256), load_data("digits"), freeze_gc=True)
+    try:
+        for n in range(3):
+            out = ex.run(TrialSpec(n, {"units": 4 + n}, {"batch_size": 256}, epochs=1),
+                         lambda e, m: Decision.CONTINUE)
+            assert out.state == "complete"
+            assert gc.get_freeze_count() > 0
+            # Every model but the one just trained is gone.
+            assert [r() is None for r in built] == [True] * n + [False]
+    finally:
+        gc.unfreeze()
