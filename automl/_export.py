@@ -37,7 +37,7 @@ def trial_model(study: Any, url: str, number: int | None = None, *, retrain: boo
     """(model, trial, dataset or None): the trial's model with its kept weights, or retrained
     on train + validation with ``retrain``."""
     from automl.data import data_from_description
-    from automl.model import build_model, import_keras
+    from automl.model import build_model, import_keras, seed_everything
     from automl.space import FixedHP, Space, space_from_definition
 
     keras = import_keras(backend)
@@ -45,7 +45,7 @@ def trial_model(study: Any, url: str, number: int | None = None, *, retrain: boo
     space = space_from_definition(study.user_attrs[f"{ATTR}space"])
     desc = study.user_attrs[f"{ATTR}data"]
     config = trial.user_attrs.get(f"{ATTR}config") or {}
-    keras.utils.set_random_seed(trial.number)
+    seed_everything(keras, trial.number)
     if isinstance(space, Space):
         model = build_model(config, tuple(desc["input_shape"]), int(desc["num_classes"]))
     else:

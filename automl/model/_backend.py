@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterator
 from types import ModuleType
 
-__all__ = ["import_keras", "BACKENDS"]
+__all__ = ["import_keras", "seed_everything", "BACKENDS"]
 
 BACKENDS = ("tensorflow", "jax", "torch")
 
@@ -73,3 +73,38 @@ def import_keras(backend: str | None = None) -> ModuleType:
                 with contextlib.suppress(RuntimeError):
                     tf.config.experimental.set_memory_growth(gpu, True)
     return keras_module
+
+
+def seed_everything(keras: ModuleType, seed: int) -> None:
+    """``keras.utils.set_random_seed(seed)`` without importing TensorFlow on another backend.
+
+    Keras's function also seeds TensorFlow whenever it is installed (it is a dependency of
+    automl), so every JAX or PyTorch worker imported all of TensorFlow with its first trial:
+    2 s and several hundred MB per worker. Off TensorFlow this sets the same state (Python's
+    and NumPy's generators, Keras's global seed) and leaves TensorFlow alone, unless
+    something already imported it.
+    """
+    if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules:
+        keras.utils.set_random_seed(seed)
+        return
+    try:
+        from keras.src.backend.common import global_state
+        from keras.src.random import seed_generator
+        from keras.src.utils import rng_utils
+
+        keys = (rng_utils.GLOBAL_RANDOM_SEED, seed_generator.GLOBAL_SEED_GENERATOR)
+    except (ImportError, AttributeError):  # a Keras without these internals: its own function
+        keras.utils.set_random_seed(seed)
+        return
+    import random
+
+    import numpy as np
+
+    global_state.set_global_attribute(keys[0], seed)
+    global_state.set_global_attribute(keys[1], None)  # recreated from the seed on first use
+    random.seed(seed)
+    np.random.seed(seed)
+    if keras.backend.backend() == "torch":
+        import torch
+
+        torch.manual_seed(seed)

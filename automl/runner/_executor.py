@@ -13,7 +13,7 @@ from automl._logging import get_logger
 from automl.data import Dataset
 from automl.engines._base import Decision, TrialOutcome, TrialSpec
 from automl.errors import ModelBuildError
-from automl.model import build_model, import_keras
+from automl.model import build_model, import_keras, seed_everything
 from automl.runner._feed import fit_arguments
 from automl.space import FixedHP, SearchSpace
 
@@ -82,7 +82,7 @@ class InProcessExecutor:
         keras.backend.clear_session()
         if self.freeze_gc:
             gc.freeze()
-        keras.utils.set_random_seed(self.seed + spec.number)
+        seed_everything(keras, self.seed + spec.number)
         try:
             model = self._build(keras, spec)
             if spec.parent_checkpoint:

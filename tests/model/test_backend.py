@@ -1,0 +1,40 @@
+"""Seeding trials off TensorFlow without importing it (JAX in a fresh process, on the CPU)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_on_jax
+
+_SCRIPT = """
+    import sys
+    import numpy as np
+    from automl.model import build_model, import_keras, seed_everything
+    keras = import_keras("jax")
+    config = {"layers": [{"type": "dense", "units": 8, "activation": "relu"}, {"type": "dropout", "rate": 0.5}],
+              "optimizer": {"name": "adam", "learning_rate": 1e-3}, "loss": "sparse_categorical_crossentropy",
+              "metrics": ["accuracy"], "batch_size": 8, "epochs": 1}
+    x, y = np.random.default_rng(0).normal(size=(32, 4)).astype("float32"), np.arange(32) % 3
+
+    def draw(seed):
+        keras.backend.clear_session()
+        seed_everything(keras, seed)
+        model = build_model(config, (4,), 3)
+        model.fit(x, y, epochs=1, batch_size=8, verbose=0)  # dropout draws from Keras's global seed
+        return [np.asarray(keras.random.normal((3,))).tolist(), float(np.random.rand()),
+                [np.asarray(w).tolist() for w in model.get_weights()]]
+
+    a, b, c = draw(5), draw(5), draw(6)
+    print("RESULT" + json.dumps({"same": a == b, "differs": a[0] != c[0] and a[1] != c[1] and a[2] != c[2],
+                                 "tensorflow": "tensorflow" in sys.modules}))
+"""
+
+
+@pytest.mark.slow
+def test_seeding_on_jax_repeats_trials_and_never_imports_tensorflow(tmp_path: Path) -> None:
+    out = run_on_jax(_SCRIPT, tmp_path)
+    assert out["same"], "the same seed must give the same draws and trained weights"
+    assert out["differs"], "another seed must give other draws"
+    assert not out["tensorflow"], "seeding a JAX trial imported TensorFlow"
