@@ -184,7 +184,9 @@ def _serve(pool: _Pool, engine: Engine, obs: SearchObserver, heartbeat: Heartbea
         if w.spec is None:
             pool.start_failures += 0 if w.ready else 1
             if pool.start_failures > st.max_start_failures:
-                raise AutomlError(f"workers keep dying before their first trial ({reason}); see the log above")
+                raise AutomlError(f"workers keep dying before their first trial ({reason}); see the log above. "
+                                  f"Workers are started with 'spawn': a script that calls automl.search with "
+                                  f"several workers must do so under `if __name__ == \"__main__\":`")
             _log.warning("%s on %s (between trials); replacing it", reason, w.slot.device)
         else:
             outcome = TrialOutcome("failed", error=reason, device=w.slot.device)

@@ -148,3 +148,14 @@ def test_function_space_from_a_file_runs_in_workers(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     trials = optuna.load_study(study_name="build_model", storage=f"sqlite:///{tmp_path / 'automl.db'}").trials
     assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE"]
+
+
+def test_script_without_main_guard_is_told_how_to_fix_it(tmp_path: Path) -> None:
+    script = tmp_path / "search.py"
+    script.write_text("import automl\n"
+                      f"automl.search('demo', 'digits', n_trials=2, storage='sqlite:///{tmp_path / 'a.db'}', "
+                      "gpus='none', workers=2, epochs=1)\n")
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+                       env={**cli_env(tmp_path), "PYTHONPATH": str(Path(__file__).resolve().parents[2])}, cwd=tmp_path)
+    assert r.returncode != 0
+    assert 'if __name__ == "__main__":' in r.stderr.splitlines()[-1]
