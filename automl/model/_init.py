@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["draw_on_host", "host_initializers"]
+__all__ = ["draw_on_host", "host_initializers", "host_weights"]
 
 # Keras's truncated normal: stddev of a unit normal truncated to [-2, 2].
 _TRUNCATED_STDDEV = 0.87962566103423978
@@ -74,29 +74,59 @@ def draw_on_host(init: Any, shape: tuple[int, ...], rng: np.random.Generator) ->
     return None
 
 
+def _on_host(base: Any, rng: np.random.Generator) -> Any:
+    """An initializer that draws ``base``'s values with NumPy (``base`` itself for other kinds)."""
+    import keras
+
+    class OnHost(keras.initializers.Initializer):  # type: ignore[misc, name-defined]
+        def __call__(self, shape: Any, dtype: Any = None) -> Any:
+            values = draw_on_host(base, tuple(int(s) for s in shape), rng)
+            if values is None:
+                return base(shape, dtype=dtype)
+            dtype = keras.backend.standardize_dtype(dtype or keras.config.floatx())
+            return keras.ops.convert_to_tensor(values.astype(dtype), dtype=dtype)
+
+    return OnHost()
+
+
 @contextlib.contextmanager
 def host_initializers(layer: Any, rng: np.random.Generator) -> Iterator[None]:
     """While building the unbuilt ``layer``, its initializers draw with NumPy; afterwards its
     own initializers are back in place (so that its config, and a saved model, name them)."""
     import keras
 
-    class OnHost(keras.initializers.Initializer):  # type: ignore[misc, name-defined]
-        def __init__(self, base: Any) -> None:
-            self.base = base
-
-        def __call__(self, shape: Any, dtype: Any = None) -> Any:
-            values = draw_on_host(self.base, tuple(int(s) for s in shape), rng)
-            if values is None:
-                return self.base(shape, dtype=dtype)
-            dtype = keras.backend.standardize_dtype(dtype or keras.config.floatx())
-            return keras.ops.convert_to_tensor(values.astype(dtype), dtype=dtype)
-
     originals = {name: value for name, value in vars(layer).items()
                  if name.endswith("initializer") and isinstance(value, keras.initializers.Initializer)}
     for name, value in originals.items():
-        setattr(layer, name, OnHost(value))
+        setattr(layer, name, _on_host(value, rng))
     try:
         yield
     finally:
         for name, value in originals.items():
             setattr(layer, name, value)
+
+
+@contextlib.contextmanager
+def host_weights(rng: np.random.Generator) -> Iterator[None]:
+    """While it runs, every weight a layer creates (``Layer.add_weight``) draws its initial
+    values with NumPy: for a user's ``build_model``, whose layers automl does not build
+    itself. The layers' own initializer attributes, and so their configs, are untouched.
+    Weights created after the block (a subclassed model built in ``fit``) are Keras's."""
+    import keras
+
+    cls = keras.layers.Layer
+    original = cls.add_weight
+
+    def add_weight(self: Any, *args: Any, initializer: Any = None, **kwargs: Any) -> Any:
+        if initializer is not None:
+            try:
+                initializer = _on_host(keras.initializers.get(initializer), rng)
+            except (ValueError, TypeError):
+                pass  # something Keras will reject or resolve itself: left as given
+        return original(self, *args, initializer=initializer, **kwargs)
+
+    cls.add_weight = add_weight
+    try:
+        yield
+    finally:
+        cls.add_weight = original

@@ -62,7 +62,13 @@ class InProcessExecutor:
     def _build(self, keras: Any, spec: TrialSpec) -> Any:
         if self.space.kind == "yaml":
             return build_model(spec.config, self.data.input_shape, self.data.num_classes)
-        model = self.space.build_model(FixedHP(spec.params))  # type: ignore[union-attr]
+        import numpy as np
+
+        from automl.model._init import host_weights
+
+        # Seeded from NumPy's global state, which seed_everything set for this trial.
+        with host_weights(np.random.default_rng(np.random.randint(0, 2**31 - 1))):
+            model = self.space.build_model(FixedHP(spec.params))  # type: ignore[union-attr]
         if not isinstance(model, keras.Model):
             raise ModelBuildError(f"build_model must return a keras.Model (got {type(model).__name__})")
         if not getattr(model, "compiled", False) and getattr(model, "optimizer", None) is None:

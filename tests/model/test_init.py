@@ -80,3 +80,45 @@ def test_building_on_jax_compiles_no_initializer(tmp_path: Path) -> None:
     assert out["params"] > 0
     assert not [c for c in out["compiled"] if c in ("_uniform", "_normal", "_truncated_normal", "broadcast_in_dim")], \
         out["compiled"]
+
+
+_JAX_FUNCTION_SCRIPT = """
+    import numpy as np
+    from automl.model import import_keras, seed_everything
+    keras = import_keras("jax")
+    from automl.data import load_data
+    from automl.engines import TrialSpec
+    from automl.runner import InProcessExecutor
+    from automl.space import FunctionSpace
+
+    def build(hp):  # a user's build_model: its layers are built here, not by automl
+        model = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Conv2D(4, 3, kernel_initializer="he_normal"),
+                                  keras.layers.BatchNormalization(), keras.layers.Flatten(),
+                                  keras.layers.Dense(hp.int("units", 3, 3))])
+        model.compile(optimizer="adam", loss="mse")
+        return model
+
+    ex = InProcessExecutor(FunctionSpace(build, epochs=1), load_data("digits"))
+    weights = []
+    for _ in range(2):
+        seed_everything(keras, 3)
+        model = ex._build(keras, TrialSpec(0, {"units": 3}, {}, epochs=1))
+        weights.append([np.asarray(w) for w in model.get_weights()])
+    seed_everything(keras, 4)
+    other = [np.asarray(w) for w in ex._build(keras, TrialSpec(0, {"units": 3}, {}, epochs=1)).get_weights()]
+    print("RESULT" + json.dumps({"compiled": compiled, "config": json.dumps(model.get_config()),
+                                 "same": all((a == b).all() for a, b in zip(*weights)),
+                                 "differs": not (other[0] == weights[0][0]).all(),
+                                 "he_std": float(weights[0][0].std())}))
+"""
+
+
+@pytest.mark.slow
+def test_a_users_build_model_on_jax_compiles_no_initializer(tmp_path: Path) -> None:
+    out = run_on_jax(_JAX_FUNCTION_SCRIPT, tmp_path)
+    assert not [c for c in out["compiled"] if c in ("_uniform", "_normal", "_truncated_normal", "broadcast_in_dim")], \
+        out["compiled"]
+    assert out["same"] and out["differs"]
+    # The layers still name their own initializers; He normal over fan-in 9: std sqrt(2/9) = 0.47.
+    assert "HeNormal" in out["config"] and "GlorotUniform" in out["config"] and "OnHost" not in out["config"]
+    assert 0.25 < out["he_std"] < 0.7
