@@ -11,7 +11,7 @@ import numpy as np
 
 from automl.errors import ModelBuildError
 from automl.model._backend import import_keras
-from automl.model._init import host_initializers
+from automl.model._init import host_initializers, trial_rng
 from automl.space._catalog import LAYERS, OPTIMIZERS
 from automl.space._space import effective_input_shape
 
@@ -42,8 +42,7 @@ def build_model(config: dict[str, Any], input_shape: tuple[int, ...], num_classe
         x = inputs
         if shape != tuple(input_shape):
             x = keras.layers.Reshape(shape)(x)
-        # Seeded from NumPy's global state, which keras.utils.set_random_seed sets per trial.
-        rng = np.random.default_rng(np.random.randint(0, 2**31 - 1))
+        rng = trial_rng()
         for i, layer in enumerate(config["layers"]):
             kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in layer.items() if k != "type"}
             cls = getattr(keras.layers, LAYERS[layer["type"]].keras_class)

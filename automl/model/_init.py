@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["draw_on_host", "host_initializers", "host_weights"]
+__all__ = ["draw_on_host", "host_initializers", "host_weights", "trial_rng"]
 
 # Keras's truncated normal: stddev of a unit normal truncated to [-2, 2].
 _TRUNCATED_STDDEV = 0.87962566103423978
@@ -72,6 +72,12 @@ def draw_on_host(init: Any, shape: tuple[int, ...], rng: np.random.Generator) ->
     if isinstance(init, k.RandomNormal):
         return rng.normal(init.mean, init.stddev, shape)
     return None
+
+
+def trial_rng() -> np.random.Generator:
+    """A generator for one model's initial weights, drawn from NumPy's global state (which
+    ``seed_everything`` sets for each trial), so that a seeded trial builds the same weights."""
+    return np.random.default_rng(np.random.randint(0, 2**31 - 1))
 
 
 def _on_host(base: Any, rng: np.random.Generator) -> Any:

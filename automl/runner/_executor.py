@@ -14,6 +14,7 @@ from automl.data import Dataset
 from automl.engines._base import Decision, TrialOutcome, TrialSpec
 from automl.errors import ModelBuildError
 from automl.model import build_model, import_keras, seed_everything
+from automl.model._init import host_weights, trial_rng
 from automl.runner._feed import fit_arguments
 from automl.space import FixedHP, SearchSpace
 
@@ -62,12 +63,7 @@ class InProcessExecutor:
     def _build(self, keras: Any, spec: TrialSpec) -> Any:
         if self.space.kind == "yaml":
             return build_model(spec.config, self.data.input_shape, self.data.num_classes)
-        import numpy as np
-
-        from automl.model._init import host_weights
-
-        # Seeded from NumPy's global state, which seed_everything set for this trial.
-        with host_weights(np.random.default_rng(np.random.randint(0, 2**31 - 1))):
+        with host_weights(trial_rng()):
             model = self.space.build_model(FixedHP(spec.params))  # type: ignore[union-attr]
         if not isinstance(model, keras.Model):
             raise ModelBuildError(f"build_model must return a keras.Model (got {type(model).__name__})")
