@@ -6,18 +6,23 @@ weight shape: building a small CNN compiled about ten of them, 1.1-1.7 s on the 
 NumPy draws the same distributions (Keras's definitions: fans, scales, the 2-sigma
 truncation) and the arrays are copied to the device as they are: nothing to compile.
 Initializers of other kinds are left to Keras.
+
+The same holds for the variables Keras creates inside ``fit``: the optimizer's slots
+(zeros of each weight's shape) and the metrics' totals. On a GPU each of those programs
+cost 0.2-0.4 s to compile with one worker (2 x H200, benchmarks/README.md), more when
+several workers compile at once: ``host_constants`` fills them with NumPy too.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
-__all__ = ["draw_on_host", "host_initializers", "host_weights", "trial_rng"]
+__all__ = ["draw_on_host", "host_constants", "host_initializers", "host_weights", "trial_rng"]
 
 # Keras's truncated normal: stddev of a unit normal truncated to [-2, 2].
 _TRUNCATED_STDDEV = 0.87962566103423978
@@ -136,3 +141,40 @@ def host_weights(rng: np.random.Generator) -> Iterator[None]:
         yield
     finally:
         cls.add_weight = original
+
+
+@contextlib.contextmanager
+def host_constants() -> Iterator[None]:
+    """While it runs, Keras's ``Zeros``, ``Ones`` and scalar ``Constant`` initializers fill
+    their arrays with NumPy (the optimizer's slots and the metrics' variables that ``fit``
+    creates): no compiled program per shape. Other dtypes NumPy lacks (bfloat16) and
+    non-scalar constants are left to Keras."""
+    import keras
+
+    k = keras.initializers
+    fills: dict[type, Callable[[Any], Any]] = {k.Zeros: lambda _: 0, k.Ones: lambda _: 1,
+                                              k.Constant: lambda init: init.value}
+    originals = {cls: cls.__call__ for cls in fills}
+
+    def filled(cls: type) -> Callable[..., Any]:
+        def call(self: Any, shape: Any, dtype: Any = None) -> Any:
+            value = fills[cls](self)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                name = keras.backend.standardize_dtype(dtype or keras.config.floatx())
+                try:
+                    array = np.full(tuple(int(s) for s in shape), value, dtype=np.dtype(name))
+                except TypeError:  # a dtype NumPy does not know
+                    pass
+                else:
+                    return keras.ops.convert_to_tensor(array, dtype=name)
+            return originals[cls](self, shape, dtype=dtype)
+
+        return call
+
+    for cls in fills:
+        cls.__call__ = filled(cls)  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        for cls, original in originals.items():
+            cls.__call__ = original  # type: ignore[method-assign]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import math
 import time
@@ -14,7 +15,7 @@ from automl.data import Dataset
 from automl.engines._base import Decision, TrialOutcome, TrialSpec
 from automl.errors import ModelBuildError
 from automl.model import build_model, import_keras, seed_everything
-from automl.model._init import host_weights, trial_rng
+from automl.model._init import host_constants, host_weights, trial_rng
 from automl.runner._feed import fit_arguments
 from automl.space import FixedHP, SearchSpace
 
@@ -75,7 +76,11 @@ class InProcessExecutor:
         """Build, fit and score one trial; the process's resident memory afterwards is recorded."""
         from automl.runner._worker import rss_bytes
 
-        outcome = self._run(spec, on_epoch)
+        keras = import_keras(self.backend)
+        # On JAX, the variables fit creates (optimizer slots, metric totals) are filled on
+        # the host: otherwise each new weight shape is a program to compile.
+        with host_constants() if keras.backend.backend() == "jax" else contextlib.nullcontext():
+            outcome = self._run(spec, on_epoch)
         outcome.memory_mb = rss_bytes() / 2**20 or None
         return outcome
 

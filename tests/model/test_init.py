@@ -122,3 +122,61 @@ def test_a_users_build_model_on_jax_compiles_no_initializer(tmp_path: Path) -> N
     # The layers still name their own initializers; He normal over fan-in 9: std sqrt(2/9) = 0.47.
     assert "HeNormal" in out["config"] and "GlorotUniform" in out["config"] and "OnHost" not in out["config"]
     assert 0.25 < out["he_std"] < 0.7
+
+
+def test_host_constants_fill_with_numpy_and_restore_keras_afterwards() -> None:
+    from automl.model._init import host_constants
+
+    k = keras.initializers
+    before = (k.Zeros.__call__, k.Ones.__call__, k.Constant.__call__)
+    with host_constants():
+        zeros = keras.ops.convert_to_numpy(k.Zeros()((2, 3), dtype="float32"))
+        ones = keras.ops.convert_to_numpy(k.Ones()((4,), dtype="int32"))
+        half = keras.ops.convert_to_numpy(k.Constant(0.5)((3,)))
+        # A constant that is an array is Keras's own business: still right.
+        rows = keras.ops.convert_to_numpy(k.Constant([1.0, 2.0])((2,)))
+        # Optimizer slots, created while the block runs, start at zero.
+        var = keras.Variable(np.ones((2, 2), "float32"))
+        opt = keras.optimizers.Adam()
+        opt.build([var])
+        slots = [keras.ops.convert_to_numpy(v) for v in opt.variables[2:]]
+    assert zeros.shape == (2, 3) and zeros.dtype == np.float32 and not zeros.any()
+    assert ones.dtype == np.int32 and (ones == 1).all()
+    assert half.dtype == np.float32 and (half == 0.5).all()
+    assert rows.tolist() == [1.0, 2.0]
+    assert slots and all(s.shape == (2, 2) and not s.any() for s in slots)
+    assert (k.Zeros.__call__, k.Ones.__call__, k.Constant.__call__) == before
+
+
+_JAX_TRIALS_SCRIPT = """
+    from automl.data import load_data
+    from automl.engines._base import Decision, TrialSpec
+    from automl.model import import_keras
+    from automl.runner._executor import InProcessExecutor
+    from automl.space import FixedHP, load_space, resolve_space
+
+    keras = import_keras("jax")
+    space = resolve_space(load_space("search_spaces/seed-cnn.yaml"), epochs=1, batch_size=32)
+    data = load_data("synthetic:16x16x3:4:320")
+    ex = InProcessExecutor(space, data, backend="jax")
+    per_trial = []
+    base = {"layer0.kernel_size": 3, "layer2.filters": 32, "layer4.filters": 32, "layer6.units": 32,
+            "layer7.rate": 0.1, "optimizer": "adam", "learning_rate": 1e-3, "batch_size": 32}
+    # Every weight shape of the second model is new (other filter counts and dense width).
+    for n, extra in enumerate(({"layer0.filters": 16}, {"layer0.filters": 48, "layer2.filters": 64,
+                                                         "layer4.filters": 96, "layer6.units": 64})):
+        params = dict(base, **extra)
+        compiled.clear()
+        out = ex.run(TrialSpec(n, params, space.sample(FixedHP(params)), epochs=1), lambda e, m: Decision.CONTINUE)
+        per_trial.append({"state": out.state, "error": out.error, "compiled": list(compiled)})
+    print("RESULT" + json.dumps(per_trial))
+"""
+
+
+@pytest.mark.slow
+def test_on_jax_a_trial_of_new_shapes_compiles_its_two_steps_only(tmp_path: Path) -> None:
+    first, second = run_on_jax(_JAX_TRIALS_SCRIPT, tmp_path)
+    assert first["state"] == second["state"] == "complete", (first["error"], second["error"])
+    # No program per weight shape for the optimizer's slots (Keras fills them with broadcasts).
+    assert "broadcast_in_dim" not in first["compiled"], first["compiled"]
+    assert sorted(second["compiled"]) == ["test_step", "train_step"], second["compiled"]
