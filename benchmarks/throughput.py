@@ -75,7 +75,8 @@ def sample_params(n: int) -> list[dict[str, Any]]:
 
     class SeededHP(HP):
         def __init__(self, seed: int) -> None:
-            self.rng, self.values = random.Random(seed), {}
+            self.rng = random.Random(seed)
+            self.values: dict[str, Any] = {}
 
         def int(self, name, low, high, *, step=1, log=False):  # type: ignore[no-untyped-def]
             self.values[name] = self.rng.randrange(low, high + 1, step)
@@ -283,8 +284,10 @@ def main() -> None:
                 continue
             if args.inner:
                 os.environ["CUDA_VISIBLE_DEVICES"] = str(gpus[0])
-                # A hand-written loop has no persistent compilation cache (automl turns one on).
+                # A hand-written loop runs with JAX's and XLA's defaults: no persistent
+                # compilation cache, Triton GEMM autotuning on (automl changes both).
                 os.environ["JAX_ENABLE_COMPILATION_CACHE"] = "false"
+                os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_gpu_enable_triton_gemm=true").strip()
                 fn = (lambda: plain_optuna(params, data, args.epochs)) if m == "a" else \
                     (lambda: kerastuner_random(params, data, args.epochs, tmp))
                 plan.append((label, fn, gpus[:1]))

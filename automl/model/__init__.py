@@ -1,6 +1,7 @@
 """Model building: configuration → compiled Keras model, and the Keras import."""
 
-from automl.model._backend import BACKENDS, import_keras, seed_everything
+from automl.model._backend import BACKENDS, configure_backend, import_keras, seed_everything
 from automl.model._build import build_model, build_optimizer, count_params
 
-__all__ = ["build_model", "build_optimizer", "count_params", "import_keras", "seed_everything", "BACKENDS"]
+__all__ = ["build_model", "build_optimizer", "configure_backend", "count_params", "import_keras", "seed_everything",
+           "BACKENDS"]

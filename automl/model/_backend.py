@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterator
 from types import ModuleType
 
-__all__ = ["import_keras", "seed_everything", "BACKENDS"]
+__all__ = ["import_keras", "configure_backend", "resolve_backend", "seed_everything", "BACKENDS", "TRITON_GEMM_FLAG"]
 
 BACKENDS = ("tensorflow", "jax", "torch")
 
@@ -35,27 +35,32 @@ def _quiet_fd2() -> Iterator[None]:
         os.close(saved)
 
 
-def import_keras(backend: str | None = None) -> ModuleType:
-    """Import Keras on ``backend`` (default: ``KERAS_BACKEND``, else tensorflow).
+# XLA's Triton GEMM autotuning compiles many candidate kernels for every matrix product:
+# measured on 2 x H200 (benchmarks/README.md), a small CNN's first trial in each of 8
+# workers compiled for 12.2 s with it and 7.3 s without, later trials 2.2 s and 1.8 s,
+# with epochs as fast (cuBLAS runs the products instead).
+TRITON_GEMM_FLAG = "--xla_gpu_enable_triton_gemm=false"
 
-    Must run before anything else imports Keras in this process; a second call with another
-    backend is an error because Keras cannot switch backends in place.
-    """
+
+def resolve_backend(backend: str | None = None) -> str:
+    """``backend``, else ``KERAS_BACKEND``, else tensorflow; an unknown name is a ValueError."""
     if backend is not None and backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    wanted = backend or os.environ.get("KERAS_BACKEND") or "tensorflow"
-    if "keras" in sys.modules:
-        keras = sys.modules["keras"]
-        current = keras.backend.backend()
-        if current != wanted:
-            raise RuntimeError(f"Keras is already imported on {current!r}; cannot switch to {wanted!r} "
-                               f"in this process")
-        return keras
-    os.environ["KERAS_BACKEND"] = wanted
+    return backend or os.environ.get("KERAS_BACKEND") or "tensorflow"
+
+
+def configure_backend(backend: str) -> None:
+    """Set the environment ``backend`` reads when it starts (before anything imports it).
+
+    Every setting is a default: a value already in the environment wins. On JAX: the
+    persistent compilation cache under ``$AUTOML_CACHE/xla`` and, unless ``XLA_FLAGS``
+    names it, Triton GEMM autotuning off (``TRITON_GEMM_FLAG``).
+    """
+    os.environ["KERAS_BACKEND"] = backend
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
-    if wanted == "jax":
+    if backend == "jax":
         # Compiled XLA programs are reused across trials, workers and runs: measured on an
         # H100 (benchmarks/README.md), compiling costs more than training small models.
         from automl._paths import cache_dir
@@ -63,6 +68,26 @@ def import_keras(backend: str | None = None) -> ModuleType:
         os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(cache_dir() / "xla"))
         os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
         os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+        flags = os.environ.get("XLA_FLAGS", "")
+        if "xla_gpu_enable_triton_gemm" not in flags:
+            os.environ["XLA_FLAGS"] = f"{flags} {TRITON_GEMM_FLAG}".strip()
+
+
+def import_keras(backend: str | None = None) -> ModuleType:
+    """Import Keras on ``backend`` (default: ``KERAS_BACKEND``, else tensorflow).
+
+    Must run before anything else imports Keras in this process; a second call with another
+    backend is an error because Keras cannot switch backends in place.
+    """
+    wanted = resolve_backend(backend)
+    if "keras" in sys.modules:
+        keras = sys.modules["keras"]
+        current = keras.backend.backend()
+        if current != wanted:
+            raise RuntimeError(f"Keras is already imported on {current!r}; cannot switch to {wanted!r} "
+                               f"in this process")
+        return keras
+    configure_backend(wanted)
     with _quiet_fd2():
         import keras as keras_module
 

@@ -38,3 +38,36 @@ def test_seeding_on_jax_repeats_trials_and_never_imports_tensorflow(tmp_path: Pa
     assert out["same"], "the same seed must give the same draws and trained weights"
     assert out["differs"], "another seed must give other draws"
     assert not out["tensorflow"], "seeding a JAX trial imported TensorFlow"
+
+
+def test_jax_defaults_turn_triton_gemm_off_unless_xla_flags_name_it(monkeypatch: pytest.MonkeyPatch,
+                                                                   tmp_path: Path) -> None:
+    from automl.model._backend import TRITON_GEMM_FLAG, configure_backend
+
+    for var in ("KERAS_BACKEND", "JAX_COMPILATION_CACHE_DIR", "XLA_FLAGS"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AUTOML_CACHE", str(tmp_path))
+    configure_backend("jax")
+    import os
+
+    assert os.environ["XLA_FLAGS"] == TRITON_GEMM_FLAG
+    assert os.environ["JAX_COMPILATION_CACHE_DIR"] == str(tmp_path / "xla")
+    configure_backend("jax")  # a second call adds nothing
+    assert os.environ["XLA_FLAGS"] == TRITON_GEMM_FLAG
+    monkeypatch.setenv("XLA_FLAGS", "--xla_gpu_enable_triton_gemm=true --xla_dump_to=/tmp/x")
+    configure_backend("jax")
+    assert os.environ["XLA_FLAGS"] == "--xla_gpu_enable_triton_gemm=true --xla_dump_to=/tmp/x"
+    monkeypatch.setenv("XLA_FLAGS", "--xla_dump_to=/tmp/x")
+    configure_backend("jax")
+    assert os.environ["XLA_FLAGS"] == f"--xla_dump_to=/tmp/x {TRITON_GEMM_FLAG}"
+    monkeypatch.delenv("XLA_FLAGS")
+    configure_backend("tensorflow")  # other backends: XLA's own defaults
+    assert "XLA_FLAGS" not in os.environ and os.environ["KERAS_BACKEND"] == "tensorflow"
+
+
+def test_unknown_backend_is_refused() -> None:
+    from automl.model._backend import resolve_backend
+
+    with pytest.raises(ValueError, match="choose one of tensorflow, jax, torch"):
+        resolve_backend("mxnet")
+    assert resolve_backend("torch") == "torch"
