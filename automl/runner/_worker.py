@@ -1,7 +1,7 @@
 """A worker process: one device slot, many trials, talking to the coordinator over a pipe.
 
 The environment (``CUDA_VISIBLE_DEVICES``, JAX preallocation off) is set before Keras is
-imported; the data is memory-mapped once from the files the coordinator wrote; the
+imported; on a GPU, a thread starts the device while Keras is imported; the data is memory-mapped once from the files the coordinator wrote; the
 Keras session is cleared between trials.
 
 Protocol (tuples over a ``multiprocessing`` pipe):
@@ -61,12 +61,20 @@ def worker_main(slot: Any, conn: Any, space: Any, data_meta: dict[str, Any], bac
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
         from automl.engines._base import Decision
-        from automl.model import import_keras
+        from automl.model import configure_backend, import_keras
+        from automl.model._backend import resolve_backend
+        from automl.model._warmup import start_warmup
         from automl.runner._executor import InProcessExecutor
 
+        wanted = resolve_backend(backend)
+        configure_backend(wanted)
+        # A GPU worker starts its device while Keras is imported (see automl/model/_warmup.py).
+        warmup = start_warmup(wanted) if slot.gpu is not None else None
         import_keras(backend)
         executor = InProcessExecutor(space, _load_arrays(data_meta), backend=backend, seed=seed, device=slot.device,
                                      freeze_gc=True)
+        if warmup is not None:
+            warmup.join()
     except Exception as e:  # noqa: BLE001 - reported to the coordinator, which stops the search
         conn.send(("fatal", f"worker on {slot.device} could not start: {type(e).__name__}: {e}"))
         return

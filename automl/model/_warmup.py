@@ -1,0 +1,58 @@
+"""Starting a GPU worker's device while Keras is still being imported.
+
+A fresh JAX process pays, once, for the CUDA context and for the first use of the GPU
+compiler and its libraries (cuDNN, cuBLAS, the autotuner): measured on 2 x H200
+(benchmarks/README.md), a worker's first trial compiled for about 5 s longer than its
+later ones, and ``jax.devices()`` alone took 1-2 s. Those are mostly native code that
+runs without Python's lock, so a thread can do them while the main thread imports Keras
+(2-4 s of Python). ``start_warmup`` starts that thread; the worker joins it before it
+takes its first trial.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from automl._logging import get_logger
+
+__all__ = ["start_warmup", "warm_device"]
+
+_log = get_logger("runner")
+
+
+def warm_device() -> None:
+    """Initialise JAX's default device, then compile and run the gradient of a tiny
+    convolution and matrix product on it (what every trial of a CNN search needs first)."""
+    import jax
+    import jax.numpy as jnp
+    from jax import lax
+
+    jax.devices()
+
+    def loss(w: dict[str, jax.Array], x: jax.Array) -> jax.Array:
+        y = lax.conv_general_dilated(x, w["kernel"], (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        y = jax.nn.relu(y).mean(axis=(1, 2)) @ w["dense"]
+        return jnp.mean(jax.nn.log_softmax(y))
+
+    w = {"kernel": jnp.full((3, 3, 3, 8), 0.1), "dense": jnp.full((8, 4), 0.1)}
+    jax.block_until_ready(jax.jit(jax.grad(loss))(w, jnp.ones((4, 8, 8, 3))))
+
+
+def start_warmup(backend: str) -> threading.Thread | None:
+    """A started thread running :func:`warm_device` on JAX (None on other backends).
+
+    Call it after :func:`automl.model.configure_backend` (JAX reads its settings when it
+    starts). A failure is only logged: the first trial meets the same error and records it.
+    """
+    if backend != "jax":
+        return None
+
+    def run() -> None:
+        try:
+            warm_device()
+        except Exception as e:  # noqa: BLE001 - the first trial reports what is wrong
+            _log.debug("warming the device up failed: %s: %s", type(e).__name__, e)
+
+    thread = threading.Thread(target=run, name="automl-warmup", daemon=True)
+    thread.start()
+    return thread
