@@ -19,7 +19,8 @@ Usage (JAX backend, GPUs; variants run one after another, each with an empty cac
 
 A variant ``N@G+H`` starts N workers spread over GPUs G and H; ``ENV=VALUE`` items after a
 colon, separated by ``;``, set environment variables for that variant's workers
-(``8@0+1:XLA_FLAGS=...``); ``WARMUP=0`` starts them without the device warm-up thread.
+(``8@0+1:XLA_FLAGS=...``); ``WARMUP=0`` starts them without the device warm-up thread,
+``LEAN=0`` lets Keras import its optional integrations (the runner's workers skip them).
 """
 
 from __future__ import annotations
@@ -51,14 +52,16 @@ def _worker(index: int, gpu: str, env: dict[str, str], launched: float, params: 
     os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
     os.environ.update(env)
     warm = env.pop("WARMUP", "1") != "0"
-    rec: dict[str, Any] = {"worker": index, "gpu": gpu, "spawn_s": round(entered - launched, 3), "warmup": warm}
+    lean = env.pop("LEAN", "1") != "0"
+    rec: dict[str, Any] = {"worker": index, "gpu": gpu, "spawn_s": round(entered - launched, 3), "warmup": warm,
+                           "lean_import": lean}
     t = time.perf_counter()
     from automl.model import configure_backend, import_keras
     from automl.model._warmup import start_warmup
 
     configure_backend("jax")  # as the runner's worker does (worker_main)
     thread = start_warmup("jax") if warm else None
-    import_keras("jax")
+    import_keras("jax", skip_optional=lean)
     import jax
     import jax.numpy as jnp
 

@@ -7,10 +7,12 @@ are swallowed here, while the import runs, and nowhere else.
 from __future__ import annotations
 
 import contextlib
+import importlib.abc
 import os
 import sys
 from collections.abc import Iterator
 from types import ModuleType
+from typing import Any
 
 __all__ = ["import_keras", "configure_backend", "resolve_backend", "seed_everything", "BACKENDS", "TRITON_GEMM_FLAG"]
 
@@ -73,11 +75,40 @@ def configure_backend(backend: str) -> None:
             os.environ["XLA_FLAGS"] = f"{flags} {TRITON_GEMM_FLAG}".strip()
 
 
-def import_keras(backend: str | None = None) -> ModuleType:
+# Packages Keras imports only for optional integrations (its scikit-learn wrappers, image
+# galleries, IPython display of saved files, pandas inputs), each in a try/except
+# ImportError. scikit-learn is automl's own dependency and matplotlib comes with mnist1d,
+# so Keras always found them: on the lent 2 x H200 machine they were about 2.3 s of a
+# 6.8 s ``import keras``. Worker processes, which train on NumPy arrays only, skip them.
+OPTIONAL_INTEGRATIONS = ("sklearn", "matplotlib", "IPython", "pandas")
+
+
+class _SkipOptional(importlib.abc.MetaPathFinder):
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name.partition(".")[0] in OPTIONAL_INTEGRATIONS:
+            raise ModuleNotFoundError(f"{name} is not imported while an automl worker imports Keras", name=name)
+        return None
+
+
+@contextlib.contextmanager
+def _without_optional_integrations() -> Iterator[None]:
+    """While it runs, importing one of ``OPTIONAL_INTEGRATIONS`` (not imported already) fails
+    as if it were not installed; afterwards they import as usual."""
+    finder = _SkipOptional()
+    sys.meta_path.insert(0, finder)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(finder)
+
+
+def import_keras(backend: str | None = None, *, skip_optional: bool = False) -> ModuleType:
     """Import Keras on ``backend`` (default: ``KERAS_BACKEND``, else tensorflow).
 
     Must run before anything else imports Keras in this process; a second call with another
-    backend is an error because Keras cannot switch backends in place.
+    backend is an error because Keras cannot switch backends in place. ``skip_optional``
+    (worker processes): Keras's optional integrations are not imported
+    (``OPTIONAL_INTEGRATIONS``); code can still import those packages afterwards.
     """
     wanted = resolve_backend(backend)
     if "keras" in sys.modules:
@@ -88,7 +119,7 @@ def import_keras(backend: str | None = None) -> ModuleType:
                                f"in this process")
         return keras
     configure_backend(wanted)
-    with _quiet_fd2():
+    with _quiet_fd2(), _without_optional_integrations() if skip_optional else contextlib.nullcontext():
         import keras as keras_module
 
         if wanted == "tensorflow":

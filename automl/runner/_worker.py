@@ -70,7 +70,7 @@ def worker_main(slot: Any, conn: Any, space: Any, data_meta: dict[str, Any], bac
         configure_backend(wanted)
         # A GPU worker starts its device while Keras is imported (see automl/model/_warmup.py).
         warmup = start_warmup(wanted) if slot.gpu is not None else None
-        import_keras(backend)
+        import_keras(backend, skip_optional=True)
         executor = InProcessExecutor(space, _load_arrays(data_meta), backend=backend, seed=seed, device=slot.device,
                                      freeze_gc=True)
         if warmup is not None:

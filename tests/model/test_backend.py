@@ -71,3 +71,24 @@ def test_unknown_backend_is_refused() -> None:
     with pytest.raises(ValueError, match="choose one of tensorflow, jax, torch"):
         resolve_backend("mxnet")
     assert resolve_backend("torch") == "torch"
+
+
+_IMPORT_SCRIPT = """
+    import sys
+    from automl.model import import_keras
+    keras = import_keras("jax", skip_optional=SKIP)
+    imported = [m for m in ("sklearn", "matplotlib", "IPython", "pandas") if m in sys.modules]
+    import sklearn.base, matplotlib  # importable again afterwards
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    print("RESULT" + json.dumps({"imported": imported, "params": model.count_params(),
+                                 "finders": [type(f).__name__ for f in sys.meta_path]}))
+"""
+
+
+@pytest.mark.slow
+def test_workers_import_keras_without_its_optional_integrations(tmp_path: Path) -> None:
+    lean = run_on_jax(_IMPORT_SCRIPT.replace("SKIP", "True"), tmp_path)
+    assert lean["imported"] == [] and lean["params"] == 8
+    assert "_SkipOptional" not in lean["finders"]
+    full = run_on_jax(_IMPORT_SCRIPT.replace("SKIP", "False"), tmp_path)
+    assert "sklearn" in full["imported"], "Keras no longer imports scikit-learn: OPTIONAL_INTEGRATIONS is stale"
