@@ -159,7 +159,7 @@ def host_constants() -> Iterator[None]:
     def filled(cls: type) -> Callable[..., Any]:
         def call(self: Any, shape: Any, dtype: Any = None) -> Any:
             value = fills[cls](self)
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
                 name = keras.backend.standardize_dtype(dtype or keras.config.floatx())
                 try:
                     array = np.full(tuple(int(s) for s in shape), value, dtype=np.dtype(name))

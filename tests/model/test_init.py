@@ -132,7 +132,7 @@ def test_host_constants_fill_with_numpy_and_restore_keras_afterwards() -> None:
     with host_constants():
         zeros = keras.ops.convert_to_numpy(k.Zeros()((2, 3), dtype="float32"))
         ones = keras.ops.convert_to_numpy(k.Ones()((4,), dtype="int32"))
-        half = keras.ops.convert_to_numpy(k.Constant(0.5)((3,)))
+        half = keras.ops.convert_to_numpy(k.Constant(np.float32(0.5))((3,)))
         # A constant that is an array is Keras's own business: still right.
         rows = keras.ops.convert_to_numpy(k.Constant([1.0, 2.0])((2,)))
         # Optimizer slots, created while the block runs, start at zero.
