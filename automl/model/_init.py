@@ -58,8 +58,8 @@ def draw_on_host(init: Any, shape: tuple[int, ...], rng: np.random.Generator) ->
         return np.zeros(shape)
     if isinstance(init, k.Ones):
         return np.ones(shape)
-    if isinstance(init, k.Constant):
-        return np.full(shape, float(init.value))
+    if isinstance(init, k.Constant):  # a scalar; an array constant is left to Keras
+        return np.full(shape, float(init.value)) if np.ndim(init.value) == 0 else None
     if isinstance(init, k.VarianceScaling):
         fan_in, fan_out = _fans(shape)
         fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[init.mode]
@@ -91,13 +91,25 @@ def _on_host(base: Any, rng: np.random.Generator) -> Any:
 
     class OnHost(keras.initializers.Initializer):  # type: ignore[misc, name-defined]
         def __call__(self, shape: Any, dtype: Any = None) -> Any:
-            values = draw_on_host(base, tuple(int(s) for s in shape), rng)
-            if values is None:
-                return base(shape, dtype=dtype)
-            dtype = keras.backend.standardize_dtype(dtype or keras.config.floatx())
-            return keras.ops.convert_to_tensor(values.astype(dtype), dtype=dtype)
+            tensor = _host_tensor(draw_on_host(base, tuple(int(s) for s in shape), rng), dtype)
+            return base(shape, dtype=dtype) if tensor is None else tensor
 
     return OnHost()
+
+
+def _host_tensor(values: np.ndarray | None, dtype: Any) -> Any:
+    """``values`` as a Keras tensor of ``dtype`` (default floatx); None when there are no
+    values or NumPy lacks the dtype (bfloat16): the caller leaves those to Keras."""
+    import keras
+
+    if values is None:
+        return None
+    name = keras.backend.standardize_dtype(dtype or keras.config.floatx())
+    try:
+        array = values.astype(np.dtype(name))
+    except TypeError:
+        return None
+    return keras.ops.convert_to_tensor(array, dtype=name)
 
 
 @contextlib.contextmanager
@@ -147,31 +159,22 @@ def host_weights(rng: np.random.Generator) -> Iterator[None]:
 def host_constants() -> Iterator[None]:
     """While it runs, Keras's ``Zeros``, ``Ones`` and scalar ``Constant`` initializers fill
     their arrays with NumPy (the optimizer's slots and the metrics' variables that ``fit``
-    creates): no compiled program per shape. Other dtypes NumPy lacks (bfloat16) and
+    creates): no compiled program per shape. Dtypes NumPy lacks (bfloat16) and
     non-scalar constants are left to Keras."""
     import keras
 
     k = keras.initializers
-    fills: dict[type, Callable[[Any], Any]] = {k.Zeros: lambda _: 0, k.Ones: lambda _: 1,
-                                              k.Constant: lambda init: init.value}
-    originals = {cls: cls.__call__ for cls in fills}
+    originals = {cls: cls.__call__ for cls in (k.Zeros, k.Ones, k.Constant)}
+    rng = np.random.default_rng(0)  # constants draw nothing from it
 
     def filled(cls: type) -> Callable[..., Any]:
         def call(self: Any, shape: Any, dtype: Any = None) -> Any:
-            value = fills[cls](self)
-            if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
-                name = keras.backend.standardize_dtype(dtype or keras.config.floatx())
-                try:
-                    array = np.full(tuple(int(s) for s in shape), value, dtype=np.dtype(name))
-                except TypeError:  # a dtype NumPy does not know
-                    pass
-                else:
-                    return keras.ops.convert_to_tensor(array, dtype=name)
-            return originals[cls](self, shape, dtype=dtype)
+            tensor = _host_tensor(draw_on_host(self, tuple(int(s) for s in shape), rng), dtype)
+            return originals[cls](self, shape, dtype=dtype) if tensor is None else tensor
 
         return call
 
-    for cls in fills:
+    for cls in originals:
         cls.__call__ = filled(cls)  # type: ignore[method-assign]
     try:
         yield

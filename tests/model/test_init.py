@@ -35,6 +35,7 @@ def test_constants_and_unknown_kinds() -> None:
     assert (draw_on_host(keras.initializers.Ones(), (2, 2), rng) == 1).all()
     assert (draw_on_host(keras.initializers.Constant(0.5), (4,), rng) == 0.5).all()
     assert draw_on_host(keras.initializers.Orthogonal(), (4, 4), rng) is None  # left to Keras
+    assert draw_on_host(keras.initializers.Constant([1.0, 2.0]), (2,), rng) is None
 
 
 def _config() -> dict[str, Any]:
@@ -135,6 +136,8 @@ def test_host_constants_fill_with_numpy_and_restore_keras_afterwards() -> None:
         half = keras.ops.convert_to_numpy(k.Constant(np.float32(0.5))((3,)))
         # A constant that is an array is Keras's own business: still right.
         rows = keras.ops.convert_to_numpy(k.Constant([1.0, 2.0])((2,)))
+        # bfloat16, which NumPy lacks: Keras's own initializer.
+        half_precision = k.Zeros()((3,), dtype="bfloat16")
         # Optimizer slots, created while the block runs, start at zero.
         var = keras.Variable(np.ones((2, 2), "float32"))
         opt = keras.optimizers.Adam()
@@ -144,6 +147,8 @@ def test_host_constants_fill_with_numpy_and_restore_keras_afterwards() -> None:
     assert ones.dtype == np.int32 and (ones == 1).all()
     assert half.dtype == np.float32 and (half == 0.5).all()
     assert rows.tolist() == [1.0, 2.0]
+    assert keras.backend.standardize_dtype(half_precision.dtype) == "bfloat16"
+    assert not keras.ops.convert_to_numpy(keras.ops.cast(half_precision, "float32")).any()
     assert slots and all(s.shape == (2, 2) and not s.any() for s in slots)
     assert (k.Zeros.__call__, k.Ones.__call__, k.Constant.__call__) == before
 
@@ -180,3 +185,23 @@ def test_on_jax_a_trial_of_new_shapes_compiles_its_two_steps_only(tmp_path: Path
     # No program per weight shape for the optimizer's slots (Keras fills them with broadcasts).
     assert "broadcast_in_dim" not in first["compiled"], first["compiled"]
     assert sorted(second["compiled"]) == ["test_step", "train_step"], second["compiled"]
+
+
+def test_host_weights_leave_dtypes_numpy_lacks_to_keras() -> None:
+    from automl.model._init import host_weights
+
+    with host_weights(np.random.default_rng(0)):
+        layer = keras.layers.Dense(3, dtype="bfloat16")
+        layer.build((None, 4))
+    kernel = keras.ops.convert_to_numpy(keras.ops.cast(layer.kernel, "float32"))
+    assert keras.backend.standardize_dtype(layer.kernel.dtype) == "bfloat16"
+    assert kernel.shape == (4, 3) and kernel.std() > 0
+
+
+def test_host_weights_keep_an_array_constant() -> None:
+    from automl.model._init import host_weights
+
+    with host_weights(np.random.default_rng(0)):
+        layer = keras.layers.Dense(3, bias_initializer=keras.initializers.Constant([1.0, 2.0, 3.0]))
+        layer.build((None, 4))
+    assert keras.ops.convert_to_numpy(layer.bias).tolist() == [1.0, 2.0, 3.0]
