@@ -17,10 +17,16 @@ small models a search mostly trains, compiling costs more than training
 
 On TensorFlow (whose traced steps accept any batch size) and PyTorch (no compilation by
 default), arrays go to ``fit`` as they are.
+
+The arrays may already be on the device (JAX arrays, see ``InProcessExecutor``'s
+``data_on_device``): each training batch is then gathered there by one small compiled
+program (``take_batch``) instead of being copied out of host memory and sent over; the
+validation arrays go to ``fit`` as they are and Keras slices them on the device.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -46,7 +52,21 @@ def fit_arguments(keras: Any, x: Any, y: Any, x_val: Any, y_val: Any, batch_size
             "validation_batch_size": validation_batch_size(len(x_val), batch_size)}
 
 
+@functools.cache
+def _take_batch() -> Any:
+    """One compiled program per batch shape: rows ``i`` of ``x`` and ``y``, on their device."""
+    import jax
+    import jax.numpy as jnp
+
+    def take_batch(x: Any, y: Any, i: Any) -> tuple[Any, Any]:
+        return jnp.take(x, i, axis=0), jnp.take(y, i, axis=0)
+
+    return jax.jit(take_batch)
+
+
 def _full_batches(keras: Any, x: Any, y: Any, batch_size: int, seed: int) -> Any:
+    on_device = not isinstance(x, np.ndarray)
+
     class FullBatches(keras.utils.PyDataset):  # type: ignore[misc, name-defined]
         """Shuffled full batches of (x, y), a new permutation every epoch."""
 
@@ -63,6 +83,8 @@ def _full_batches(keras: Any, x: Any, y: Any, batch_size: int, seed: int) -> Any
         def __getitem__(self, i: int) -> tuple[Any, Any]:
             # Sorted indices read a memory-mapped array front to back; order within a batch is irrelevant.
             idx = np.sort(self.order[i * self.size:(i + 1) * self.size])
+            if on_device:
+                return _take_batch()(x, y, idx.astype(np.int32))  # type: ignore[no-any-return]
             return np.asarray(x[idx]), np.asarray(y[idx])
 
         def on_epoch_end(self) -> None:

@@ -35,13 +35,16 @@ _log = get_logger("runner")
 @dataclasses.dataclass
 class PoolSettings:
     """``trial_timeout``: seconds a trial may run. ``memory_growth``: a worker is replaced when
-    its memory exceeds (1 + growth) × what it held after its first trial."""
+    its memory exceeds (1 + growth) × what it held after its first trial. ``data_on_device``:
+    GPU workers on JAX keep the data on their GPU (``InProcessExecutor``); off by default
+    until its effect is measured on a GPU (benchmarks/README.md)."""
 
     backend: str | None = None
     seed: int = 0
     trial_timeout: float | None = None
     memory_growth: float = 0.2
     max_start_failures: int = 3
+    data_on_device: bool = False
 
 
 @dataclasses.dataclass
@@ -81,7 +84,7 @@ class _Pool:
         parent, child = self.ctx.Pipe()
         p = self.ctx.Process(target=worker_main, name=f"automl-worker-{slot.index}",
                              args=(slot, child, self.space, self.meta, self.settings.backend,
-                                   self.settings.seed), daemon=True)
+                                   self.settings.seed, self.settings.data_on_device), daemon=True)
         p.start()
         child.close()
         self.workers[slot.index] = _Worker(slot, p, parent)

@@ -54,8 +54,9 @@ def _load_arrays(meta: dict[str, Any]) -> Any:
 
 
 def worker_main(slot: Any, conn: Any, space: Any, data_meta: dict[str, Any], backend: str | None,
-                seed: int) -> None:
-    """Entry point of a worker process (started with the ``spawn`` method)."""
+                seed: int, data_on_device: bool = False) -> None:
+    """Entry point of a worker process (started with the ``spawn`` method); ``data_on_device``
+    applies to GPU slots only."""
     os.environ["CUDA_VISIBLE_DEVICES"] = slot.cuda_visible_devices
     os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -72,7 +73,7 @@ def worker_main(slot: Any, conn: Any, space: Any, data_meta: dict[str, Any], bac
         warmup = start_warmup(wanted) if slot.gpu is not None else None
         import_keras(backend, skip_optional=True)
         executor = InProcessExecutor(space, _load_arrays(data_meta), backend=backend, seed=seed, device=slot.device,
-                                     freeze_gc=True)
+                                     freeze_gc=True, data_on_device=data_on_device and slot.gpu is not None)
         if warmup is not None:
             warmup.join()
     except Exception as e:  # noqa: BLE001 - reported to the coordinator, which stops the search

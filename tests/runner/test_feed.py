@@ -108,3 +108,73 @@ def test_on_jax_each_step_compiles_once_per_trial(tmp_path: Path) -> None:
     assert sorted(out["automl"]["compiled"]) == ["test_step", "train_step"]
     # The same model fitted on the arrays as they are: the last partial batches compile again.
     assert sorted(out["plain_fit"]["compiled"]) == ["test_step", "test_step", "train_step", "train_step"]
+
+
+def test_batches_of_arrays_on_the_device_are_the_host_batches() -> None:
+    import jax
+
+    from automl.model import import_keras
+
+    keras = import_keras()
+    x = np.arange(300, dtype="float32").reshape(100, 3)
+    y = np.arange(100)
+    host = _full_batches(keras, x, y, 32, seed=3)
+    device = _full_batches(keras, jax.device_put(x), jax.device_put(y), 32, seed=3)
+    assert len(device) == len(host) == 3
+    for _ in range(2):
+        for i in range(len(host)):
+            (hx, hy), (dx, dy) = host[i], device[i]
+            assert isinstance(dx, jax.Array) and isinstance(dy, jax.Array)
+            np.testing.assert_array_equal(np.asarray(dx), hx)
+            np.testing.assert_array_equal(np.asarray(dy), hy)
+        host.on_epoch_end()
+        device.on_epoch_end()
+
+
+_DEVICE_SCRIPT = """
+    from automl.data import load_data
+    from automl.engines._base import Decision, TrialSpec
+    from automl.model import import_keras
+    from automl.runner import _executor
+    from automl.runner._executor import InProcessExecutor
+    from automl.space import load_space, resolve_space
+
+    keras = import_keras("jax")
+    import optuna
+    from automl.engines._optuna import OptunaHP
+
+    data = load_data("synthetic:100:10:1000")
+    space = resolve_space(load_space("search_spaces/seed-mlp.yaml"), epochs=2, batch_size=64)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    configs = [space.sample(OptunaHP(study.ask())) for _ in range(2)]
+    for c in configs:
+        c["batch_size"] = 64
+    go = lambda e, m: Decision.CONTINUE
+    out = {}
+    host = InProcessExecutor(space, data, backend="jax")
+    out["host"] = [host.run(TrialSpec(n, {}, c, 2), go).history for n, c in enumerate(configs)]
+    compiled.clear()
+    dev = InProcessExecutor(space, data, backend="jax", data_on_device=True)
+    runs = [dev.run(TrialSpec(n, {}, c, 2), go) for n, c in enumerate(configs)]
+    out["device"] = [r.history for r in runs]
+    out["states"] = [r.state for r in runs]
+    out["on_device"] = [isinstance(a, jax.Array) for a in dev._arrays]
+    out["take_batch"] = compiled.count("take_batch")
+    _executor.DEVICE_DATA_LIMIT = 1000  # bytes: this data no longer fits
+    big = InProcessExecutor(space, data, backend="jax", data_on_device=True)
+    out["big_state"] = big.run(TrialSpec(0, {}, configs[0], 2), go).state
+    out["big_arrays"] = [isinstance(a, jax.Array) for a in big._arrays]
+    print("RESULT" + json.dumps(out))
+"""
+
+
+@pytest.mark.slow
+def test_data_on_the_device_trains_as_from_host_memory(tmp_path: Path) -> None:
+    out = run_on_jax(_DEVICE_SCRIPT, tmp_path)
+    assert out["states"] == ["complete", "complete"]
+    assert out["on_device"] == [True] * 4
+    # the same batches, so the same training: the same histories, trial by trial
+    assert out["device"] == out["host"]
+    assert out["take_batch"] == 1  # one batch shape: compiled once for both trials
+    # data over the limit stays in host memory and trains as before
+    assert out["big_state"] == "complete" and out["big_arrays"] == [False] * 4
