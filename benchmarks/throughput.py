@@ -7,7 +7,9 @@ with fixed seeds) as:
   b. KerasTuner's RandomSearch in one process,
   c. automl on one GPU with 1 and with K trials per GPU,
   d. automl on every GPU given (K per GPU),
-  e. (c) with K again, with JAX's persistent compilation cache cold, then warm.
+  e. (c) with K again, with JAX's persistent compilation cache cold, then warm;
+  ``cKdev`` and ``ddev``: (c) with K and (d) with each worker's data on its GPU
+  (``PoolSettings.data_on_device``), to compare with ``cK`` and ``d`` in the same run.
 
 and prints trials per minute, mean GPU utilisation, the share of each trial spent
 outside ``fit``, and the ratios against (a). Every mode runs in this one invocation on
@@ -174,7 +176,7 @@ def kerastuner_random(params: list[dict[str, Any]], data: Any, epochs: int, tmp:
 
 
 def automl_run(params: list[dict[str, Any]], data: Any, epochs: int, gpus: list[int], k: int,
-               tmp: Path, name: str) -> dict[str, Any]:
+               tmp: Path, name: str, data_on_device: bool = False) -> dict[str, Any]:
     """(c)/(d)/(e): automl's parallel runner, the same configurations enqueued."""
     from automl._search import make_engine
     from automl.runner._heartbeat import Heartbeat
@@ -191,7 +193,7 @@ def automl_run(params: list[dict[str, Any]], data: Any, epochs: int, gpus: list[
     beat = Heartbeat(eng.storage, 10)  # type: ignore[attr-defined]
     t0, t0_wall = time.monotonic(), time.time()
     run_parallel(eng, slots, space, data, n_trials=len(params), heartbeat=beat,
-                 settings=PoolSettings(backend=BACKEND[0], seed=0))
+                 settings=PoolSettings(backend=BACKEND[0], seed=0, data_on_device=data_on_device))
     wall = time.monotonic() - t0
     beat.close()
     trials = eng.study.get_trials()  # type: ignore[attr-defined]
@@ -203,7 +205,18 @@ def automl_run(params: list[dict[str, Any]], data: Any, epochs: int, gpus: list[
             outside.append(max(0.0, dur - fit) / dur)
     states = {t.state.name for t in trials}
     return {"wall_s": wall, "trials": len(trials), "outside_fit": outside, "states": sorted(states),
-            "trial_seconds": [t.duration.total_seconds() for t in trials if t.duration], **timeline(trials, t0_wall)}
+            "trial_seconds": [t.duration.total_seconds() for t in trials if t.duration],
+            "per_device": per_device(trials), **timeline(trials, t0_wall)}
+
+
+def per_device(trials: list[Any]) -> dict[str, dict[str, float]]:
+    """Trials finished and their mean and median seconds on each device (one GPU slower shows here)."""
+    by: dict[str, list[float]] = {}
+    for t in trials:
+        if t.duration:
+            by.setdefault(str(t.user_attrs.get("automl:device", "?")), []).append(t.duration.total_seconds())
+    return {dev: {"trials": len(xs), "mean_s": round(statistics.mean(xs), 2), "median_s": round(statistics.median(xs), 2)}
+            for dev, xs in sorted(by.items())}
 
 
 def _subprocess_mode(args: Any, mode: str, tmp: Path) -> Any:
@@ -261,6 +274,12 @@ def main() -> None:
         if "d" in modes and len(gpus) > 1:
             plan.append((f"d: automl, {len(gpus)} GPUs, K={ks[-1]}",
                          lambda: automl_run(params, data, args.epochs, gpus, ks[-1], tmp, "d"), gpus))
+        if "cKdev" in modes:
+            plan.append((f"c: automl, 1 GPU, K={ks[-1]}, data on device",
+                         lambda: automl_run(params, data, args.epochs, gpus[:1], ks[-1], tmp, "cdev", True), gpus[:1]))
+        if "ddev" in modes and len(gpus) > 1:
+            plan.append((f"d: automl, {len(gpus)} GPUs, K={ks[-1]}, data on device",
+                         lambda: automl_run(params, data, args.epochs, gpus, ks[-1], tmp, "ddev", True), gpus))
         if "e" in modes:
             cache = tmp / "xla-cache"
 
@@ -301,6 +320,8 @@ def main() -> None:
             t1 = time.monotonic()
             r["trials_per_min"] = round(60 * r["trials"] / r["wall_s"], 2)
             r["gpu_util_mean"] = sampler.mean(t0, t1, used)
+            if len(used) > 1:
+                r["gpu_util_each"] = {str(g): sampler.mean(t0, t1, [g]) for g in used}
             out = r.pop("outside_fit")
             r["outside_fit_mean"] = round(statistics.mean(out), 3) if out else None
             long = [o for o, d in zip(out, r.get("trial_seconds", [])) if d >= 20]
