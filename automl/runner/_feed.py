@@ -65,7 +65,7 @@ def _take_batch() -> Any:
 
 
 def _full_batches(keras: Any, x: Any, y: Any, batch_size: int, seed: int) -> Any:
-    on_device = not isinstance(x, np.ndarray)
+    on_device = type(x).__module__.split(".")[0] in ("jax", "jaxlib")  # a jax.Array
 
     class FullBatches(keras.utils.PyDataset):  # type: ignore[misc, name-defined]
         """Shuffled full batches of (x, y), a new permutation every epoch."""
