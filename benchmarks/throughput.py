@@ -13,7 +13,8 @@ with fixed seeds) as:
 
 and prints trials per minute, mean GPU utilisation, the share of each trial spent
 outside ``fit``, and the ratios against (a). Every mode runs in this one invocation on
-the same machine; ``--repeat N`` runs them all N times, every other round in reverse order. Usage (JAX backend, GPUs):
+the same machine; ``--repeat N`` runs them all N times, every other round in reverse
+order. Usage (JAX backend, GPUs):
 
   KERAS_BACKEND=jax python benchmarks/throughput.py --configs 8 --epochs 2 --images 10000 \
       --k 4 --gpus 0,1 --out results.json
@@ -235,6 +236,82 @@ def _subprocess_mode(args: Any, mode: str, tmp: Path) -> Any:
     return run
 
 
+def build_plan(args: Any, params: list[dict[str, Any]], data: Any, gpus: list[int], ks: list[int],
+               tmp: Path) -> list[tuple[str, Any, list[int]]]:
+    """(label, function returning the mode's result, GPUs it uses) for each mode asked for."""
+    modes = args.modes.split(",")
+    plan: list[tuple[str, Any, list[int]]] = []
+    if "c1" in modes:
+        plan.append(("c: automl, 1 GPU, K=1",
+                     lambda: automl_run(params, data, args.epochs, gpus[:1], 1, tmp, "c1"), gpus[:1]))
+    if "cK" in modes:
+        for k in ks:
+            plan.append((f"c: automl, 1 GPU, K={k}",
+                         lambda k=k: automl_run(params, data, args.epochs, gpus[:1], k, tmp, f"c{k}"), gpus[:1]))
+    if "d" in modes and len(gpus) > 1:
+        plan.append((f"d: automl, {len(gpus)} GPUs, K={ks[-1]}",
+                     lambda: automl_run(params, data, args.epochs, gpus, ks[-1], tmp, "d"), gpus))
+    if "cKdev" in modes:
+        plan.append((f"c: automl, 1 GPU, K={ks[-1]}, data on device",
+                     lambda: automl_run(params, data, args.epochs, gpus[:1], ks[-1], tmp, "cdev", True), gpus[:1]))
+    if "ddev" in modes and len(gpus) > 1:
+        plan.append((f"d: automl, {len(gpus)} GPUs, K={ks[-1]}, data on device",
+                     lambda: automl_run(params, data, args.epochs, gpus, ks[-1], tmp, "ddev", True), gpus))
+    if "e" in modes:
+        cache = tmp / "xla-cache"
+
+        def cached(tag: str) -> Any:
+            os.environ["JAX_COMPILATION_CACHE_DIR"] = str(cache)
+            os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+            os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+            try:
+                return automl_run(params, data, args.epochs, gpus[:1], ks[-1], tmp, tag)
+            finally:
+                for v in ("JAX_COMPILATION_CACHE_DIR", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS",
+                          "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"):
+                    os.environ.pop(v, None)
+
+        plan.append((f"e: automl, 1 GPU, K={ks[-1]}, compile cache cold", lambda: cached("e_cold"), gpus[:1]))
+        plan.append((f"e: automl, 1 GPU, K={ks[-1]}, compile cache warm", lambda: cached("e_warm"), gpus[:1]))
+    # Each in-process baseline runs in a fresh process of its own, so that neither
+    # inherits the other's compiled XLA programs.
+    for m, label in (("a", "a: plain Optuna loop, 1 GPU"), ("b", "b: KerasTuner RandomSearch, 1 GPU")):
+        if m not in modes:
+            continue
+        if args.inner:
+            os.environ["CUDA_VISIBLE_DEVICES"] = str(gpus[0])
+            # A hand-written loop runs with JAX's and XLA's defaults: no persistent
+            # compilation cache, Triton GEMM autotuning on (automl changes both).
+            os.environ["JAX_ENABLE_COMPILATION_CACHE"] = "false"
+            os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_gpu_enable_triton_gemm=true").strip()
+            fn = (lambda: plain_optuna(params, data, args.epochs)) if m == "a" else \
+                (lambda: kerastuner_random(params, data, args.epochs, tmp))
+            plan.append((label, fn, gpus[:1]))
+        else:
+            plan.append((label, _subprocess_mode(args, m, tmp), gpus[:1]))
+    return plan
+
+
+def measure(label: str, fn: Any, used: list[int], sampler: GpuSampler) -> dict[str, Any]:
+    """Run one mode and add its rates, GPU utilisation and the share of trials outside ``fit``."""
+    t0 = time.monotonic()
+    r: dict[str, Any] = fn()
+    t1 = time.monotonic()
+    r["trials_per_min"] = round(60 * r["trials"] / r["wall_s"], 2)
+    r["gpu_util_mean"] = sampler.mean(t0, t1, used)
+    if len(used) > 1:
+        r["gpu_util_each"] = {str(g): sampler.mean(t0, t1, [g]) for g in used}
+    out = r.pop("outside_fit")
+    r["outside_fit_mean"] = round(statistics.mean(out), 3) if out else None
+    long = [o for o, d in zip(out, r.get("trial_seconds", [])) if d >= 20]
+    r["outside_fit_mean_trials_20s_plus"] = round(statistics.mean(long), 3) if long else None
+    r["trials_20s_plus"] = len(long)
+    print(f"{label}: {r['trials']} trials in {r['wall_s']:.1f} s = {r['trials_per_min']} trials/min "
+          f"(steady {r.get('steady_trials_per_min')}, first trial at {r.get('first_trial_start_s')} s), "
+          f"GPU util {r['gpu_util_mean']}%, outside fit {r['outside_fit_mean']}", flush=True)
+    return r
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--configs", type=int, default=8)
@@ -262,60 +339,11 @@ def main() -> None:
     sampler = GpuSampler()
     results: dict[str, Any] = {"configs": args.configs, "epochs": args.epochs, "images": args.images, "k": args.k,
                                "gpus": gpus, "modes": {}}
-    modes = args.modes.split(",")
     with tempfile.TemporaryDirectory() as tmpd:
         for rnd in range(args.repeat):
             tmp = Path(tmpd) / f"round{rnd + 1}"
             tmp.mkdir()
-            plan: list[tuple[str, Any, list[int]]] = []
-            if "c1" in modes:
-                plan.append(("c: automl, 1 GPU, K=1",
-                             lambda: automl_run(params, data, args.epochs, gpus[:1], 1, tmp, "c1"), gpus[:1]))
-            if "cK" in modes:
-                for k in ks:
-                    plan.append((f"c: automl, 1 GPU, K={k}",
-                                 lambda k=k: automl_run(params, data, args.epochs, gpus[:1], k, tmp, f"c{k}"), gpus[:1]))
-            if "d" in modes and len(gpus) > 1:
-                plan.append((f"d: automl, {len(gpus)} GPUs, K={ks[-1]}",
-                             lambda: automl_run(params, data, args.epochs, gpus, ks[-1], tmp, "d"), gpus))
-            if "cKdev" in modes:
-                plan.append((f"c: automl, 1 GPU, K={ks[-1]}, data on device",
-                             lambda: automl_run(params, data, args.epochs, gpus[:1], ks[-1], tmp, "cdev", True), gpus[:1]))
-            if "ddev" in modes and len(gpus) > 1:
-                plan.append((f"d: automl, {len(gpus)} GPUs, K={ks[-1]}, data on device",
-                             lambda: automl_run(params, data, args.epochs, gpus, ks[-1], tmp, "ddev", True), gpus))
-            if "e" in modes:
-                cache = tmp / "xla-cache"
-
-                def cached(tag: str) -> Any:
-                    os.environ["JAX_COMPILATION_CACHE_DIR"] = str(cache)
-                    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
-                    os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
-                    try:
-                        return automl_run(params, data, args.epochs, gpus[:1], ks[-1], tmp, tag)
-                    finally:
-                        for v in ("JAX_COMPILATION_CACHE_DIR", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS",
-                                  "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"):
-                            os.environ.pop(v, None)
-
-                plan.append((f"e: automl, 1 GPU, K={ks[-1]}, compile cache cold", lambda: cached("e_cold"), gpus[:1]))
-                plan.append((f"e: automl, 1 GPU, K={ks[-1]}, compile cache warm", lambda: cached("e_warm"), gpus[:1]))
-            # Each in-process baseline runs in a fresh process of its own, so that neither
-            # inherits the other's compiled XLA programs.
-            for m, label in (("a", "a: plain Optuna loop, 1 GPU"), ("b", "b: KerasTuner RandomSearch, 1 GPU")):
-                if m not in modes:
-                    continue
-                if args.inner:
-                    os.environ["CUDA_VISIBLE_DEVICES"] = str(gpus[0])
-                    # A hand-written loop runs with JAX's and XLA's defaults: no persistent
-                    # compilation cache, Triton GEMM autotuning on (automl changes both).
-                    os.environ["JAX_ENABLE_COMPILATION_CACHE"] = "false"
-                    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_gpu_enable_triton_gemm=true").strip()
-                    fn = (lambda: plain_optuna(params, data, args.epochs)) if m == "a" else \
-                        (lambda: kerastuner_random(params, data, args.epochs, tmp))
-                    plan.append((label, fn, gpus[:1]))
-                else:
-                    plan.append((label, _subprocess_mode(args, m, tmp), gpus[:1]))
+            plan = build_plan(args, params, data, gpus, ks, tmp)
             if rnd % 2:  # every other round in reverse order, (e)'s cold-then-warm pair kept last
                 plan = [x for x in reversed(plan) if not x[0].startswith("e:")] + \
                     [x for x in plan if x[0].startswith("e:")]
@@ -324,22 +352,8 @@ def main() -> None:
                     label = f"{label} (round {rnd + 1})"
                 if args.fresh_cache:
                     os.environ["AUTOML_CACHE"] = str(tmp / f"cache-{n}")
-                t0 = time.monotonic()
-                r = fn()
-                t1 = time.monotonic()
-                r["trials_per_min"] = round(60 * r["trials"] / r["wall_s"], 2)
-                r["gpu_util_mean"] = sampler.mean(t0, t1, used)
-                if len(used) > 1:
-                    r["gpu_util_each"] = {str(g): sampler.mean(t0, t1, [g]) for g in used}
-                out = r.pop("outside_fit")
-                r["outside_fit_mean"] = round(statistics.mean(out), 3) if out else None
-                long = [o for o, d in zip(out, r.get("trial_seconds", [])) if d >= 20]
-                r["outside_fit_mean_trials_20s_plus"] = round(statistics.mean(long), 3) if long else None
-                r["trials_20s_plus"] = len(long)
+                r = measure(label, fn, used, sampler)
                 results["modes"][label] = r
-                print(f"{label}: {r['trials']} trials in {r['wall_s']:.1f} s = {r['trials_per_min']} trials/min "
-                      f"(steady {r.get('steady_trials_per_min')}, first trial at {r.get('first_trial_start_s')} s), "
-                      f"GPU util {r['gpu_util_mean']}%, outside fit {r['outside_fit_mean']}", flush=True)
                 Path(args.out).write_text(json.dumps(results, indent=2))
     sampler.close()
     base = next((v for k, v in results["modes"].items() if k.startswith("a:")), None)
