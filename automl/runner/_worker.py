@@ -1,8 +1,10 @@
 """A worker process: one device slot, many trials, talking to the coordinator over a pipe.
 
 The environment (``CUDA_VISIBLE_DEVICES``, JAX preallocation off) is set before Keras is
-imported; on a GPU, a thread starts the device while Keras is imported; the data is memory-mapped once from the files the coordinator wrote; the
-Keras session is cleared between trials.
+imported; on a GPU, a thread starts the device while Keras is imported; the data is
+memory-mapped once from the files the coordinator wrote (and, with ``data_on_device``, a
+GPU worker on JAX copies it to its GPU at its first trial); the Keras session is cleared
+between trials.
 
 Protocol (tuples over a ``multiprocessing`` pipe):
 
