@@ -6,7 +6,9 @@ compiler and its libraries (cuDNN, cuBLAS, the autotuner): measured on 2 x H200
 later ones, and ``jax.devices()`` alone took 1-2 s. Those are mostly native code that
 runs without Python's lock, so a thread can do them while the main thread imports Keras
 (2-4 s of Python). ``start_warmup`` starts that thread; the worker joins it before it
-takes its first trial.
+takes its first trial. What the first trial still pays is mostly XLA autotuning its own
+convolution shapes, longer when several workers on a GPU do it at once; a warm-up network
+closer to a trial did not shorten it (benchmarks/README.md, runs 15-17).
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from automl.errors import UsageError
 
-__all__ = ["Slot", "detect_gpus", "plan_slots", "cpu_count", "auto_trials_per_gpu", "AUTO_TRIALS_PER_GPU", "CPUS_PER_WORKER"]
+__all__ = ["Slot", "detect_gpus", "plan_slots", "cpu_count", "auto_trials_per_gpu", "AUTO_TRIALS_PER_GPU",
+           "CPUS_PER_WORKER"]
 
 # Small models leave most of a GPU idle: several trials per GPU multiply throughput
 # (DESIGN.md: 8 at once took 48 s where one alone took 20 s).
