@@ -8,8 +8,9 @@ with fixed seeds) as:
   c. automl on one GPU with 1 and with K trials per GPU,
   d. automl on every GPU given (K per GPU),
   e. (c) with K again, with JAX's persistent compilation cache cold, then warm;
-  ``cKdev`` and ``ddev``: (c) with K and (d) with each worker's data on its GPU
-  (``PoolSettings.data_on_device``), to compare with ``cK`` and ``d`` in the same run.
+  ``cKhost`` and ``dhost``: (c) with K and (d) with each worker's data in host memory
+  (``PoolSettings(data_on_device=False)``; automl keeps it on the GPU by default), to
+  compare with ``cK`` and ``d`` in the same run.
 
 and prints trials per minute, mean GPU utilisation, the share of each trial spent
 outside ``fit``, and the ratios against (a). Every mode runs in this one invocation on
@@ -44,31 +45,60 @@ BACKEND = ["jax"]
 
 
 class GpuSampler:
-    """Samples ``nvidia-smi`` utilisation every 200 ms in the background."""
+    """Samples ``nvidia-smi`` every 200 ms (utilisation, SM clock, power, temperature) and the
+    host's CPU use every second, in the background: a slow mode shows whether the GPUs were
+    throttled or the host was busy."""
+
+    FIELDS = ("util", "sm_mhz", "power_w", "temp_c")
 
     def __init__(self) -> None:
-        self.samples: list[tuple[float, int, float]] = []
+        self.samples: list[tuple[float, int, tuple[float, ...]]] = []
+        self.cpu: list[tuple[float, float]] = []
+        self._stop = threading.Event()
         exe = shutil.which("nvidia-smi")
         self.proc = None
         if exe:
-            self.proc = subprocess.Popen([exe, "--query-gpu=index,utilization.gpu", "--format=csv,noheader,nounits",
-                                          "-lms", "200"], stdout=subprocess.PIPE, text=True)
+            self.proc = subprocess.Popen([exe, "--query-gpu=index,utilization.gpu,clocks.sm,power.draw,temperature.gpu",
+                                          "--format=csv,noheader,nounits", "-lms", "200"],
+                                         stdout=subprocess.PIPE, text=True)
             threading.Thread(target=self._read, daemon=True).start()
+        if Path("/proc/stat").exists():
+            threading.Thread(target=self._read_cpu, daemon=True).start()
 
     def _read(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
         for line in self.proc.stdout:
             try:
-                i, u = line.split(",")
-                self.samples.append((time.monotonic(), int(i), float(u)))
+                i, *vals = line.split(",")
+                self.samples.append((time.monotonic(), int(i), tuple(float(v) for v in vals)))
             except ValueError:
                 continue
 
-    def mean(self, t0: float, t1: float, gpus: list[int]) -> float | None:
-        vals = [u for t, i, u in self.samples if t0 <= t <= t1 and i in gpus]
+    @staticmethod
+    def _cpu_times() -> tuple[float, float]:
+        fields = [float(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)
+        return sum(fields), idle
+
+    def _read_cpu(self) -> None:
+        total0, idle0 = self._cpu_times()
+        while not self._stop.wait(1.0):
+            total1, idle1 = self._cpu_times()
+            if total1 > total0:
+                self.cpu.append((time.monotonic(), 100.0 * (1 - (idle1 - idle0) / (total1 - total0))))
+            total0, idle0 = total1, idle1
+
+    def mean(self, t0: float, t1: float, gpus: list[int], field: str = "util") -> float | None:
+        j = self.FIELDS.index(field)
+        vals = [v[j] for t, i, v in self.samples if t0 <= t <= t1 and i in gpus]
+        return round(statistics.mean(vals), 1) if vals else None
+
+    def host_cpu(self, t0: float, t1: float) -> float | None:
+        vals = [u for t, u in self.cpu if t0 <= t <= t1]
         return round(statistics.mean(vals), 1) if vals else None
 
     def close(self) -> None:
+        self._stop.set()
         if self.proc:
             self.proc.terminate()
 
@@ -177,7 +207,7 @@ def kerastuner_random(params: list[dict[str, Any]], data: Any, epochs: int, tmp:
 
 
 def automl_run(params: list[dict[str, Any]], data: Any, epochs: int, gpus: list[int], k: int,
-               tmp: Path, name: str, data_on_device: bool = False) -> dict[str, Any]:
+               tmp: Path, name: str, data_on_device: bool = True) -> dict[str, Any]:
     """(c)/(d)/(e): automl's parallel runner, the same configurations enqueued."""
     from automl._search import make_engine
     from automl.runner._heartbeat import Heartbeat
@@ -251,12 +281,12 @@ def build_plan(args: Any, params: list[dict[str, Any]], data: Any, gpus: list[in
     if "d" in modes and len(gpus) > 1:
         plan.append((f"d: automl, {len(gpus)} GPUs, K={ks[-1]}",
                      lambda: automl_run(params, data, args.epochs, gpus, ks[-1], tmp, "d"), gpus))
-    if "cKdev" in modes:
-        plan.append((f"c: automl, 1 GPU, K={ks[-1]}, data on device",
-                     lambda: automl_run(params, data, args.epochs, gpus[:1], ks[-1], tmp, "cdev", True), gpus[:1]))
-    if "ddev" in modes and len(gpus) > 1:
-        plan.append((f"d: automl, {len(gpus)} GPUs, K={ks[-1]}, data on device",
-                     lambda: automl_run(params, data, args.epochs, gpus, ks[-1], tmp, "ddev", True), gpus))
+    if "cKhost" in modes:
+        plan.append((f"c: automl, 1 GPU, K={ks[-1]}, data in host memory",
+                     lambda: automl_run(params, data, args.epochs, gpus[:1], ks[-1], tmp, "chost", False), gpus[:1]))
+    if "dhost" in modes and len(gpus) > 1:
+        plan.append((f"d: automl, {len(gpus)} GPUs, K={ks[-1]}, data in host memory",
+                     lambda: automl_run(params, data, args.epochs, gpus, ks[-1], tmp, "dhost", False), gpus))
     if "e" in modes:
         cache = tmp / "xla-cache"
 
@@ -301,6 +331,9 @@ def measure(label: str, fn: Any, used: list[int], sampler: GpuSampler) -> dict[s
     r["gpu_util_mean"] = sampler.mean(t0, t1, used)
     if len(used) > 1:
         r["gpu_util_each"] = {str(g): sampler.mean(t0, t1, [g]) for g in used}
+    for field in ("sm_mhz", "power_w", "temp_c"):
+        r[f"gpu_{field}_each"] = {str(g): sampler.mean(t0, t1, [g], field) for g in used}
+    r["host_cpu_percent"] = sampler.host_cpu(t0, t1)
     out = r.pop("outside_fit")
     r["outside_fit_mean"] = round(statistics.mean(out), 3) if out else None
     long = [o for o, d in zip(out, r.get("trial_seconds", [])) if d >= 20]
@@ -308,7 +341,8 @@ def measure(label: str, fn: Any, used: list[int], sampler: GpuSampler) -> dict[s
     r["trials_20s_plus"] = len(long)
     print(f"{label}: {r['trials']} trials in {r['wall_s']:.1f} s = {r['trials_per_min']} trials/min "
           f"(steady {r.get('steady_trials_per_min')}, first trial at {r.get('first_trial_start_s')} s), "
-          f"GPU util {r['gpu_util_mean']}%, outside fit {r['outside_fit_mean']}", flush=True)
+          f"GPU util {r['gpu_util_mean']}%, host CPU {r['host_cpu_percent']}%, outside fit {r['outside_fit_mean']}, "
+          f"per device {r.get('per_device')}", flush=True)
     return r
 
 
@@ -325,6 +359,8 @@ def main() -> None:
     ap.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--repeat", type=int, default=1,
                     help="run every mode this many times, every other round in reverse order")
+    ap.add_argument("--reverse", action="store_true",
+                    help="run the modes in reverse order (the first round too, with --repeat)")
     ap.add_argument("--fresh-cache", action="store_true",
                     help="give each automl mode an empty AUTOML_CACHE (no compiled programs from another mode)")
     args = ap.parse_args()
@@ -344,7 +380,7 @@ def main() -> None:
             tmp = Path(tmpd) / f"round{rnd + 1}"
             tmp.mkdir()
             plan = build_plan(args, params, data, gpus, ks, tmp)
-            if rnd % 2:  # every other round in reverse order, (e)'s cold-then-warm pair kept last
+            if (rnd + args.reverse) % 2:  # every other round in reverse order, (e)'s cold-then-warm pair kept last
                 plan = [x for x in reversed(plan) if not x[0].startswith("e:")] + \
                     [x for x in plan if x[0].startswith("e:")]
             for n, (label, fn, used) in enumerate(plan):

@@ -47,8 +47,8 @@ class InProcessExecutor:
 
     With ``data_on_device`` (JAX only), the training and validation arrays are copied to
     JAX's default device once, at the first trial, and every trial's batches are cut there
-    (``automl/runner/_feed.py``); data larger than ``DEVICE_DATA_LIMIT`` bytes stays in host
-    memory, with a warning.
+    (``automl/runner/_feed.py``); data larger than ``DEVICE_DATA_LIMIT`` bytes, or that the
+    device has no room for, stays in host memory, with a warning.
     """
 
     def __init__(self, space: SearchSpace, data: Dataset, *, backend: str | None = None, seed: int = 0,
@@ -78,8 +78,13 @@ class InProcessExecutor:
                 import jax
                 import numpy as np
 
-                x, y, xv, yv = (jax.device_put(np.asarray(a)) for a in host)
-                self._arrays = (x, y, xv, yv)
+                try:
+                    x, y, xv, yv = (jax.device_put(np.asarray(a)) for a in host)
+                    self._arrays = (x, y, xv, yv)
+                except Exception as e:  # noqa: BLE001 - out of device memory: train from host memory
+                    _log.warning("the data could not be copied to %s (%s): it stays in host memory", self.device,
+                                 classify_error(e))
+                    self._arrays = host
         return self._arrays
 
     def _measure(self, metric: str, history: dict[str, list[float]], params_count: int, model: Any) -> float:

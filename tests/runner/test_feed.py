@@ -164,6 +164,13 @@ _DEVICE_SCRIPT = """
     big = InProcessExecutor(space, data, backend="jax", data_on_device=True)
     out["big_state"] = big.run(TrialSpec(0, {}, configs[0], 2), go).state
     out["big_arrays"] = [isinstance(a, jax.Array) for a in big._arrays]
+    _executor.DEVICE_DATA_LIMIT = 2**30
+    def full(*a, **k):  # a device without room for the data, as jax reports it
+        raise RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 1228800 bytes.")
+    jax.device_put = full
+    full_dev = InProcessExecutor(space, data, backend="jax", data_on_device=True)
+    out["full_state"] = full_dev.run(TrialSpec(0, {}, configs[0], 2), go).state
+    out["full_arrays"] = [isinstance(a, jax.Array) for a in full_dev._arrays]
     print("RESULT" + json.dumps(out))
 """
 
@@ -178,3 +185,5 @@ def test_data_on_the_device_trains_as_from_host_memory(tmp_path: Path) -> None:
     assert out["take_batch"] == 1  # one batch shape: compiled once for both trials
     # data over the limit stays in host memory and trains as before
     assert out["big_state"] == "complete" and out["big_arrays"] == [False] * 4
+    # so does data that the device has no room for
+    assert out["full_state"] == "complete" and out["full_arrays"] == [False] * 4
