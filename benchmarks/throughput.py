@@ -236,8 +236,18 @@ def automl_run(params: list[dict[str, Any]], data: Any, epochs: int, gpus: list[
             outside.append(max(0.0, dur - fit) / dur)
     states = {t.state.name for t in trials}
     return {"wall_s": wall, "trials": len(trials), "outside_fit": outside, "states": sorted(states),
+            **epoch_times(trials),
             "trial_seconds": [t.duration.total_seconds() for t in trials if t.duration],
             "per_device": per_device(trials), **timeline(trials, t0_wall)}
+
+
+def epoch_times(trials: list[Any]) -> dict[str, float | None]:
+    """Median seconds of a trial's first epoch (it compiles the steps) and of its later ones
+    (training speed), over all trials: whether a slower mode compiles or trains slower."""
+    first = [e[0] for t in trials if (e := t.user_attrs.get("automl:epoch_seconds"))]
+    later = [x for t in trials if (e := t.user_attrs.get("automl:epoch_seconds")) for x in e[1:]]
+    return {"first_epoch_median_s": round(statistics.median(first), 3) if first else None,
+            "later_epoch_median_s": round(statistics.median(later), 3) if later else None}
 
 
 def per_device(trials: list[Any]) -> dict[str, dict[str, float]]:
@@ -342,6 +352,7 @@ def measure(label: str, fn: Any, used: list[int], sampler: GpuSampler) -> dict[s
     print(f"{label}: {r['trials']} trials in {r['wall_s']:.1f} s = {r['trials_per_min']} trials/min "
           f"(steady {r.get('steady_trials_per_min')}, first trial at {r.get('first_trial_start_s')} s), "
           f"GPU util {r['gpu_util_mean']}%, host CPU {r['host_cpu_percent']}%, outside fit {r['outside_fit_mean']}, "
+          f"epochs (first/later) {r.get('first_epoch_median_s')}/{r.get('later_epoch_median_s')} s, "
           f"per device {r.get('per_device')}", flush=True)
     return r
 

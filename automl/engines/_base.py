@@ -48,6 +48,8 @@ class TrialOutcome:
     history: dict[str, list[float]] = field(default_factory=dict)
     params_count: int | None = None
     fit_seconds: float = 0.0
+    # Seconds each epoch took, as fit ran (the first includes compiling the steps).
+    epoch_seconds: list[float] = field(default_factory=list)
     error: str | None = None
     device: str = "cpu"
     memory_mb: float | None = None

@@ -28,7 +28,8 @@ def finish_trial(study: Any, trial: Any, outcome: TrialOutcome, objective: str) 
     if outcome.state == "complete" and (not final or any(v is None or not math.isfinite(v) for v in final)):
         outcome.state, outcome.error = "failed", outcome.error or f"objective {objective} was not logged or not finite"
     attrs = {"history": outcome.history, "params_count": outcome.params_count,
-             "fit_seconds": round(outcome.fit_seconds, 4), "device": outcome.device}
+             "fit_seconds": round(outcome.fit_seconds, 4), "device": outcome.device,
+             "epoch_seconds": [round(x, 4) for x in outcome.epoch_seconds]}
     if outcome.memory_mb is not None:
         attrs["memory_mb"] = round(outcome.memory_mb, 1)
     # Always written: a retry starts with a copy of its failed original's attributes.

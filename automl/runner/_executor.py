@@ -143,10 +143,11 @@ class InProcessExecutor:
             model.fit(**feed, epochs=spec.epochs, initial_epoch=spec.initial_epoch, verbose=0, callbacks=[cb])
         except Exception as e:  # noqa: BLE001 - anything fit raises ends this trial only
             return TrialOutcome("failed", history=cb.history, params_count=params_count,
-                                fit_seconds=time.perf_counter() - t0, error=classify_error(e), device=self.device)
+                                fit_seconds=time.perf_counter() - t0, epoch_seconds=cb.epoch_seconds,
+                                error=classify_error(e), device=self.device)
         fit_seconds = time.perf_counter() - t0
         out = TrialOutcome("complete", history=cb.history, params_count=params_count, fit_seconds=fit_seconds,
-                           device=self.device)
+                           epoch_seconds=cb.epoch_seconds, device=self.device)
         if cb.nan_epoch is not None:
             out.state, out.error = "failed", f"NaN or infinite loss at epoch {cb.nan_epoch}"
             return out
@@ -174,17 +175,24 @@ def latency_ms(model: Any, x: Any, batch: int = 256, repeats: int = 5) -> float:
 
 def _make_callback(keras: Any, on_epoch: EpochHook, objective: str) -> Any:
     class _Stream(keras.callbacks.Callback):  # type: ignore[misc, name-defined]
-        """Carries each epoch's logs out, stops on NaN loss or when the engine prunes."""
+        """Carries each epoch's logs out, stops on NaN loss or when the engine prunes, and
+        times each epoch."""
 
         def __init__(self) -> None:
             super().__init__()
             self.history: dict[str, list[float]] = {}
+            self.epoch_seconds: list[float] = []
+            self._t = time.perf_counter()
             self.nan_epoch: int | None = None
             self.pruned = False
             self.last_objective: float | None = None
 
+        def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            self._t = time.perf_counter()
+
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             metrics = {k: float(v) for k, v in (logs or {}).items()}
+            self.epoch_seconds.append(time.perf_counter() - self._t)
             for k, v in metrics.items():
                 self.history.setdefault(k, []).append(v)
             if not math.isfinite(metrics.get("loss", 0.0)):

@@ -30,6 +30,8 @@ def test_parallel_search_and_pruning(tiny_space: dict[str, Any], store: str) -> 
     assert {t.user_attrs[f"{ATTR}device"] for t in trials} == {"cpu"}
     assert any(t.state == optuna.trial.TrialState.PRUNED for t in trials)
     for t in trials:
+        # each epoch trained is timed in the worker and carried to the store
+        assert len(t.user_attrs[f"{ATTR}epoch_seconds"]) == len(t.user_attrs[f"{ATTR}history"]["loss"])
         if t.state == optuna.trial.TrialState.PRUNED:
             assert len(t.user_attrs[f"{ATTR}history"]["loss"]) < 4
         else:
