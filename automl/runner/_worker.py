@@ -56,7 +56,7 @@ def _load_arrays(meta: dict[str, Any]) -> Any:
 
 
 def worker_main(slot: Any, conn: Any, space: Any, data_meta: dict[str, Any], backend: str | None,
-                seed: int, data_on_device: bool = False) -> None:
+                seed: int, data_on_device: bool = True) -> None:
     """Entry point of a worker process (started with the ``spawn`` method); ``data_on_device``
     applies to GPU slots only."""
     os.environ["CUDA_VISIBLE_DEVICES"] = slot.cuda_visible_devices
