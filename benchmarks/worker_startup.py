@@ -98,7 +98,9 @@ def _worker(index: int, gpu: str, env: dict[str, str], launched: float, params: 
     from automl.space import FixedHP
 
     space = space_for(epochs)
-    ex = InProcessExecutor(space, _load_arrays(meta), backend="jax", seed=0, device=f"cuda:{gpu}", freeze_gc=True)
+    # as the runner's GPU workers do (PoolSettings' defaults): the data kept on the GPU
+    ex = InProcessExecutor(space, _load_arrays(meta), backend="jax", seed=0, device=f"cuda:{gpu}", freeze_gc=True,
+                           data_on_device=True)
     go.wait()
     trials = []
     for n, p in enumerate(params):
