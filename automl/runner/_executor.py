@@ -26,6 +26,22 @@ DEVICE_DATA_LIMIT = 2**30  # bytes of data a worker copies to its device (data_o
 _log = get_logger("runner")
 
 
+def device_data_limit(device_memory: int | None) -> int:
+    """Bytes of data a worker may copy to its device: ``DEVICE_DATA_LIMIT``, and no more than a
+    twentieth of the device's memory where it is known (several workers share a GPU, and
+    their models need the rest)."""
+    return min(DEVICE_DATA_LIMIT, device_memory // 20) if device_memory else DEVICE_DATA_LIMIT
+
+
+def _memory_limit(jax: Any) -> int | None:
+    """The default device's memory in bytes, as its allocator reports it (None on the CPU)."""
+    try:
+        stats = jax.devices()[0].memory_stats()
+    except Exception:  # noqa: BLE001 - a backend without memory statistics
+        return None
+    return int(stats["bytes_limit"]) if stats and stats.get("bytes_limit") else None
+
+
 def classify_error(e: BaseException) -> str:
     """A one-line reason for a trial's failure; out-of-memory errors say so first."""
     text = f"{type(e).__name__}: {e}".strip()
@@ -47,8 +63,9 @@ class InProcessExecutor:
 
     With ``data_on_device`` (JAX only), the training and validation arrays are copied to
     JAX's default device once, at the first trial, and every trial's batches are cut there
-    (``automl/runner/_feed.py``); data larger than ``DEVICE_DATA_LIMIT`` bytes, or that the
-    device has no room for, stays in host memory, with a warning.
+    (``automl/runner/_feed.py``); data larger than ``device_data_limit`` (1 GiB, at most a
+    twentieth of the GPU's memory), or that the device has no room for, stays in host
+    memory, with a warning.
     """
 
     def __init__(self, space: SearchSpace, data: Dataset, *, backend: str | None = None, seed: int = 0,
@@ -69,15 +86,16 @@ class InProcessExecutor:
         if not self.data_on_device or keras.backend.backend() != "jax":
             return host
         if self._arrays is None:
+            import jax
+            import numpy as np
+
             size = sum(int(a.nbytes) for a in host)
-            if size > DEVICE_DATA_LIMIT:
+            limit = device_data_limit(_memory_limit(jax))
+            if size > limit:
                 _log.warning("the data (%.0f MiB) is larger than %.0f MiB: it stays in host memory", size / 2**20,
-                             DEVICE_DATA_LIMIT / 2**20)
+                             limit / 2**20)
                 self._arrays = host
             else:
-                import jax
-                import numpy as np
-
                 try:
                     x, y, xv, yv = (jax.device_put(np.asarray(a)) for a in host)
                     self._arrays = (x, y, xv, yv)

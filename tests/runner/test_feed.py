@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from automl.runner._executor import device_data_limit
 from automl.runner._feed import _full_batches, fit_arguments, validation_batch_size
 from tests.conftest import run_on_jax
 
@@ -187,3 +188,10 @@ def test_data_on_the_device_trains_as_from_host_memory(tmp_path: Path) -> None:
     assert out["big_state"] == "complete" and out["big_arrays"] == [False] * 4
     # so does data that the device has no room for
     assert out["full_state"] == "complete" and out["full_arrays"] == [False] * 4
+
+
+def test_data_kept_on_a_gpu_is_bounded_by_its_memory() -> None:
+    gib = 2**30
+    assert device_data_limit(None) == gib  # memory unknown (CPU): the fixed bound
+    assert device_data_limit(80 * gib) == gib  # an 80 GB card: the fixed bound
+    assert device_data_limit(16 * gib) == 16 * gib // 20  # a 16 GB card: a twentieth of it
