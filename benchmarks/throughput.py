@@ -211,7 +211,7 @@ def automl_run(params: list[dict[str, Any]], data: Any, epochs: int, gpus: list[
     """(c)/(d)/(e): automl's parallel runner, the same configurations enqueued."""
     from automl._search import make_engine
     from automl.runner._heartbeat import Heartbeat
-    from automl.runner._pool import PoolSettings, run_parallel
+    from automl.runner._pool import PoolSettings, PoolStats, run_parallel
     from automl.runner._slots import plan_slots
 
     space = space_for(epochs)
@@ -222,9 +222,10 @@ def automl_run(params: list[dict[str, Any]], data: Any, epochs: int, gpus: list[
         eng.study.enqueue_trial(p)  # type: ignore[attr-defined]
     slots = plan_slots(",".join(map(str, gpus)), k, None, available=gpus)
     beat = Heartbeat(eng.storage, 10)  # type: ignore[attr-defined]
+    stats = PoolStats()
     t0, t0_wall = time.monotonic(), time.time()
     run_parallel(eng, slots, space, data, n_trials=len(params), heartbeat=beat,
-                 settings=PoolSettings(backend=BACKEND[0], seed=0, data_on_device=data_on_device))
+                 settings=PoolSettings(backend=BACKEND[0], seed=0, data_on_device=data_on_device), stats=stats)
     wall = time.monotonic() - t0
     beat.close()
     trials = eng.study.get_trials()  # type: ignore[attr-defined]
@@ -237,6 +238,8 @@ def automl_run(params: list[dict[str, Any]], data: Any, epochs: int, gpus: list[
     states = {t.state.name for t in trials}
     return {"wall_s": wall, "trials": len(trials), "outside_fit": outside, "states": sorted(states),
             **epoch_times(trials),
+            "coordinator": {"engine_ms_per_trial": round(1000 * stats.engine_seconds / max(stats.trials, 1), 1),
+                            "worker_wait_ms_per_trial": round(1000 * stats.worker_wait_seconds / max(stats.trials, 1), 1)},
             "trial_seconds": [t.duration.total_seconds() for t in trials if t.duration],
             "per_device": per_device(trials), **timeline(trials, t0_wall)}
 
@@ -353,6 +356,7 @@ def measure(label: str, fn: Any, used: list[int], sampler: GpuSampler) -> dict[s
           f"(steady {r.get('steady_trials_per_min')}, first trial at {r.get('first_trial_start_s')} s), "
           f"GPU util {r['gpu_util_mean']}%, host CPU {r['host_cpu_percent']}%, outside fit {r['outside_fit_mean']}, "
           f"epochs (first/later) {r.get('first_epoch_median_s')}/{r.get('later_epoch_median_s')} s, "
+          f"coordinator {r.get('coordinator')}, "
           f"per device {r.get('per_device')}", flush=True)
     return r
 

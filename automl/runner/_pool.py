@@ -27,7 +27,7 @@ from automl.runner._slots import Slot
 from automl.runner._worker import save_arrays, worker_main
 from automl.space import SearchSpace
 
-__all__ = ["run_parallel", "PoolSettings"]
+__all__ = ["run_parallel", "PoolSettings", "PoolStats"]
 
 _log = get_logger("runner")
 
@@ -48,6 +48,24 @@ class PoolSettings:
 
 
 @dataclasses.dataclass
+class PoolStats:
+    """Where the coordinator's time went, for telling whether it limits a search: the trials
+    handed to workers, the seconds spent in the engine and the store (claiming and asking,
+    epoch reports, telling), and the seconds workers waited from being free (started, or
+    done with a trial) to receiving their next trial."""
+
+    trials: int = 0
+    engine_seconds: float = 0.0
+    worker_wait_seconds: float = 0.0
+
+    def summary(self) -> str:
+        per = 1000 / max(self.trials, 1)
+        return (f"{self.trials} trials handed out; {self.engine_seconds:.1f} s in the engine and the store "
+                f"({self.engine_seconds * per:.0f} ms a trial); workers waited {self.worker_wait_seconds:.1f} s "
+                f"for their next trial ({self.worker_wait_seconds * per:.0f} ms a trial)")
+
+
+@dataclasses.dataclass
 class _Worker:
     slot: Slot
     process: Any
@@ -56,6 +74,7 @@ class _Worker:
     spec: TrialSpec | None = None
     started: float = 0.0
     baseline_rss: int | None = None
+    free_since: float | None = None  # when it last became free for a trial
 
 
 def _death_reason(process: Any) -> str:
@@ -77,6 +96,7 @@ class _Pool:
         self.workers: dict[int, _Worker] = {}
         self.start_failures = 0
         self.retries_scheduled = 0
+        self.stats = PoolStats()
         for slot in slots:
             self.start(slot)
 
@@ -112,14 +132,18 @@ class _Pool:
 
 def run_parallel(engine: Engine, slots: list[Slot], space: SearchSpace, data: Dataset, *, n_trials: int,
                  timeout: float | None = None, observer: SearchObserver | None = None,
-                 heartbeat: Heartbeat | None = None, settings: PoolSettings | None = None) -> int:
-    """Run trials on ``slots`` in parallel until the study's budget is spent (or ``timeout``)."""
+                 heartbeat: Heartbeat | None = None, settings: PoolSettings | None = None,
+                 stats: PoolStats | None = None) -> int:
+    """Run trials on ``slots`` in parallel until the study's budget is spent (or ``timeout``);
+    ``stats``, when given, is filled with where the coordinator's time went (also logged)."""
     obs = observer or SearchObserver()
     st = settings or PoolSettings()
     start = time.monotonic()
     ran = 0
     with tempfile.TemporaryDirectory(prefix="automl-data-") as tmp:
         pool = _Pool(slots, space, save_arrays(data, Path(tmp)), st)
+        if stats is not None:
+            pool.stats = stats
         obs.on_search_start(n_trials, engine.finished(), [s.device for s in slots])
         stopping = timed_out = False
         try:
@@ -132,7 +156,9 @@ def run_parallel(engine: Engine, slots: list[Slot], space: SearchSpace, data: Da
                     pool.retries_scheduled, stopping = 0, False
                 for w in list(pool.workers.values()):
                     while not stopping and w.ready and w.spec is None:
+                        t0 = time.monotonic()
                         spec = next_spec(engine, n_trials)
+                        pool.stats.engine_seconds += time.monotonic() - t0
                         if spec is None:
                             stopping = True
                         elif spec.error:
@@ -141,6 +167,9 @@ def run_parallel(engine: Engine, slots: list[Slot], space: SearchSpace, data: Da
                             ran += 1
                         else:
                             w.spec, w.started = spec, time.monotonic()
+                            pool.stats.trials += 1
+                            if w.free_since is not None:
+                                pool.stats.worker_wait_seconds += w.started - w.free_since
                             if heartbeat:
                                 heartbeat.add(spec.handle)
                             obs.on_trial_start(spec, w.slot.device)
@@ -157,6 +186,7 @@ def run_parallel(engine: Engine, slots: list[Slot], space: SearchSpace, data: Da
                                                      device=w.slot.device))
                     w.spec = None
             pool.close()
+            _log.info("coordinator: %s", pool.stats.summary())
     return ran
 
 
@@ -216,7 +246,10 @@ def _end(pool: _Pool, engine: Engine, w: _Worker, outcome: TrialOutcome, obs: Se
     if heartbeat:
         heartbeat.remove(spec.handle)
     outcome.retryable = retry
+    t0 = time.monotonic()
+    w.free_since = t0
     _finish(engine, spec, outcome, obs)
+    pool.stats.engine_seconds += time.monotonic() - t0
     if retry and outcome.state == "failed" and engine.retry(spec):
         _log.warning("trial %d will be retried with the same values", spec.number)
         pool.retries_scheduled += 1
@@ -227,14 +260,16 @@ def _handle(pool: _Pool, w: _Worker, msg: tuple[Any, ...], engine: Engine, obs: 
             heartbeat: Heartbeat | None, st: PoolSettings) -> int:
     kind = msg[0]
     if kind == "ready":
-        w.ready = True
+        w.ready, w.free_since = True, time.monotonic()
         return 0
     if kind == "fatal":
         raise AutomlError(msg[1])
     if kind == "epoch" and w.spec is not None:
         _, _number, epoch, metrics = msg
         obs.on_epoch(w.spec, epoch, metrics)
+        t0 = time.monotonic()
         decision = engine.report(w.spec, epoch, metrics)
+        pool.stats.engine_seconds += time.monotonic() - t0
         if engine.can_prune:  # otherwise the worker goes on without waiting for an answer
             w.conn.send(("decision", "prune" if decision == Decision.PRUNE else "continue"))
         return 0

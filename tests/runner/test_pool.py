@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,11 +22,17 @@ from tests.conftest import TINY_YAML, cli_env
 pytestmark = pytest.mark.slow
 
 
-def test_parallel_search_and_pruning(tiny_space: dict[str, Any], store: str) -> None:
+def test_parallel_search_and_pruning(tiny_space: dict[str, Any], store: str, caplog: Any) -> None:
     space = dict(tiny_space, training={"batch_size": 64, "epochs": 4, "metrics": ["accuracy"]})
     space["optimizer"] = {"name": "sgd", "learning_rate": {"choice": [1e-6, 0.05]}}
+    caplog.set_level(logging.INFO, logger="automl")
     r = automl.search(space, "digits", n_trials=10, storage=store, study_name="p", workers=2, gpus="none",
                       pruner="median", sampler="random", seed=3)
+    # the coordinator says where its time went: 10 trials handed out, time in the engine
+    summary = [m for m in caplog.messages if m.startswith("coordinator: ")]
+    assert len(summary) == 1, caplog.messages
+    found = re.search(r"(\d+) trials handed out; ([\d.]+) s in the engine.*waited ([\d.]+) s", summary[0])
+    assert found and int(found[1]) == 10 and float(found[2]) > 0 and float(found[3]) >= 0, summary[0]
     trials = optuna.load_study(study_name="p", storage=store).trials
     assert len(trials) == 10 and r.ran == 10
     assert {t.user_attrs[f"{ATTR}device"] for t in trials} == {"cpu"}
