@@ -19,7 +19,7 @@ from automl.model._init import host_constants, host_weights, trial_rng
 from automl.runner._feed import fit_arguments
 from automl.space import FixedHP, SearchSpace
 
-__all__ = ["InProcessExecutor", "EpochHook", "classify_error"]
+__all__ = ["InProcessExecutor", "EpochHook", "classify_error", "epoch_only_callbacks"]
 
 EpochHook = Callable[[int, dict[str, float]], Decision]
 DEVICE_DATA_LIMIT = 2**30  # bytes of data a worker copies to its device (data_on_device)
@@ -154,11 +154,12 @@ class InProcessExecutor:
             return TrialOutcome("failed", error=f"building the model failed: {classify_error(e)}", device=self.device)
         params_count = int(model.count_params())
         cb = _make_callback(keras, on_epoch, self.space.objective.metric)
+        callbacks = epoch_only_callbacks(keras, [cb], model, epochs=spec.epochs)
         t0 = time.perf_counter()
         try:
             feed = fit_arguments(keras, *self._fit_arrays(keras), int(spec.config.get("batch_size", 32)),
                                  self.seed + spec.number)
-            model.fit(**feed, epochs=spec.epochs, initial_epoch=spec.initial_epoch, verbose=0, callbacks=[cb])
+            model.fit(**feed, epochs=spec.epochs, initial_epoch=spec.initial_epoch, verbose=0, callbacks=callbacks)
         except Exception as e:  # noqa: BLE001 - anything fit raises ends this trial only
             return TrialOutcome("failed", history=cb.history, params_count=params_count,
                                 fit_seconds=time.perf_counter() - t0, epoch_seconds=cb.epoch_seconds,
@@ -189,6 +190,36 @@ def latency_ms(model: Any, x: Any, batch: int = 256, repeats: int = 5) -> float:
         model.predict_on_batch(xb)
         times.append(time.perf_counter() - t0)
     return 1000.0 * sorted(times)[len(times) // 2] / len(xb)
+
+
+_BATCH_HOOKS = ("on_batch_begin", "on_batch_end", "on_train_batch_begin", "on_train_batch_end",
+                "on_test_batch_begin", "on_test_batch_end", "on_predict_batch_begin", "on_predict_batch_end")
+
+
+def epoch_only_callbacks(keras: Any, callbacks: list[Any], model: Any, *, epochs: int) -> Any:
+    """A ``keras.callbacks.CallbackList`` of ``callbacks`` (and a ``History``) that skips the
+    per-batch hooks, for callbacks that have none.
+
+    Keras's own list converts every batch's metrics to Python floats before calling the
+    per-batch hooks, even when no callback overrides them: on JAX, a task on a thread pool
+    per batch that waits for the device and copies the metrics to the host. On the CPU,
+    skipping it made a small network's epochs about a third shorter (benchmarks/README.md).
+    A callback that overrides a per-batch hook is refused (it would never be called).
+    """
+    base = keras.callbacks.Callback
+    for cb in callbacks:
+        hooked = [h for h in _BATCH_HOOKS if getattr(type(cb), h) is not getattr(base, h)]
+        if hooked:
+            raise ValueError(f"{type(cb).__name__} overrides {', '.join(hooked)}: per-batch hooks are not called here")
+
+    class EpochOnly(keras.callbacks.CallbackList):  # type: ignore[misc, name-defined]
+        def _skip(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            return None
+
+        on_batch_begin = on_batch_end = on_train_batch_begin = on_train_batch_end = _skip
+        on_test_batch_begin = on_test_batch_end = on_predict_batch_begin = on_predict_batch_end = _skip
+
+    return EpochOnly(callbacks, add_history=True, add_progbar=False, model=model, verbose=0, epochs=epochs)
 
 
 def _make_callback(keras: Any, on_epoch: EpochHook, objective: str) -> Any:

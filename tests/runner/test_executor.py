@@ -92,3 +92,53 @@ def test_freezing_the_collector_still_frees_each_trials_model() -> None:
             assert [r() is None for r in built] == [True] * n + [False]
     finally:
         gc.unfreeze()
+
+
+def test_fit_skips_the_per_batch_callback_work(monkeypatch: Any, tiny_space: dict[str, Any]) -> None:
+    """Keras's default callback list converts every batch's metrics to floats (on JAX, a
+    thread-pool task per batch waiting for the device) though no callback of a trial has a
+    per-batch hook; the executor's list does it per epoch only, and the epochs still stream."""
+    import keras
+    from keras.src.utils import python_utils
+
+    calls = [0]
+    real = python_utils.pythonify_logs
+
+    def counting(logs: Any) -> Any:
+        calls[0] += 1
+        return real(logs)
+
+    monkeypatch.setattr(python_utils, "pythonify_logs", counting)
+    data = load_data("digits")
+    steps = len(data.x_train) // 64  # per epoch, at batch size 64
+    epochs = 3
+
+    from automl.model import build_model
+
+    m = build_model(CONFIG, (64,), 10)
+    m.fit(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), batch_size=64, epochs=epochs,
+          verbose=0, callbacks=[keras.callbacks.Callback()])
+    assert calls[0] >= epochs * steps  # Keras's own list: at least once a batch
+
+    calls[0] = 0
+    ex = InProcessExecutor(parse_space(tiny_space), data)
+    seen: list[int] = []
+    out = ex.run(TrialSpec(0, {}, dict(CONFIG, epochs=epochs), epochs=epochs),
+                 lambda e, metrics: seen.append(e) or Decision.CONTINUE)  # type: ignore[func-returns-value]
+    assert out.state == "complete" and seen == [1, 2, 3] and len(out.history["val_accuracy"]) == epochs
+    assert calls[0] <= 6 * epochs  # begin and end of the epoch and of its evaluation: not per batch
+
+
+def test_epoch_only_callbacks_refuse_a_per_batch_hook() -> None:
+    import keras
+    import pytest
+
+    from automl.model import build_model
+    from automl.runner._executor import epoch_only_callbacks
+
+    class PerBatch(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            pass
+
+    with pytest.raises(ValueError, match="on_train_batch_end"):
+        epoch_only_callbacks(keras, [PerBatch()], build_model(CONFIG, (64,), 10), epochs=1)
