@@ -239,7 +239,9 @@ def automl_run(params: list[dict[str, Any]], data: Any, epochs: int, gpus: list[
     return {"wall_s": wall, "trials": len(trials), "outside_fit": outside, "states": sorted(states),
             **epoch_times(trials),
             "coordinator": {"engine_ms_per_trial": round(1000 * stats.engine_seconds / max(stats.trials, 1), 1),
-                            "worker_wait_ms_per_trial": round(1000 * stats.worker_wait_seconds / max(stats.trials, 1), 1)},
+                            "worker_wait_ms_per_trial": round(1000 * stats.worker_wait_seconds / max(stats.trials, 1), 1),
+                            "workers_ready_after_s": [round(x, 2) for x in stats.ready_after],
+                            "close_s": round(stats.close_seconds, 2)},
             "trial_seconds": [t.duration.total_seconds() for t in trials if t.duration],
             "per_device": per_device(trials), **timeline(trials, t0_wall)}
 

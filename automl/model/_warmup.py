@@ -8,12 +8,14 @@ runs without Python's lock, so a thread can do them while the main thread import
 (2-4 s of Python). ``start_warmup`` starts that thread; the worker joins it before it
 takes its first trial. What the first trial still pays is mostly XLA autotuning its own
 convolution shapes, longer when several workers on a GPU do it at once; a warm-up network
-closer to a trial did not shorten it (benchmarks/README.md, runs 15-17).
+closer to a trial did not shorten it (benchmarks/README.md, runs 15-17). A worker that
+keeps its data on the GPU copies it there in the same thread, after the warm-up.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from automl._logging import get_logger
 
@@ -40,11 +42,14 @@ def warm_device() -> None:
     jax.block_until_ready(jax.jit(jax.grad(loss))(w, jnp.ones((4, 8, 8, 3))))
 
 
-def start_warmup(backend: str) -> threading.Thread | None:
-    """A started thread running :func:`warm_device` on JAX (None on other backends).
+def start_warmup(backend: str, then: Callable[[], None] | None = None) -> threading.Thread | None:
+    """A started thread running :func:`warm_device` on JAX, then ``then`` (None on other
+    backends: nothing is started and ``then`` is not called).
 
     Call it after :func:`automl.model.configure_backend` (JAX reads its settings when it
-    starts). A failure is only logged: the first trial meets the same error and records it.
+    starts). A failure of the warm-up is only logged: the first trial meets the same error
+    and records it. ``then`` (a worker copies its data to the device there) runs even when
+    the warm-up failed, and must handle its own errors.
     """
     if backend != "jax":
         return None
@@ -54,6 +59,8 @@ def start_warmup(backend: str) -> threading.Thread | None:
             warm_device()
         except Exception as e:  # noqa: BLE001 - the first trial reports what is wrong
             _log.debug("warming the device up failed: %s: %s", type(e).__name__, e)
+        if then is not None:
+            then()
 
     thread = threading.Thread(target=run, name="automl-warmup", daemon=True)
     thread.start()

@@ -86,24 +86,36 @@ class InProcessExecutor:
         if not self.data_on_device or keras.backend.backend() != "jax":
             return host
         if self._arrays is None:
-            import jax
-            import numpy as np
-
-            size = sum(int(a.nbytes) for a in host)
-            limit = device_data_limit(_memory_limit(jax))
-            if size > limit:
-                _log.warning("the data (%.0f MiB) is larger than %.0f MiB: it stays in host memory", size / 2**20,
-                             limit / 2**20)
-                self._arrays = host
-            else:
-                try:
-                    x, y, xv, yv = (jax.device_put(np.asarray(a)) for a in host)
-                    self._arrays = (x, y, xv, yv)
-                except Exception as e:  # noqa: BLE001 - out of device memory: train from host memory
-                    _log.warning("the data could not be copied to %s (%s): it stays in host memory", self.device,
-                                 classify_error(e))
-                    self._arrays = host
+            self._arrays = self._to_device(host)
         return self._arrays
+
+    def place_data(self) -> None:
+        """Copy the data to the device now rather than at the first trial (with
+        ``data_on_device``, on JAX). Needs only JAX, not Keras: a worker does it from its
+        warm-up thread while the main thread imports Keras."""
+        from automl.model._backend import resolve_backend
+
+        if self.data_on_device and self._arrays is None and resolve_backend(self.backend) == "jax":
+            d = self.data
+            self._arrays = self._to_device((d.x_train, d.y_train, d.x_val, d.y_val))
+
+    def _to_device(self, host: tuple[Any, Any, Any, Any]) -> tuple[Any, Any, Any, Any]:
+        import jax
+        import numpy as np
+
+        size = sum(int(a.nbytes) for a in host)
+        limit = device_data_limit(_memory_limit(jax))
+        if size > limit:
+            _log.warning("the data (%.0f MiB) is larger than %.0f MiB: it stays in host memory", size / 2**20,
+                         limit / 2**20)
+            return host
+        try:
+            x, y, xv, yv = (jax.device_put(np.asarray(a)) for a in host)
+        except Exception as e:  # noqa: BLE001 - out of device memory: train from host memory
+            _log.warning("the data could not be copied to %s (%s): it stays in host memory", self.device,
+                         classify_error(e))
+            return host
+        return x, y, xv, yv
 
     def _measure(self, metric: str, history: dict[str, list[float]], params_count: int, model: Any) -> float:
         if metric == "params_count":

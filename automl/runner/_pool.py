@@ -57,12 +57,18 @@ class PoolStats:
     trials: int = 0
     engine_seconds: float = 0.0
     worker_wait_seconds: float = 0.0
+    ready_after: list[float] = dataclasses.field(default_factory=list)
+    """Seconds from the search's start to each worker's first ``ready`` (replacements too)."""
+    close_seconds: float = 0.0
+    """Seconds spent stopping the workers after the last trial."""
 
     def summary(self) -> str:
         per = 1000 / max(self.trials, 1)
+        ready = f"{min(self.ready_after):.1f}-{max(self.ready_after):.1f} s" if self.ready_after else "never"
         return (f"{self.trials} trials handed out; {self.engine_seconds:.1f} s in the engine and the store "
                 f"({self.engine_seconds * per:.0f} ms a trial); workers waited {self.worker_wait_seconds:.1f} s "
-                f"for their next trial ({self.worker_wait_seconds * per:.0f} ms a trial)")
+                f"for their next trial ({self.worker_wait_seconds * per:.0f} ms a trial); workers ready after "
+                f"{ready}; stopping them took {self.close_seconds:.1f} s")
 
 
 @dataclasses.dataclass
@@ -90,44 +96,86 @@ def _death_reason(process: Any) -> str:
 
 
 class _Pool:
-    def __init__(self, slots: list[Slot], space: SearchSpace, data_meta: dict[str, Any], settings: PoolSettings) -> None:
+    """The worker processes. They start at once, before the data is written: each is sent
+    where the data is (``share_data``) while it imports Keras."""
+
+    def __init__(self, slots: list[Slot], space: SearchSpace, settings: PoolSettings) -> None:
         self.ctx = mp.get_context("spawn")
-        self.space, self.meta, self.settings = space, data_meta, settings
+        self.space, self.settings = space, settings
+        self.meta: dict[str, Any] | None = None
         self.workers: dict[int, _Worker] = {}
+        self.retired: list[_Worker] = []  # told to stop while the last trials run; joined in close()
         self.start_failures = 0
         self.retries_scheduled = 0
         self.stats = PoolStats()
+        self.t0 = time.monotonic()
         for slot in slots:
             self.start(slot)
+
+    def share_data(self, meta: dict[str, Any]) -> None:
+        """Tell every worker, and every worker started from now on, where the data files are."""
+        self.meta = meta
+        for w in self.workers.values():
+            self._send_data(w)
+
+    def _send_data(self, w: _Worker) -> None:
+        try:
+            w.conn.send(("data", self.meta))
+        except OSError:  # it died already: _serve sees the death and replaces it
+            pass
 
     def start(self, slot: Slot) -> None:
         parent, child = self.ctx.Pipe()
         p = self.ctx.Process(target=worker_main, name=f"automl-worker-{slot.index}",
-                             args=(slot, child, self.space, self.meta, self.settings.backend,
+                             args=(slot, child, self.space, self.settings.backend,
                                    self.settings.seed, self.settings.data_on_device), daemon=True)
         p.start()
         child.close()
-        self.workers[slot.index] = _Worker(slot, p, parent)
+        w = self.workers[slot.index] = _Worker(slot, p, parent)
+        if self.meta is not None:
+            self._send_data(w)
+
+    def retire(self, w: _Worker) -> None:
+        """Let an idle worker exit now, while other workers finish the last trials."""
+        del self.workers[w.slot.index]
+        self._ask_to_stop(w)
+        self.retired.append(w)
 
     def replace(self, w: _Worker) -> None:
         self.stop(w)
         self.start(w.slot)
 
-    def stop(self, w: _Worker, kill: bool = False) -> None:
-        if w.process.is_alive() and not kill:
+    @staticmethod
+    def _ask_to_stop(w: _Worker) -> None:
+        if w.process.is_alive():
             try:
                 w.conn.send(("stop",))
             except (OSError, ValueError):
                 pass
+
+    def stop(self, w: _Worker, kill: bool = False) -> None:
+        if not kill:
+            self._ask_to_stop(w)
             w.process.join(timeout=10)
         if w.process.is_alive():
             w.process.kill()
             w.process.join(timeout=10)
         w.conn.close()
 
-    def close(self) -> None:
-        for w in list(self.workers.values()):
-            self.stop(w)
+    def close(self, grace: float = 10.0) -> None:
+        """Stop every worker, all at once: each is asked to stop, all get ``grace`` seconds
+        together to exit, and any still running then is killed. (One after another, a JAX
+        worker's exit takes a few tenths of a second each.)"""
+        workers = list(self.workers.values()) + self.retired
+        for w in workers:
+            self._ask_to_stop(w)
+        deadline = time.monotonic() + grace
+        for w in workers:
+            w.process.join(timeout=max(0.0, deadline - time.monotonic()))
+        for w in workers:
+            self.stop(w, kill=True)
+        self.workers.clear()
+        self.retired.clear()
 
 
 def run_parallel(engine: Engine, slots: list[Slot], space: SearchSpace, data: Dataset, *, n_trials: int,
@@ -141,12 +189,13 @@ def run_parallel(engine: Engine, slots: list[Slot], space: SearchSpace, data: Da
     start = time.monotonic()
     ran = 0
     with tempfile.TemporaryDirectory(prefix="automl-data-") as tmp:
-        pool = _Pool(slots, space, save_arrays(data, Path(tmp)), st)
+        pool = _Pool(slots, space, st)
         if stats is not None:
             pool.stats = stats
-        obs.on_search_start(n_trials, engine.finished(), [s.device for s in slots])
         stopping = timed_out = False
         try:
+            pool.share_data(save_arrays(data, Path(tmp)))  # written while the workers import Keras
+            obs.on_search_start(n_trials, engine.finished(), [s.device for s in slots])
             while True:
                 if not timed_out and timeout is not None and time.monotonic() - start >= timeout:
                     _log.info("timeout of %.0f s reached: finishing the running trials", timeout)
@@ -178,6 +227,9 @@ def run_parallel(engine: Engine, slots: list[Slot], space: SearchSpace, data: Da
                 busy = [w for w in pool.workers.values() if w.spec is not None]
                 if stopping and not busy:
                     break
+                if stopping:  # nothing left for the idle ones: they exit while the last trials run
+                    for w in [w for w in pool.workers.values() if w.ready and w.spec is None]:
+                        pool.retire(w)
                 ran += _serve(pool, engine, obs, heartbeat, st)
         finally:
             for w in pool.workers.values():
@@ -185,7 +237,9 @@ def run_parallel(engine: Engine, slots: list[Slot], space: SearchSpace, data: Da
                     engine.tell(w.spec, TrialOutcome("failed", error="interrupted: the search stopped",
                                                      device=w.slot.device))
                     w.spec = None
+            t0 = time.monotonic()
             pool.close()
+            pool.stats.close_seconds = time.monotonic() - t0
             _log.info("coordinator: %s", pool.stats.summary())
     return ran
 
@@ -261,6 +315,7 @@ def _handle(pool: _Pool, w: _Worker, msg: tuple[Any, ...], engine: Engine, obs: 
     kind = msg[0]
     if kind == "ready":
         w.ready, w.free_since = True, time.monotonic()
+        pool.stats.ready_after.append(w.free_since - pool.t0)
         return 0
     if kind == "fatal":
         raise AutomlError(msg[1])

@@ -2,13 +2,14 @@
 
 The environment (``CUDA_VISIBLE_DEVICES``, JAX preallocation off) is set before Keras is
 imported; on a GPU, a thread starts the device while Keras is imported; the data is
-memory-mapped once from the files the coordinator wrote (and, with ``data_on_device``, a
-GPU worker on JAX copies it to its GPU at its first trial); the Keras session is cleared
-between trials.
+memory-mapped once from the files the coordinator wrote while its workers started (and,
+with ``data_on_device``, a GPU worker on JAX copies it to its GPU in that same thread);
+the Keras session is cleared between trials.
 
 Protocol (tuples over a ``multiprocessing`` pipe):
 
-* coordinator → worker: ``("run", spec, await_decision)``, ``("decision", "continue" | "prune")``
+* coordinator → worker: ``("data", meta)`` (first, once: where the data files are, see
+  :func:`save_arrays`), ``("run", spec, await_decision)``, ``("decision", "continue" | "prune")``
   (after each epoch, only when ``await_decision``: the engine can prune), ``("stop",)``
 * worker → coordinator: ``("ready", rss)``, ``("epoch", number, epoch, metrics)``,
   ``("done", number, outcome, rss)``, ``("fatal", message)``
@@ -55,13 +56,36 @@ def _load_arrays(meta: dict[str, Any]) -> Any:
     return Dataset(meta["name"], num_classes=meta["num_classes"], source=meta["source"], **arrays)
 
 
-def worker_main(slot: Any, conn: Any, space: Any, data_meta: dict[str, Any], backend: str | None,
-                seed: int, data_on_device: bool = True) -> None:
+def _receive_data(conn: Any) -> Any:
+    """The first message a worker gets: where the coordinator wrote the data (it writes
+    the files while its workers start)."""
+    msg = conn.recv()
+    if msg[0] == "stop":  # stopped before the data was written (the coordinator failed)
+        raise EOFError
+    if msg[0] != "data":
+        raise RuntimeError(f"expected the data's location first, got {msg[0]!r}")
+    return _load_arrays(msg[1])
+
+
+def worker_main(slot: Any, conn: Any, space: Any, backend: str | None, seed: int,
+                data_on_device: bool = True) -> None:
     """Entry point of a worker process (started with the ``spawn`` method); ``data_on_device``
     applies to GPU slots only."""
     os.environ["CUDA_VISIBLE_DEVICES"] = slot.cuda_visible_devices
     os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    made: dict[str, Any] = {}
+
+    def prepare() -> None:
+        # Read the data (memory-mapped) and, when it is kept on the GPU, copy it there.
+        try:
+            ex = InProcessExecutor(space, _receive_data(conn), backend=backend, seed=seed, device=slot.device,
+                                   freeze_gc=True, data_on_device=data_on_device and slot.gpu is not None)
+            ex.place_data()
+            made["executor"] = ex
+        except BaseException as e:  # noqa: BLE001 - raised again in the main thread
+            made["error"] = e
+
     try:
         from automl.engines._base import Decision
         from automl.model import configure_backend, import_keras
@@ -71,13 +95,19 @@ def worker_main(slot: Any, conn: Any, space: Any, data_meta: dict[str, Any], bac
 
         wanted = resolve_backend(backend)
         configure_backend(wanted)
-        # A GPU worker starts its device while Keras is imported (see automl/model/_warmup.py).
-        warmup = start_warmup(wanted) if slot.gpu is not None else None
+        # A GPU worker starts its device, then receives its data and copies it there, in a
+        # thread while Keras is imported (see automl/model/_warmup.py).
+        warmup = start_warmup(wanted, then=prepare) if slot.gpu is not None else None
         import_keras(backend, skip_optional=True)
-        executor = InProcessExecutor(space, _load_arrays(data_meta), backend=backend, seed=seed, device=slot.device,
-                                     freeze_gc=True, data_on_device=data_on_device and slot.gpu is not None)
-        if warmup is not None:
+        if warmup is None:
+            prepare()
+        else:
             warmup.join()
+        if "error" in made:
+            raise made["error"]
+        executor = made["executor"]
+    except EOFError:  # the coordinator went away, or stopped this worker, before sending the data
+        return
     except Exception as e:  # noqa: BLE001 - reported to the coordinator, which stops the search
         conn.send(("fatal", f"worker on {slot.device} could not start: {type(e).__name__}: {e}"))
         return

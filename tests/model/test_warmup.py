@@ -11,7 +11,10 @@ from tests.conftest import run_on_jax
 
 
 def test_no_warmup_off_jax() -> None:
-    assert start_warmup("tensorflow") is None and start_warmup("torch") is None
+    called: list[int] = []
+    assert start_warmup("tensorflow", then=lambda: called.append(1)) is None
+    assert start_warmup("torch") is None
+    assert called == []  # `then` runs only in the thread
 
 
 _SCRIPT = """
@@ -20,17 +23,23 @@ _SCRIPT = """
     from automl.model._warmup import start_warmup
 
     configure_backend("jax")
-    thread = start_warmup("jax")
+    then = []  # what the thread had compiled when it called `then`, and the thread's name
+    thread = start_warmup("jax", then=lambda: then.append([list(compiled), threading.current_thread().name]))
     keras = import_keras("jax")  # imported while the thread compiles
     thread.join(timeout=300)
-    print("RESULT" + json.dumps({"alive": thread.is_alive(), "compiled": compiled,
+    print("RESULT" + json.dumps({"alive": thread.is_alive(), "compiled": compiled, "then": then,
                                  "flags": os.environ.get("XLA_FLAGS", "")}))
 """
 
 
 @pytest.mark.slow
-def test_warmup_thread_compiles_a_gradient_while_keras_imports(tmp_path: Path) -> None:
+def test_warmup_thread_compiles_a_gradient_while_keras_imports_then_runs_then(tmp_path: Path) -> None:
     out = run_on_jax(_SCRIPT, tmp_path)
     assert not out["alive"]
     assert any("loss" in name for name in out["compiled"]), out["compiled"]
+    # `then` ran once, in the warm-up thread, after the gradient was compiled
+    assert len(out["then"]) == 1
+    compiled_before, thread_name = out["then"][0]
+    assert thread_name == "automl-warmup"
+    assert any("loss" in name for name in compiled_before), compiled_before
     assert "--xla_gpu_enable_triton_gemm=false" in out["flags"]

@@ -161,6 +161,13 @@ _DEVICE_SCRIPT = """
     out["states"] = [r.state for r in runs]
     out["on_device"] = [isinstance(a, jax.Array) for a in dev._arrays]
     out["take_batch"] = compiled.count("take_batch")
+    placed = InProcessExecutor(space, data, backend="jax", data_on_device=True)
+    placed.place_data()  # before any trial, without Keras's help (a worker's warm-up thread)
+    out["placed"] = [isinstance(a, jax.Array) for a in placed._arrays]
+    out["placed_history"] = placed.run(TrialSpec(0, {}, configs[0], 2), go).history
+    kept = InProcessExecutor(space, data, backend="jax")
+    kept.place_data()  # data_on_device off: nothing to do
+    out["kept"] = kept._arrays is None
     _executor.DEVICE_DATA_LIMIT = 1000  # bytes: this data no longer fits
     big = InProcessExecutor(space, data, backend="jax", data_on_device=True)
     out["big_state"] = big.run(TrialSpec(0, {}, configs[0], 2), go).state
@@ -184,6 +191,9 @@ def test_data_on_the_device_trains_as_from_host_memory(tmp_path: Path) -> None:
     # the same batches, so the same training: the same histories, trial by trial
     assert out["device"] == out["host"]
     assert out["take_batch"] == 1  # one batch shape: compiled once for both trials
+    # copied ahead of the first trial: on the device, and the trial trains the same
+    assert out["placed"] == [True] * 4 and out["placed_history"] == out["device"][0]
+    assert out["kept"]
     # data over the limit stays in host memory and trains as before
     assert out["big_state"] == "complete" and out["big_arrays"] == [False] * 4
     # so does data that the device has no room for

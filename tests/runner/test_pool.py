@@ -33,6 +33,9 @@ def test_parallel_search_and_pruning(tiny_space: dict[str, Any], store: str, cap
     assert len(summary) == 1, caplog.messages
     found = re.search(r"(\d+) trials handed out; ([\d.]+) s in the engine.*waited ([\d.]+) s", summary[0])
     assert found and int(found[1]) == 10 and float(found[2]) > 0 and float(found[3]) >= 0, summary[0]
+    # ... when its workers were ready, and how long stopping them took
+    found = re.search(r"workers ready after ([\d.]+)-([\d.]+) s; stopping them took ([\d.]+) s", summary[0])
+    assert found and 0 < float(found[1]) <= float(found[2]) and float(found[3]) >= 0, summary[0]
     trials = optuna.load_study(study_name="p", storage=store).trials
     assert len(trials) == 10 and r.ran == 10
     assert {t.user_attrs[f"{ATTR}device"] for t in trials} == {"cpu"}
@@ -44,6 +47,41 @@ def test_parallel_search_and_pruning(tiny_space: dict[str, Any], store: str, cap
             assert len(t.user_attrs[f"{ATTR}history"]["loss"]) < 4
         else:
             assert t.state == optuna.trial.TrialState.COMPLETE
+
+
+def test_workers_get_their_data_after_starting_and_exit_cleanly(tiny_space: dict[str, Any], tmp_path: Path) -> None:
+    from automl._search import prepare
+    from automl.runner._pool import PoolSettings, _Pool
+    from automl.runner._slots import plan_slots
+    from automl.runner._worker import save_arrays
+
+    prep = prepare(tiny_space, "digits")
+    slots = plan_slots("none", 1, 3)
+    # stopped before it was told where the data is (writing it failed): it exits, quietly
+    pool = _Pool(slots[:1], prep.space, PoolSettings())
+    first = next(iter(pool.workers.values()))
+    pool._ask_to_stop(first)
+    first.process.join(timeout=120)
+    assert first.process.exitcode == 0
+    with pytest.raises(EOFError):  # it sent nothing (no "fatal" message) before it exited
+        first.conn.recv()
+    pool.close()
+    # the data is written after the workers started: each one gets ready with it
+    pool = _Pool(slots, prep.space, PoolSettings())
+    pool.share_data(save_arrays(prep.data, tmp_path / "data"))
+    workers = list(pool.workers.values())
+    for w in workers:
+        assert w.conn.poll(120) and w.conn.recv()[0] == "ready"
+        w.ready = True
+    # a retired worker exits on its own while the others go on
+    pool.retire(workers[0])
+    workers[0].process.join(timeout=120)
+    assert workers[0].process.exitcode == 0 and all(w.process.is_alive() for w in workers[1:])
+    assert list(pool.workers.values()) == workers[1:]
+    # closing stops the rest, all at once, none killed
+    pool.close()
+    assert [w.process.exitcode for w in workers] == [0, 0, 0]
+    assert not pool.workers and not pool.retired
 
 
 @pytest.mark.parametrize("engine", ["optuna", "kerastuner"])
