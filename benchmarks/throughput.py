@@ -24,9 +24,11 @@ order. Usage (JAX backend, GPUs):
 from __future__ import annotations
 
 import argparse
+import heapq
 import json
 import os
 import random
+import re
 import shutil
 import statistics
 import subprocess
@@ -145,6 +147,36 @@ def timeline(trials: list[Any], t0_wall: float) -> dict[str, Any]:
     return out
 
 
+def fixed_costs(wall: float, first_start: float | None, trial_seconds: list[float], slots: int) -> dict[str, Any]:
+    """What a run paid besides its trials: ``fixed_cost_s`` is the wall time minus the
+    trials' seconds shared over the slots; ``tail_s`` is how much longer the trials take
+    replayed in order on ``slots`` slots, each to the first free one, than shared evenly
+    (the last trials finishing unevenly); ``gaps_s`` is what is left after the first
+    trial's start and that replay (waits between trials, workers ready at different
+    times, stopping the workers)."""
+    if not trial_seconds or first_start is None:
+        return {}
+    free = [0.0] * slots
+    for t in trial_seconds:
+        heapq.heapreplace(free, free[0] + t)
+    even = sum(trial_seconds) / slots
+    return {"fixed_cost_s": round(wall - even, 2), "tail_s": round(max(free) - even, 2),
+            "gaps_s": round(wall - first_start - max(free), 2)}
+
+
+def analyse(paths: list[str]) -> None:
+    """Print each automl mode's fixed costs (:func:`fixed_costs`) from saved results; the
+    slots are read from the mode's label (GPUs × K)."""
+    for path in paths:
+        for label, r in json.loads(Path(path).read_text())["modes"].items():
+            found = re.search(r"(\d+) GPUs?, K=(\d+)", label)
+            if found and r.get("trial_seconds"):
+                slots = int(found[1]) * int(found[2])
+                costs = fixed_costs(r["wall_s"], r.get("first_trial_start_s"), r["trial_seconds"], slots)
+                print(f"{Path(path).name} | {label} | {r['trials_per_min']} trials/min | first trial at "
+                      f"{r.get('first_trial_start_s')} s | " + " | ".join(f"{k} {v}" for k, v in costs.items()))
+
+
 def space_for(epochs: int) -> Any:
     from automl.space import load_space, resolve_space
 
@@ -243,7 +275,9 @@ def automl_run(params: list[dict[str, Any]], data: Any, epochs: int, gpus: list[
                             "workers_ready_after_s": [round(x, 2) for x in stats.ready_after],
                             "close_s": round(stats.close_seconds, 2)},
             "trial_seconds": [t.duration.total_seconds() for t in trials if t.duration],
-            "per_device": per_device(trials), **timeline(trials, t0_wall)}
+            "per_device": per_device(trials), **(tl := timeline(trials, t0_wall)),
+            **fixed_costs(wall, tl.get("first_trial_start_s"), [t.duration.total_seconds() for t in trials if t.duration],
+                          len(slots))}
 
 
 def epoch_times(trials: list[Any]) -> dict[str, float | None]:
@@ -380,7 +414,12 @@ def main() -> None:
                     help="run the modes in reverse order (the first round too, with --repeat)")
     ap.add_argument("--fresh-cache", action="store_true",
                     help="give each automl mode an empty AUTOML_CACHE (no compiled programs from another mode)")
+    ap.add_argument("--analyse", nargs="+", metavar="JSON",
+                    help="print the fixed costs of the automl modes of saved results, and exit")
     args = ap.parse_args()
+    if args.analyse:
+        analyse(args.analyse)
+        return
     os.environ["KERAS_BACKEND"] = BACKEND[0] = args.backend
     os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
     gpus = [int(g) for g in args.gpus.split(",")]
