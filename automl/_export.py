@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,10 @@ from automl._paths import checkpoint_dir
 from automl.engines._base import ATTR
 from automl.errors import UsageError
 
-__all__ = ["trial_model", "export_model", "evaluate_model"]
+__all__ = ["trial_model", "export_model", "evaluate_model", "EpochProgress"]
+
+EpochProgress = Callable[[int, int, dict[str, float]], None]
+"""Called after each retraining epoch with (epoch, epochs, that epoch's metrics)."""
 
 _log = get_logger("export")
 
@@ -33,9 +37,9 @@ def _pick(study: Any, number: int | None) -> Any:
 
 
 def trial_model(study: Any, url: str, number: int | None = None, *, retrain: bool = False,
-                backend: str | None = None) -> tuple[Any, Any, Any]:
+                backend: str | None = None, on_epoch: EpochProgress | None = None) -> tuple[Any, Any, Any]:
     """(model, trial, dataset or None): the trial's model with its kept weights, or retrained
-    on train + validation with ``retrain``."""
+    on train + validation with ``retrain`` (``on_epoch`` is told of each epoch)."""
     from automl.data import data_from_description
     from automl.model import build_model, import_keras, seed_everything
     from automl.space import FixedHP, Space, space_from_definition
@@ -61,7 +65,13 @@ def trial_model(study: Any, url: str, number: int | None = None, *, retrain: boo
         y = np.concatenate([data.y_train, data.y_val])
         epochs = int(config.get("epochs") or max(len(v) for v in trial.user_attrs[f"{ATTR}history"].values()))
         _log.info("retraining trial %d on %d samples for %d epochs", trial.number, len(y), epochs)
-        model.fit(x, y, epochs=epochs, batch_size=int(config.get("batch_size", 32)), verbose=0)
+        callbacks = []
+        if on_epoch is not None:
+            def report(epoch: int, logs: dict[str, Any] | None) -> None:
+                on_epoch(epoch + 1, epochs, {k: float(v) for k, v in (logs or {}).items()})
+
+            callbacks.append(keras.callbacks.LambdaCallback(on_epoch_end=report))
+        model.fit(x, y, epochs=epochs, batch_size=int(config.get("batch_size", 32)), verbose=0, callbacks=callbacks)
         return model, trial, data
     weights = checkpoint_dir(url, study.study_name, create=False) / f"trial_{trial.number}.weights.h5"
     if not weights.is_file():
@@ -75,12 +85,13 @@ def trial_model(study: Any, url: str, number: int | None = None, *, retrain: boo
 
 
 def export_model(study: Any, url: str, out: Path, number: int | None = None, *, retrain: bool = False,
-                 backend: str | None = None) -> Any:
+                 backend: str | None = None, on_epoch: EpochProgress | None = None) -> Any:
+    """Write the trial's model to ``out`` (``.keras``); returns the trial."""
     if out.suffix != ".keras":
         raise UsageError(f"the output must end in .keras (got {out.name})")
     if not out.parent.is_dir():
         raise UsageError(f"folder {out.parent} does not exist")
-    model, trial, _ = trial_model(study, url, number, retrain=retrain, backend=backend)
+    model, trial, _ = trial_model(study, url, number, retrain=retrain, backend=backend, on_epoch=on_epoch)
     model.save(out)
     return trial
 

@@ -388,9 +388,26 @@ def export(study: str, storage: str | None, out: str, number: int | None, retrai
     from automl.storage import load_study, resolve_url
 
     st = load_study(_open(storage), study)
-    trial = export_model(st, resolve_url(storage), Path(out), number, retrain=retrain, backend=backend)
-    how = "retrained on train + validation" if retrain else f"{trial.value:.4f} on validation"
-    _err.print(f"wrote {out}: trial #{trial.number} ({how})", highlight=False)
+    if not retrain:
+        trial = export_model(st, resolve_url(storage), Path(out), number, backend=backend)
+        _err.print(f"wrote {out}: trial #{trial.number} ({trial.value:.4f} on validation)", highlight=False)
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    last: dict[str, float] = {}
+    with Progress(TextColumn("retraining"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
+                  TimeElapsedColumn(), console=_err, transient=True) as bar:
+        task = bar.add_task("epochs", total=None, status="")
+
+        def on_epoch(epoch: int, epochs: int, metrics: dict[str, float]) -> None:
+            last.clear()
+            last.update(metrics, epochs=epochs)
+            bar.update(task, total=epochs, completed=epoch, status=f"loss {metrics.get('loss', float('nan')):.4f}")
+
+        trial = export_model(st, resolve_url(storage), Path(out), number, retrain=True, backend=backend,
+                             on_epoch=on_epoch)
+    _err.print(f"wrote {out}: trial #{trial.number} (retrained on train + validation: {int(last.get('epochs', 0))} "
+               f"epochs, final loss {last.get('loss', float('nan')):.4f})", highlight=False)
 
 
 @cli.command()

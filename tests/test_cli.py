@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import optuna
 import pytest
 import sqlalchemy as sa
 
+from automl.engines import ATTR
 from tests.conftest import TINY_YAML, cli_env, file_digest
 
 pytestmark = pytest.mark.slow
@@ -204,7 +206,12 @@ def test_export_evaluate_and_report(run_cli, tmp_path: Path) -> None:  # type: i
     missing = run_cli("export", "tiny", "--out", "x.keras", env={"AUTOML_CACHE": str(tmp_path / "empty")})
     assert missing.returncode == 2 and "--retrain" in missing.stderr
     again = run_cli("export", "tiny", "--out", "re.keras", "--retrain", env={"AUTOML_CACHE": str(tmp_path / "empty")})
-    assert again.returncode == 0, again.stderr and (tmp_path / "re.keras").exists()
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "re.keras").exists()
+    # it says how the retraining went: every epoch of the trial, and the last loss
+    epochs = len(study.best_trial.user_attrs[f"{ATTR}history"]["loss"])
+    found = re.search(r"retrained on train \+ validation: (\d+) epochs, final loss ([\d.]+)", again.stderr)
+    assert found and int(found[1]) == epochs and float(found[2]) > 0, again.stderr
     rep = run_cli("report", "tiny", "--out", "report.html")
     assert rep.returncode == 0, rep.stderr
     page = (tmp_path / "report.html").read_text()
