@@ -11,6 +11,7 @@ from typing import Any
 from automl.engines._base import ATTR, Decision, Engine, TrialOutcome, TrialSpec
 from automl.engines._record import finish_trial, finished_count, plain
 from automl.errors import UsageError
+from automl.storage._stale import adopt_orphans, first_heartbeat
 from automl.space import HP, SearchSpace
 
 __all__ = ["OptunaEngine", "OptunaHP", "SAMPLERS", "PRUNERS", "make_sampler", "make_pruner", "pruner_warmup"]
@@ -129,6 +130,9 @@ class OptunaEngine(Engine):
             # automl records heartbeats itself (runner/_heartbeat.py); Optuna's optimize() is not used.
             warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed")
             trial = self.study.ask()
+        # Beat now, not once the values are drawn: a process killed in between leaves a
+        # trial with no heartbeat, which Optuna never finds stale (automl/storage/_stale.py).
+        first_heartbeat(self.study._storage, trial._trial_id)  # noqa: SLF001
         error = None
         try:
             config = self.space.sample(OptunaHP(trial))
@@ -163,4 +167,5 @@ class OptunaEngine(Engine):
     def reap_stale(self) -> None:
         import optuna
 
+        adopt_orphans(self.study._storage, self.study._study_id)  # noqa: SLF001
         optuna.storages.fail_stale_trials(self.study)

@@ -79,3 +79,31 @@ def test_coordinators_share_one_global_budget(shared_store: str, tmp_path: Path)
         assert t.intermediate_values
     devices = {t.user_attrs["automl:device"] for t in trials}
     assert devices == {"cpu"}
+
+
+def test_a_trial_left_without_a_heartbeat_is_found_stale(shared_store: str) -> None:
+    import time
+    import warnings
+
+    from automl.storage import open_storage
+    from automl.storage._stale import adopt_orphans, first_heartbeat
+
+    storage = open_storage(shared_store, heartbeat_s=1)  # stale after 3 s without a beat
+    study = optuna.create_study(storage=storage, study_name="orphans")
+    S = optuna.trial.TrialState
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Optuna warns that optimize() is not the one beating
+        orphan = study.ask()  # its process died before its first heartbeat
+        time.sleep(4.5)
+        optuna.storages.fail_stale_trials(study)
+        assert study.trials[orphan.number].state == S.RUNNING  # Optuna alone never finds it stale
+        live = study.ask()
+        first_heartbeat(study._storage, live._trial_id)
+        # the orphan gets a heartbeat (once); the trial that has its own does not
+        assert adopt_orphans(study._storage, study._study_id) == [orphan._trial_id]
+        assert adopt_orphans(study._storage, study._study_id) == []
+        time.sleep(4.5)
+        storage.record_heartbeat(live._trial_id)  # its owner is alive
+        optuna.storages.fail_stale_trials(study)
+    states = {t.number: t.state for t in study.trials}
+    assert states == {orphan.number: S.FAIL, live.number: S.RUNNING}
