@@ -273,7 +273,7 @@ def automl_run(params: list[dict[str, Any]], data: Any, epochs: int, gpus: list[
             "coordinator": {"engine_ms_per_trial": round(1000 * stats.engine_seconds / max(stats.trials, 1), 1),
                             "worker_wait_ms_per_trial": round(1000 * stats.worker_wait_seconds / max(stats.trials, 1), 1),
                             "workers_ready_after_s": [round(x, 2) for x in stats.ready_after],
-                            "close_s": round(stats.close_seconds, 2)},
+                            "close_s": round(stats.close_seconds, 2), "data_write_s": round(stats.data_seconds, 2)},
             "trial_seconds": [t.duration.total_seconds() for t in trials if t.duration],
             "per_device": per_device(trials), **(tl := timeline(trials, t0_wall)),
             **fixed_costs(wall, tl.get("first_trial_start_s"), [t.duration.total_seconds() for t in trials if t.duration],

@@ -61,14 +61,16 @@ class PoolStats:
     """Seconds from the search's start to each worker's first ``ready`` (replacements too)."""
     close_seconds: float = 0.0
     """Seconds spent stopping the workers after the last trial."""
+    data_seconds: float = 0.0
+    """Seconds spent writing the data files (while the workers start)."""
 
     def summary(self) -> str:
         per = 1000 / max(self.trials, 1)
         ready = f"{min(self.ready_after):.1f}-{max(self.ready_after):.1f} s" if self.ready_after else "never"
         return (f"{self.trials} trials handed out; {self.engine_seconds:.1f} s in the engine and the store "
                 f"({self.engine_seconds * per:.0f} ms a trial); workers waited {self.worker_wait_seconds:.1f} s "
-                f"for their next trial ({self.worker_wait_seconds * per:.0f} ms a trial); workers ready after "
-                f"{ready}; stopping them took {self.close_seconds:.1f} s")
+                f"for their next trial ({self.worker_wait_seconds * per:.0f} ms a trial); writing the data took "
+                f"{self.data_seconds:.1f} s; workers ready after {ready}; stopping them took {self.close_seconds:.1f} s")
 
 
 @dataclasses.dataclass
@@ -194,7 +196,10 @@ def run_parallel(engine: Engine, slots: list[Slot], space: SearchSpace, data: Da
             pool.stats = stats
         stopping = timed_out = False
         try:
-            pool.share_data(save_arrays(data, Path(tmp)))  # written while the workers import Keras
+            t0 = time.monotonic()
+            meta = save_arrays(data, Path(tmp))  # written while the workers import Keras
+            pool.stats.data_seconds = time.monotonic() - t0
+            pool.share_data(meta)
             obs.on_search_start(n_trials, engine.finished(), [s.device for s in slots])
             while True:
                 if not timed_out and timeout is not None and time.monotonic() - start >= timeout:

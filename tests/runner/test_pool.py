@@ -34,8 +34,9 @@ def test_parallel_search_and_pruning(tiny_space: dict[str, Any], store: str, cap
     found = re.search(r"(\d+) trials handed out; ([\d.]+) s in the engine.*waited ([\d.]+) s", summary[0])
     assert found and int(found[1]) == 10 and float(found[2]) > 0 and float(found[3]) >= 0, summary[0]
     # ... when its workers were ready, and how long stopping them took
-    found = re.search(r"workers ready after ([\d.]+)-([\d.]+) s; stopping them took ([\d.]+) s", summary[0])
-    assert found and 0 < float(found[1]) <= float(found[2]) and float(found[3]) >= 0, summary[0]
+    found = re.search(r"writing the data took ([\d.]+) s; workers ready after ([\d.]+)-([\d.]+) s; "
+                      r"stopping them took ([\d.]+) s", summary[0])
+    assert found and 0 < float(found[2]) <= float(found[3]) and float(found[4]) >= 0, summary[0]
     trials = optuna.load_study(study_name="p", storage=store).trials
     assert len(trials) == 10 and r.ran == 10
     assert {t.user_attrs[f"{ATTR}device"] for t in trials} == {"cpu"}
