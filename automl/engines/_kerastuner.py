@@ -23,8 +23,9 @@ from typing import Any
 from automl._logging import get_logger
 from automl.engines._base import ATTR, Decision, Engine, TrialOutcome, TrialSpec
 from automl.engines._record import finish_trial, finished_count, plain
-from automl.errors import AutomlError, UsageError
+from automl.errors import AutomlError, StudyConflictError, UsageError
 from automl.space import HP, SearchSpace
+from automl.storage._stale import grace_seconds, live_running
 
 __all__ = ["KerasTunerEngine", "KerasTunerHP", "ALGORITHMS", "make_oracle", "EngineError"]
 
@@ -155,6 +156,7 @@ class KerasTunerEngine(Engine):
                              type(e).__name__, e)
             oracle.hyperparameters = hps
         else:
+            self._refuse_if_running_elsewhere()
             for t in self.study.get_trials(deepcopy=False):
                 st = t.user_attrs.get(f"{ATTR}kt_trial")
                 if st is not None:
@@ -173,6 +175,21 @@ class KerasTunerEngine(Engine):
                 self._restore_grid_order()
         if self.algorithm != "hyperband":
             oracle.max_trials = n_trials
+
+    def _refuse_if_running_elsewhere(self) -> None:
+        """A KerasTuner study takes one coordinator at a time (its Oracle lives in that
+        process): resuming fails the RUNNING trials it finds, which is right only when their
+        process is dead. One whose trials still beat is alive: stop, change nothing."""
+        live = live_running(self.storage, self.study._study_id)  # noqa: SLF001
+        if not live:
+            return
+        number, age = live[0]
+        grace = grace_seconds(self.storage)
+        raise StudyConflictError(
+            f"KerasTuner study {self.study.study_name!r} is being run by another process: its trial {number} "
+            f"sent a heartbeat {age:.0f} s ago. A KerasTuner study takes one process at a time (its Oracle lives "
+            f"there); to share a study between processes or hosts use --engine optuna. If that process is dead, "
+            f"run this again in {max(1, math.ceil(grace - age))} s.")
 
     def _restore_grid_order(self) -> None:
         """GridSearchOracle keeps its walk order outside ``get_state()``: rebuild it from the trials."""

@@ -17,7 +17,7 @@ from typing import Any
 
 from automl._logging import get_logger
 
-__all__ = ["first_heartbeat", "adopt_orphans"]
+__all__ = ["first_heartbeat", "adopt_orphans", "live_running", "grace_seconds"]
 
 _log = get_logger("storage")
 
@@ -25,6 +25,12 @@ _log = get_logger("storage")
 def _beating(storage: Any) -> bool:
     get_interval = getattr(storage, "get_heartbeat_interval", None)
     return get_interval is not None and get_interval() is not None
+
+
+def grace_seconds(storage: Any) -> float:
+    """How long a trial may go without a heartbeat before Optuna finds it stale."""
+    rdb = getattr(storage, "_backend", storage)
+    return float(rdb.grace_period if rdb.grace_period is not None else 2 * rdb.heartbeat_interval)
 
 
 def first_heartbeat(storage: Any, trial_id: int) -> None:
@@ -55,3 +61,30 @@ def adopt_orphans(storage: Any, study_id: int) -> list[int]:
         _log.info("%d running trial(s) had no heartbeat yet (ids %s): they are failed as stale if none comes",
                   len(orphans), ", ".join(map(str, orphans)))
     return orphans
+
+
+def live_running(storage: Any, study_id: int) -> list[tuple[int, float]]:
+    """(trial number, seconds since its last heartbeat) of every RUNNING trial of the study
+    whose process is alive as far as heartbeats tell: one came within the grace period
+    (Optuna's rule, on the database's clock). Empty when heartbeats are off."""
+    rdb = getattr(storage, "_backend", storage)
+    if not _beating(storage) or not hasattr(rdb, "engine"):
+        return []
+    import sqlalchemy as sa
+    from optuna.storages._rdb import models
+    from optuna.trial import TrialState
+
+    grace = grace_seconds(rdb)
+    trials, beats = models.TrialModel.__table__, models.TrialHeartbeatModel.__table__
+    query = (sa.select(trials.c.number, beats.c.heartbeat)
+             .select_from(trials.join(beats, beats.c.trial_id == trials.c.trial_id))
+             .where(trials.c.study_id == study_id, trials.c.state == TrialState.RUNNING.name))
+    with rdb.engine.connect() as con:
+        now = con.execute(sa.select(sa.func.now())).scalar()
+        rows = list(con.execute(query))
+    live = []
+    for number, beat in rows:
+        age = (now.replace(tzinfo=None) - beat.replace(tzinfo=None)).total_seconds()
+        if age <= grace:
+            live.append((int(number), max(0.0, age)))
+    return live

@@ -208,3 +208,32 @@ def test_script_without_main_guard_is_told_how_to_fix_it(tmp_path: Path) -> None
                        env={**cli_env(tmp_path), "PYTHONPATH": str(Path(__file__).resolve().parents[2])}, cwd=tmp_path)
     assert r.returncode != 0
     assert 'if __name__ == "__main__":' in r.stderr.splitlines()[-1]
+
+
+def test_a_second_process_on_a_running_kerastuner_study_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "tiny.yaml").write_text(TINY_YAML.replace("epochs: 2", "epochs: 6"))
+    cmd = [sys.executable, "-m", "automl", "search", "tiny.yaml", "--engine", "kerastuner", "--trials", "4",
+           "--heartbeat", "1", "-q", "--seed", "0"]
+    first = subprocess.Popen(cmd, cwd=tmp_path, env=cli_env(tmp_path), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+    url = f"sqlite:///{tmp_path / 'automl.db'}"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and first.poll() is None:
+        time.sleep(0.5)
+        try:
+            states = [t.state for t in optuna.load_study(study_name="tiny", storage=url).trials]
+        except Exception:  # noqa: BLE001 - not created yet
+            continue
+        if optuna.trial.TrialState.RUNNING in states:
+            break
+    else:
+        first.kill()
+        pytest.fail("the first search never had a running trial")
+    second = subprocess.run(cmd, cwd=tmp_path, env=cli_env(tmp_path), capture_output=True, text=True, timeout=300)
+    assert second.returncode == 2, second.stderr
+    assert "is being run by another process" in second.stderr and "--engine optuna" in second.stderr
+    _, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err
+    # the first search lost nothing to the second: every trial complete, none failed
+    trials = optuna.load_study(study_name="tiny", storage=url).trials
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 4

@@ -107,3 +107,26 @@ def test_a_trial_left_without_a_heartbeat_is_found_stale(shared_store: str) -> N
         optuna.storages.fail_stale_trials(study)
     states = {t.number: t.state for t in study.trials}
     assert states == {orphan.number: S.FAIL, live.number: S.RUNNING}
+
+
+def test_running_trials_that_beat_are_told_from_dead_ones(shared_store: str) -> None:
+    import time
+    import warnings
+
+    from automl.storage import open_storage
+    from automl.storage._stale import first_heartbeat, grace_seconds, live_running
+
+    storage = open_storage(shared_store, heartbeat_s=1)
+    study = optuna.create_study(storage=storage, study_name="liveness")
+    assert grace_seconds(storage) == 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        done = study.ask()
+        study.tell(done, 1.0)
+        beating = study.ask()
+        first_heartbeat(study._storage, beating._trial_id)
+        study.ask()  # no heartbeat at all: nothing tells that its process is alive
+    live = live_running(study._storage, study._study_id)
+    assert [n for n, _ in live] == [beating.number] and 0 <= live[0][1] <= 3
+    time.sleep(4.5)  # past the grace period: its process is taken for dead
+    assert live_running(study._storage, study._study_id) == []
