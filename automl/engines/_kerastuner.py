@@ -139,6 +139,7 @@ class KerasTunerEngine(Engine):
         self._kt_to_number: dict[str, int] = {}
         self._kt_trials: dict[int, Any] = {}
         self._asked = 0
+        self._owed_releases = 0
         self._restore(n_trials)
 
     def _restore(self, n_trials: int) -> None:
@@ -157,24 +158,52 @@ class KerasTunerEngine(Engine):
             oracle.hyperparameters = hps
         else:
             self._refuse_if_running_elsewhere()
+            dead: list[str] = []
             for t in self.study.get_trials(deepcopy=False):
-                st = t.user_attrs.get(f"{ATTR}kt_trial")
+                st = t.user_attrs.get(f"{ATTR}kt_trial")  # saved when the trial started, again when it ended
                 if st is not None:
                     trial = kt.engine.trial.Trial.from_state(st)
                     oracle.trials[trial.trial_id] = trial
                     self._kt_to_number[trial.trial_id] = t.number
-                elif t.state == optuna.trial.TrialState.RUNNING and f"{ATTR}kt_trial_id" in t.user_attrs:
-                    # Left RUNNING by a run that died: KerasTuner never heard of its end, and
-                    # set_state() below queues it for a retry, linked to this failed attempt.
-                    self._kt_to_number[t.user_attrs[f"{ATTR}kt_trial_id"]] = t.number
+                if t.state == optuna.trial.TrialState.RUNNING and f"{ATTR}kt_trial_id" in t.user_attrs:
+                    # Left RUNNING by a run that died: failed here; KerasTuner is told below.
+                    kt_id = t.user_attrs[f"{ATTR}kt_trial_id"]
+                    self._kt_to_number[kt_id] = t.number
+                    dead.append(kt_id)
                     t_id = self.storage.get_trial_id_from_study_id_trial_number(self.study._study_id, t.number)  # noqa: SLF001
                     self.storage.set_trial_user_attr(t_id, f"{ATTR}error", "interrupted: the run that owned it stopped")
                     self.storage.set_trial_state_values(t_id, optuna.trial.TrialState.FAIL)
+            # A store written before trials were saved at their start may name, as running,
+            # trials it has no state of: KerasTuner cannot serve those again.
+            state = dict(state, ongoing_trials={k: v for k, v in state["ongoing_trials"].items() if v in oracle.trials})
             oracle.set_state(state)
+            for kt_id in dead:
+                if kt_id in oracle.trials:
+                    self._end_interrupted(oracle.trials[kt_id])
             if self.algorithm == "grid":
                 self._restore_grid_order()
         if self.algorithm != "hyperband":
             oracle.max_trials = n_trials
+
+    def _end_interrupted(self, kt_trial: Any) -> None:
+        """Tell KerasTuner that a trial of a dead run ended INVALID: it serves the same values
+        again (while retries are left), and that retry's budget unit is the dead one's."""
+        import keras_tuner as kt
+
+        kt_trial.status = kt.engine.trial.TrialStatus.INVALID
+        kt_trial.message = "interrupted: the run that owned it stopped"
+        with contextlib.redirect_stdout(io.StringIO()):  # KerasTuner prints "N retries left"
+            self._call(self.oracle.end_trial, kt_trial)
+        if kt_trial.trial_id in self.oracle._retry_queue:  # noqa: SLF001
+            self._owed_releases += 1
+
+    def claim(self, total: int) -> bool:
+        # Units of the dead run's trials that KerasTuner serves again go back first (the
+        # budget is attached only after the engine is built).
+        while self._owed_releases and self.budget is not None:
+            self.budget.release()
+            self._owed_releases -= 1
+        return super().claim(total)
 
     def _refuse_if_running_elsewhere(self) -> None:
         """A KerasTuner study takes one coordinator at a time (its Oracle lives in that
@@ -234,7 +263,7 @@ class KerasTunerEngine(Engine):
         except Exception as e:  # noqa: BLE001 - a user's build_model may raise anything
             config, error = {}, f"drawing the hyperparameters failed: {type(e).__name__}: {e}"
         for k, v in {"engine": self.name, "config": config, "kt_trial_id": kt_trial.trial_id,
-                     "budget": budget}.items():
+                     "budget": budget, "kt_trial": kt_trial.get_state()}.items():
             trial.set_user_attr(f"{ATTR}{k}", plain(v))
         earlier = self._kt_to_number.get(kt_trial.trial_id)
         if earlier is not None:

@@ -145,11 +145,12 @@ def test_trial_timeout_stops_the_trial_and_the_slot_recovers(store: str) -> None
     assert {t.params["slow"] for t in trials} == {"yes", "no"}
 
 
-def test_killed_coordinator_resumes_without_loss(tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ["optuna", "kerastuner"])
+def test_killed_coordinator_resumes_without_loss(tmp_path: Path, engine: str) -> None:
     (tmp_path / "tiny.yaml").write_text(TINY_YAML.replace("epochs: 2", "epochs: 6"))
     db = tmp_path / "automl.db"
     cmd = [sys.executable, "-m", "automl", "search", "tiny.yaml", "--trials", "6", "--workers", "2", "--gpus", "none",
-           "--heartbeat", "1", "-q", "--seed", "0"]
+           "--heartbeat", "1", "-q", "--seed", "0", "--engine", engine]
     p = subprocess.Popen(cmd, cwd=tmp_path, env=cli_env(tmp_path), stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 240
