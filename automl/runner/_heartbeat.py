@@ -6,6 +6,7 @@ import threading
 from typing import Any
 
 from automl._logging import get_logger
+from automl.storage._stale import heartbeats_on
 
 __all__ = ["Heartbeat"]
 
@@ -25,8 +26,7 @@ class Heartbeat:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        get_interval = getattr(storage, "get_heartbeat_interval", None)
-        if interval and get_interval is not None and get_interval() is not None:
+        if interval and heartbeats_on(storage):
             self._thread = threading.Thread(target=self._run, name="automl-heartbeat", daemon=True)
             self._thread.start()
 

@@ -17,32 +17,38 @@ from typing import Any
 
 from automl._logging import get_logger
 
-__all__ = ["first_heartbeat", "adopt_orphans", "live_running", "grace_seconds"]
+__all__ = ["first_heartbeat", "adopt_orphans", "live_running", "grace_seconds", "heartbeats_on"]
 
 _log = get_logger("storage")
 
 
-def _beating(storage: Any) -> bool:
+def heartbeats_on(storage: Any) -> bool:
+    """Whether ``storage`` records heartbeats (Optuna's RDB storage opened with an interval)."""
     get_interval = getattr(storage, "get_heartbeat_interval", None)
     return get_interval is not None and get_interval() is not None
 
 
+def _rdb(storage: Any) -> Any:
+    """Optuna's RDB storage itself (Optuna wraps it in a cache)."""
+    return getattr(storage, "_backend", storage)
+
+
 def grace_seconds(storage: Any) -> float:
     """How long a trial may go without a heartbeat before Optuna finds it stale."""
-    rdb = getattr(storage, "_backend", storage)
+    rdb = _rdb(storage)
     return float(rdb.grace_period if rdb.grace_period is not None else 2 * rdb.heartbeat_interval)
 
 
 def first_heartbeat(storage: Any, trial_id: int) -> None:
     """Record a heartbeat for a trial just created (nothing when heartbeats are off)."""
-    if _beating(storage):
+    if heartbeats_on(storage):
         storage.record_heartbeat(trial_id)
 
 
 def adopt_orphans(storage: Any, study_id: int) -> list[int]:
     """Give a heartbeat to every RUNNING trial of the study that has none; returns their ids."""
-    rdb = getattr(storage, "_backend", storage)  # Optuna wraps its RDB storage in a cache
-    if not _beating(storage) or not hasattr(rdb, "engine"):
+    rdb = _rdb(storage)
+    if not heartbeats_on(storage) or not hasattr(rdb, "engine"):
         return []
     import sqlalchemy as sa
     from optuna.storages._rdb import models
@@ -67,8 +73,8 @@ def live_running(storage: Any, study_id: int) -> list[tuple[int, float]]:
     """(trial number, seconds since its last heartbeat) of every RUNNING trial of the study
     whose process is alive as far as heartbeats tell: one came within the grace period
     (Optuna's rule, on the database's clock). Empty when heartbeats are off."""
-    rdb = getattr(storage, "_backend", storage)
-    if not _beating(storage) or not hasattr(rdb, "engine"):
+    rdb = _rdb(storage)
+    if not heartbeats_on(storage) or not hasattr(rdb, "engine"):
         return []
     import sqlalchemy as sa
     from optuna.storages._rdb import models
