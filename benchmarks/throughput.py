@@ -175,6 +175,11 @@ def analyse(paths: list[str]) -> None:
                 costs = fixed_costs(r["wall_s"], r.get("first_trial_start_s"), r["trial_seconds"], slots)
                 print(f"{Path(path).name} | {label} | {r['trials_per_min']} trials/min | first trial at "
                       f"{r.get('first_trial_start_s')} s | " + " | ".join(f"{k} {v}" for k, v in costs.items()))
+                steps = r.get("coordinator", {}).get("start_steps_s")
+                if steps:  # recorded since run 29
+                    names = [n for n in steps[0] if all(n in s for s in steps)]
+                    print("    workers' start, first-last to end each step (s): " + ", ".join(
+                        f"{n} {min(s[n] for s in steps):.2f}-{max(s[n] for s in steps):.2f}" for n in names))
 
 
 def space_for(epochs: int) -> Any:
@@ -273,8 +278,12 @@ def automl_run(params: list[dict[str, Any]], data: Any, epochs: int, gpus: list[
             "coordinator": {"engine_ms_per_trial": round(1000 * stats.engine_seconds / max(stats.trials, 1), 1),
                             "worker_wait_ms_per_trial": round(1000 * stats.worker_wait_seconds / max(stats.trials, 1), 1),
                             "workers_ready_after_s": [round(x, 2) for x in stats.ready_after],
-                            "close_s": round(stats.close_seconds, 2), "data_write_s": round(stats.data_seconds, 2)},
+                            "close_s": round(stats.close_seconds, 2), "data_write_s": round(stats.data_seconds, 2),
+                            "start_steps_s": stats.start_steps},
             "trial_seconds": [t.duration.total_seconds() for t in trials if t.duration],
+            "trial_spans_s": [[round(t.datetime_start.timestamp() - t0_wall, 2),
+                               round(t.datetime_complete.timestamp() - t0_wall, 2),
+                               t.user_attrs.get("automl:device", "?")] for t in trials if t.duration],
             "per_device": per_device(trials), **(tl := timeline(trials, t0_wall)),
             **fixed_costs(wall, tl.get("first_trial_start_s"), [t.duration.total_seconds() for t in trials if t.duration],
                           len(slots))}

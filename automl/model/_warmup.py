@@ -24,14 +24,19 @@ __all__ = ["start_warmup", "warm_device"]
 _log = get_logger("runner")
 
 
-def warm_device() -> None:
+def warm_device(mark: Callable[[str], None] | None = None) -> None:
     """Initialise JAX's default device, then compile and run the gradient of a tiny
-    convolution and matrix product on it (what every trial of a CNN search needs first)."""
+    convolution and matrix product on it (what every trial of a CNN search needs first).
+    ``mark(name)`` is called after each step: ``jax`` (imported), ``device`` (started),
+    ``warmed`` (the gradient ran)."""
+    mark = mark or (lambda name: None)
     import jax
     import jax.numpy as jnp
     from jax import lax
 
+    mark("jax")
     jax.devices()
+    mark("device")
 
     def loss(w: dict[str, jax.Array], x: jax.Array) -> jax.Array:
         y = lax.conv_general_dilated(x, w["kernel"], (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
@@ -40,9 +45,11 @@ def warm_device() -> None:
 
     w = {"kernel": jnp.full((3, 3, 3, 8), 0.1), "dense": jnp.full((8, 4), 0.1)}
     jax.block_until_ready(jax.jit(jax.grad(loss))(w, jnp.ones((4, 8, 8, 3))))
+    mark("warmed")
 
 
-def start_warmup(backend: str, then: Callable[[], None] | None = None) -> threading.Thread | None:
+def start_warmup(backend: str, then: Callable[[], None] | None = None,
+                 mark: Callable[[str], None] | None = None) -> threading.Thread | None:
     """A started thread running :func:`warm_device` on JAX, then ``then`` (None on other
     backends: nothing is started and ``then`` is not called).
 
@@ -56,7 +63,7 @@ def start_warmup(backend: str, then: Callable[[], None] | None = None) -> thread
 
     def run() -> None:
         try:
-            warm_device()
+            warm_device(mark)
         except Exception as e:  # noqa: BLE001 - the first trial reports what is wrong
             _log.debug("warming the device up failed: %s: %s", type(e).__name__, e)
         if then is not None:

@@ -24,7 +24,7 @@ from automl.errors import AutomlError
 from automl.runner._heartbeat import Heartbeat
 from automl.runner._loop import SearchObserver, _finish, next_spec
 from automl.runner._slots import Slot
-from automl.runner._worker import save_arrays, worker_main
+from automl.runner._worker import data_folder_parent, save_arrays, worker_main
 from automl.space import SearchSpace
 
 __all__ = ["run_parallel", "PoolSettings", "PoolStats"]
@@ -63,6 +63,9 @@ class PoolStats:
     """Seconds spent stopping the workers after the last trial."""
     data_seconds: float = 0.0
     """Seconds spent writing the data files (while the workers start)."""
+    start_steps: list[dict[str, float]] = dataclasses.field(default_factory=list)
+    """For each worker that became ready, seconds from the search's start to the end of each
+    step of its start (``automl.runner._worker.worker_main`` names them)."""
 
     def summary(self) -> str:
         per = 1000 / max(self.trials, 1)
@@ -70,7 +73,15 @@ class PoolStats:
         return (f"{self.trials} trials handed out; {self.engine_seconds:.1f} s in the engine and the store "
                 f"({self.engine_seconds * per:.0f} ms a trial); workers waited {self.worker_wait_seconds:.1f} s "
                 f"for their next trial ({self.worker_wait_seconds * per:.0f} ms a trial); writing the data took "
-                f"{self.data_seconds:.1f} s; workers ready after {ready}; stopping them took {self.close_seconds:.1f} s")
+                f"{self.data_seconds:.1f} s; workers ready after {ready}{self._steps()}; stopping them took "
+                f"{self.close_seconds:.1f} s")
+
+    def _steps(self) -> str:
+        names = [n for n in self.start_steps[0] if all(n in s for s in self.start_steps)] if self.start_steps else []
+        if not names:
+            return ""
+        latest = ", ".join(f"{n} {max(s[n] for s in self.start_steps):.1f}" for n in names)
+        return f" (the last worker to end each step of its start, seconds: {latest})"
 
 
 @dataclasses.dataclass
@@ -110,7 +121,7 @@ class _Pool:
         self.start_failures = 0
         self.retries_scheduled = 0
         self.stats = PoolStats()
-        self.t0 = time.monotonic()
+        self.t0, self.t0_wall = time.monotonic(), time.time()
         for slot in slots:
             self.start(slot)
 
@@ -190,7 +201,7 @@ def run_parallel(engine: Engine, slots: list[Slot], space: SearchSpace, data: Da
     st = settings or PoolSettings()
     start = time.monotonic()
     ran = 0
-    with tempfile.TemporaryDirectory(prefix="automl-data-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="automl-data-", dir=data_folder_parent(data)) as tmp:
         pool = _Pool(slots, space, st)
         if stats is not None:
             pool.stats = stats
@@ -321,6 +332,8 @@ def _handle(pool: _Pool, w: _Worker, msg: tuple[Any, ...], engine: Engine, obs: 
     if kind == "ready":
         w.ready, w.free_since = True, time.monotonic()
         pool.stats.ready_after.append(w.free_since - pool.t0)
+        marks = msg[2] if len(msg) > 2 else {}
+        pool.stats.start_steps.append({k: round(v - pool.t0_wall, 3) for k, v in marks.items()})
         return 0
     if kind == "fatal":
         raise AutomlError(msg[1])

@@ -11,7 +11,8 @@ Protocol (tuples over a ``multiprocessing`` pipe):
 * coordinator → worker: ``("data", meta)`` (first, once: where the data files are, see
   :func:`save_arrays`), ``("run", spec, await_decision)``, ``("decision", "continue" | "prune")``
   (after each epoch, only when ``await_decision``: the engine can prune), ``("stop",)``
-* worker → coordinator: ``("ready", rss)``, ``("epoch", number, epoch, metrics)``,
+* worker → coordinator: ``("ready", rss, marks)`` (``marks``: when each step of its start
+  ended, as Unix times, see :func:`worker_main`), ``("epoch", number, epoch, metrics)``,
   ``("done", number, outcome, rss)``, ``("fatal", message)``
 """
 
@@ -19,10 +20,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["worker_main", "save_arrays", "rss_bytes"]
+__all__ = ["worker_main", "save_arrays", "rss_bytes", "data_folder_parent"]
 
 _ARRAYS = ("x_train", "y_train", "x_val", "y_val")
 
@@ -34,6 +36,19 @@ def rss_bytes() -> int:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
         return 0
+
+
+def data_folder_parent(data: Any, shm: Path = Path("/dev/shm")) -> str | None:
+    """Where to write ``data``'s files for the workers: ``shm`` (memory, never written back
+    to a disk while the workers start) when it is there, writable and has room for twice
+    the data, else None (the system's temporary folder). Containers often give /dev/shm 64 MB."""
+    import shutil
+
+    nbytes = sum(int(getattr(data, name).nbytes) for name in _ARRAYS)
+    try:
+        return str(shm) if os.access(shm, os.W_OK) and shutil.disk_usage(shm).free > 2 * nbytes else None
+    except OSError:
+        return None
 
 
 def save_arrays(data: Any, folder: Path) -> dict[str, Any]:
@@ -70,7 +85,17 @@ def _receive_data(conn: Any) -> Any:
 def worker_main(slot: Any, conn: Any, space: Any, backend: str | None, seed: int,
                 data_on_device: bool = True) -> None:
     """Entry point of a worker process (started with the ``spawn`` method); ``data_on_device``
-    applies to GPU slots only."""
+    applies to GPU slots only.
+
+    Its ``ready`` message says when each step of its start ended (Unix times): ``entered``
+    (this function), ``modules`` (automl's own), ``keras`` (imported), ``jax``, ``device``
+    and ``warmed`` (the warm-up thread, GPU workers on JAX), ``data`` (its location
+    received), ``placed`` (read, and copied to the device where kept there)."""
+    marks: dict[str, float] = {"entered": time.time()}
+
+    def mark(name: str) -> None:
+        marks[name] = time.time()
+
     os.environ["CUDA_VISIBLE_DEVICES"] = slot.cuda_visible_devices
     os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -79,9 +104,12 @@ def worker_main(slot: Any, conn: Any, space: Any, backend: str | None, seed: int
     def prepare() -> None:
         # Read the data (memory-mapped) and, when it is kept on the GPU, copy it there.
         try:
-            ex = InProcessExecutor(space, _receive_data(conn), backend=backend, seed=seed, device=slot.device,
+            data = _receive_data(conn)
+            mark("data")
+            ex = InProcessExecutor(space, data, backend=backend, seed=seed, device=slot.device,
                                    freeze_gc=True, data_on_device=data_on_device and slot.gpu is not None)
             ex.place_data()
+            mark("placed")
             made["executor"] = ex
         except BaseException as e:  # noqa: BLE001 - raised again in the main thread
             made["error"] = e
@@ -95,10 +123,12 @@ def worker_main(slot: Any, conn: Any, space: Any, backend: str | None, seed: int
 
         wanted = resolve_backend(backend)
         configure_backend(wanted)
+        mark("modules")
         # A GPU worker starts its device, then receives its data and copies it there, in a
         # thread while Keras is imported (see automl/model/_warmup.py).
-        warmup = start_warmup(wanted, then=prepare) if slot.gpu is not None else None
+        warmup = start_warmup(wanted, then=prepare, mark=mark) if slot.gpu is not None else None
         import_keras(backend, skip_optional=True)
+        mark("keras")
         if warmup is None:
             prepare()
         else:
@@ -111,7 +141,7 @@ def worker_main(slot: Any, conn: Any, space: Any, backend: str | None, seed: int
     except Exception as e:  # noqa: BLE001 - reported to the coordinator, which stops the search
         conn.send(("fatal", f"worker on {slot.device} could not start: {type(e).__name__}: {e}"))
         return
-    conn.send(("ready", rss_bytes()))
+    conn.send(("ready", rss_bytes(), marks))
     while True:
         try:
             msg = conn.recv()

@@ -24,10 +24,12 @@ _SCRIPT = """
 
     configure_backend("jax")
     then = []  # what the thread had compiled when it called `then`, and the thread's name
-    thread = start_warmup("jax", then=lambda: then.append([list(compiled), threading.current_thread().name]))
+    marks = []  # the steps it marked, with the thread that marked them
+    thread = start_warmup("jax", then=lambda: then.append([list(compiled), threading.current_thread().name]),
+                          mark=lambda name: marks.append([name, threading.current_thread().name]))
     keras = import_keras("jax")  # imported while the thread compiles
     thread.join(timeout=300)
-    print("RESULT" + json.dumps({"alive": thread.is_alive(), "compiled": compiled, "then": then,
+    print("RESULT" + json.dumps({"alive": thread.is_alive(), "compiled": compiled, "then": then, "marks": marks,
                                  "flags": os.environ.get("XLA_FLAGS", "")}))
 """
 
@@ -43,3 +45,5 @@ def test_warmup_thread_compiles_a_gradient_while_keras_imports_then_runs_then(tm
     assert thread_name == "automl-warmup"
     assert any("loss" in name for name in compiled_before), compiled_before
     assert "--xla_gpu_enable_triton_gemm=false" in out["flags"]
+    # the steps of the warm-up were marked as they ended, in order, from the thread
+    assert out["marks"] == [[name, "automl-warmup"] for name in ("jax", "device", "warmed")]

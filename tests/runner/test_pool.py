@@ -34,9 +34,13 @@ def test_parallel_search_and_pruning(tiny_space: dict[str, Any], store: str, cap
     found = re.search(r"(\d+) trials handed out; ([\d.]+) s in the engine.*waited ([\d.]+) s", summary[0])
     assert found and int(found[1]) == 10 and float(found[2]) > 0 and float(found[3]) >= 0, summary[0]
     # ... when its workers were ready, and how long stopping them took
-    found = re.search(r"writing the data took ([\d.]+) s; workers ready after ([\d.]+)-([\d.]+) s; "
-                      r"stopping them took ([\d.]+) s", summary[0])
-    assert found and 0 < float(found[2]) <= float(found[3]) and float(found[4]) >= 0, summary[0]
+    found = re.search(r"writing the data took ([\d.]+) s; workers ready after ([\d.]+)-([\d.]+) s "
+                      r"\(the last worker to end each step of its start, seconds: entered ([\d.]+), modules "
+                      r"([\d.]+), keras ([\d.]+), data ([\d.]+), placed ([\d.]+)\); stopping them took ([\d.]+) s",
+                      summary[0])
+    assert found and 0 < float(found[2]) <= float(found[3]) and float(found[9]) >= 0, summary[0]
+    steps = [float(found[i]) for i in range(4, 9)]
+    assert 0 < steps[0] <= steps[1] <= steps[2] <= steps[4] <= float(found[3]), summary[0]
     trials = optuna.load_study(study_name="p", storage=store).trials
     assert len(trials) == 10 and r.ran == 10
     assert {t.user_attrs[f"{ATTR}device"] for t in trials} == {"cpu"}
@@ -72,7 +76,14 @@ def test_workers_get_their_data_after_starting_and_exit_cleanly(tiny_space: dict
     pool.share_data(save_arrays(prep.data, tmp_path / "data"))
     workers = list(pool.workers.values())
     for w in workers:
-        assert w.conn.poll(120) and w.conn.recv()[0] == "ready"
+        assert w.conn.poll(120)
+        kind, _rss, marks = w.conn.recv()
+        assert kind == "ready"
+        # each step of its start, in the order they ran (a CPU worker starts no device and
+        # reads its data after Keras is imported)
+        assert list(marks) == ["entered", "modules", "keras", "data", "placed"], marks
+        assert marks["entered"] <= marks["modules"] <= marks["keras"] <= time.time()
+        assert marks["modules"] <= marks["data"] <= marks["placed"]
         w.ready = True
     # a retired worker exits on its own while the others go on
     pool.retire(workers[0])
