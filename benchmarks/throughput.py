@@ -105,7 +105,7 @@ class GpuSampler:
             self.proc.terminate()
 
 
-def sample_params(n: int) -> list[dict[str, Any]]:
+def sample_params(n: int, first_seed: int = 0) -> list[dict[str, Any]]:
     from automl.space import HP, load_space
 
     class SeededHP(HP):
@@ -127,7 +127,7 @@ def sample_params(n: int) -> list[dict[str, Any]]:
 
     space = load_space(ROOT / "search_spaces" / "seed-cnn.yaml")
     out = []
-    for seed in range(n):
+    for seed in range(first_seed, first_seed + n):
         hp = SeededHP(seed)
         space.sample(hp)
         out.append(hp.values)
@@ -406,6 +406,20 @@ def measure(label: str, fn: Any, used: list[int], sampler: GpuSampler) -> dict[s
     return r
 
 
+def warm_cache(args: Any, data: Any, gpus: list[int], ks: list[int], tmp: Path, results: dict[str, Any]) -> Path:
+    """``--warm-from N``: N configurations sampled with other seeds (from 10,000 on), run by
+    automl on all the GPUs into a cache folder of their own; returns its compilation cache
+    (``$AUTOML_CACHE/xla``), which every mode then starts from a copy of."""
+    os.environ["AUTOML_CACHE"] = str(tmp / "warm-cache")
+    r = automl_run(sample_params(args.warm_from, first_seed=10_000), data, args.epochs, gpus, ks[-1], tmp, "warm")
+    files = list((tmp / "warm-cache" / "xla").rglob("*"))
+    results["warm_from"] = {"configs": args.warm_from, "wall_s": round(r["wall_s"], 1),
+                            "cache_files": sum(f.is_file() for f in files),
+                            "autotune_files": sum(f.is_file() and "autotune" in str(f) for f in files)}
+    print(f"cache warmed by {args.warm_from} other configurations: {results['warm_from']}", flush=True)
+    return tmp / "warm-cache" / "xla"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--configs", type=int, default=8)
@@ -423,6 +437,10 @@ def main() -> None:
                     help="run the modes in reverse order (the first round too, with --repeat)")
     ap.add_argument("--fresh-cache", action="store_true",
                     help="give each automl mode an empty AUTOML_CACHE (no compiled programs from another mode)")
+    ap.add_argument("--warm-from", type=int, default=0, metavar="N",
+                    help="first run N other configurations of the space on all the GPUs (not recorded as a mode), "
+                         "then start each automl mode from a copy of the compilation cache they filled: a later "
+                         "search of the same space on the same machine (implies --fresh-cache)")
     ap.add_argument("--analyse", nargs="+", metavar="JSON",
                     help="print the fixed costs of the automl modes of saved results, and exit")
     args = ap.parse_args()
@@ -441,6 +459,7 @@ def main() -> None:
     results: dict[str, Any] = {"configs": args.configs, "epochs": args.epochs, "images": args.images, "k": args.k,
                                "gpus": gpus, "modes": {}}
     with tempfile.TemporaryDirectory() as tmpd:
+        warm = warm_cache(args, data, gpus, ks, Path(tmpd), results) if args.warm_from else None
         for rnd in range(args.repeat):
             tmp = Path(tmpd) / f"round{rnd + 1}"
             tmp.mkdir()
@@ -451,8 +470,10 @@ def main() -> None:
             for n, (label, fn, used) in enumerate(plan):
                 if args.repeat > 1:
                     label = f"{label} (round {rnd + 1})"
-                if args.fresh_cache:
+                if args.fresh_cache or warm:
                     os.environ["AUTOML_CACHE"] = str(tmp / f"cache-{n}")
+                    if warm:
+                        shutil.copytree(warm, tmp / f"cache-{n}" / "xla")
                 r = measure(label, fn, used, sampler)
                 results["modes"][label] = r
                 Path(args.out).write_text(json.dumps(results, indent=2))

@@ -3,7 +3,8 @@
 The environment (``CUDA_VISIBLE_DEVICES``, JAX preallocation off) is set before Keras is
 imported; on a GPU, a thread starts the device while Keras is imported; the data is
 memory-mapped once from the files the coordinator wrote while its workers started (and,
-with ``data_on_device``, a GPU worker on JAX copies it to its GPU in that same thread);
+with ``data_on_device``, a GPU worker on JAX copies it to its GPU from a thread started
+once the device is up, while the warm-up compiles);
 the Keras session is cleared between trials.
 
 Protocol (tuples over a ``multiprocessing`` pipe):
@@ -124,8 +125,8 @@ def worker_main(slot: Any, conn: Any, space: Any, backend: str | None, seed: int
         wanted = resolve_backend(backend)
         configure_backend(wanted)
         mark("modules")
-        # A GPU worker starts its device, then receives its data and copies it there, in a
-        # thread while Keras is imported (see automl/model/_warmup.py).
+        # A GPU worker starts its device in a thread while Keras is imported, then receives
+        # its data and copies it there while the warm-up compiles (automl/model/_warmup.py).
         warmup = start_warmup(wanted, then=prepare, mark=mark) if slot.gpu is not None else None
         import_keras(backend, skip_optional=True)
         mark("keras")
