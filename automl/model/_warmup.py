@@ -57,8 +57,10 @@ def start_warmup(backend: str, then: Callable[[], None] | None = None,
 
     ``then`` (a worker copies its data to the device there) runs in a thread of its own,
     started as soon as the device is up, while the warm-up compiles: measured on 2 x H200
-    (benchmarks/README.md, run 29), copying 40,000 images took 0.25-0.36 s that workers
-    had waited after the warm-up. The returned thread ends after both. Call it after
+    (benchmarks/README.md, runs 29-31), copying 40,000 images after the warm-up had kept
+    workers waiting 0.25-0.36 s; in parallel it ended before the warm-up (the workers were
+    not measurably ready sooner: importing Keras became the last step). The returned
+    thread ends after both. Call it after
     :func:`automl.model.configure_backend` (JAX reads its settings when it starts). A
     failure of the warm-up is only logged: the first trial meets the same error and
     records it. ``then`` runs even when the warm-up failed, and must handle its own
