@@ -11,10 +11,8 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing as mp
 import signal
-import tempfile
 import time
 from multiprocessing.connection import wait
-from pathlib import Path
 from typing import Any
 
 from automl._logging import get_logger
@@ -24,7 +22,7 @@ from automl.errors import AutomlError
 from automl.runner._heartbeat import Heartbeat
 from automl.runner._loop import SearchObserver, _finish, next_spec
 from automl.runner._slots import Slot
-from automl.runner._worker import data_folder_parent, save_arrays, worker_main
+from automl.runner._worker import data_folder, save_arrays, worker_main
 from automl.space import SearchSpace
 
 __all__ = ["run_parallel", "PoolSettings", "PoolStats"]
@@ -201,14 +199,14 @@ def run_parallel(engine: Engine, slots: list[Slot], space: SearchSpace, data: Da
     st = settings or PoolSettings()
     start = time.monotonic()
     ran = 0
-    with tempfile.TemporaryDirectory(prefix="automl-data-", dir=data_folder_parent(data)) as tmp:
+    with data_folder() as tmp:
         pool = _Pool(slots, space, st)
         if stats is not None:
             pool.stats = stats
         stopping = timed_out = False
         try:
             t0 = time.monotonic()
-            meta = save_arrays(data, Path(tmp))  # written while the workers import Keras
+            meta = save_arrays(data, tmp)  # written while the workers import Keras
             pool.stats.data_seconds = time.monotonic() - t0
             pool.share_data(meta)
             obs.on_search_start(n_trials, engine.finished(), [s.device for s in slots])

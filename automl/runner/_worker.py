@@ -19,13 +19,19 @@ Protocol (tuples over a ``multiprocessing`` pipe):
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+import socket
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["worker_main", "save_arrays", "rss_bytes", "data_folder_parent"]
+__all__ = ["worker_main", "save_arrays", "rss_bytes", "data_folder", "remove_stale_data_folders"]
+
+_DATA_PREFIX = "automl-data-"
 
 _ARRAYS = ("x_train", "y_train", "x_val", "y_val")
 
@@ -39,17 +45,51 @@ def rss_bytes() -> int:
         return 0
 
 
-def data_folder_parent(data: Any, shm: Path = Path("/dev/shm")) -> str | None:
-    """Where to write ``data``'s files for the workers: ``shm`` (memory, never written back
-    to a disk while the workers start) when it is there, writable and has room for twice
-    the data, else None (the system's temporary folder). Containers often give /dev/shm 64 MB."""
-    import shutil
+def _host() -> str:
+    return "".join(c if c.isalnum() else "_" for c in socket.gethostname())
 
-    nbytes = sum(int(getattr(data, name).nbytes) for name in _ARRAYS)
+
+def _alive(pid: int) -> bool:
     try:
-        return str(shm) if os.access(shm, os.W_OK) and shutil.disk_usage(shm).free > 2 * nbytes else None
-    except OSError:
-        return None
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_data_folders(parent: Path | None = None) -> list[Path]:
+    """Remove the data folders that coordinators on this host left in ``parent`` (default:
+    the temporary folder) when they were killed before cleaning up (SIGKILL, out of
+    memory): each is named after its coordinator's process id and host, and is removed
+    when no process with that id runs here. Returns the folders removed."""
+    parent = Path(parent) if parent is not None else Path(tempfile.gettempdir())
+    removed = []
+    for folder in parent.glob(f"{_DATA_PREFIX}*-{_host()}-*"):
+        pid = folder.name[len(_DATA_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or not folder.name.startswith(f"{_DATA_PREFIX}{pid}-{_host()}-") or _alive(int(pid)):
+            continue
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+        if not folder.exists():
+            removed.append(folder)
+    return removed
+
+
+@contextlib.contextmanager
+def data_folder() -> Iterator[Path]:
+    """A new temporary folder for one search's data files, named after this process and
+    host, removed afterwards; folders that killed coordinators left are removed first."""
+    from automl._logging import get_logger
+
+    removed = remove_stale_data_folders()
+    if removed:
+        get_logger("runner").info("removed %d data folder(s) left by killed searches: %s", len(removed),
+                                  ", ".join(str(f) for f in removed))
+    with tempfile.TemporaryDirectory(prefix=f"{_DATA_PREFIX}{os.getpid()}-{_host()}-") as tmp:
+        yield Path(tmp)
 
 
 def save_arrays(data: Any, folder: Path) -> dict[str, Any]:

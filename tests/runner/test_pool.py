@@ -162,7 +162,9 @@ def test_killed_coordinator_resumes_without_loss(tmp_path: Path, engine: str) ->
     db = tmp_path / "automl.db"
     cmd = [sys.executable, "-m", "automl", "search", "tiny.yaml", "--trials", "6", "--workers", "2", "--gpus", "none",
            "--heartbeat", "1", "-q", "--seed", "0", "--engine", engine]
-    p = subprocess.Popen(cmd, cwd=tmp_path, env=cli_env(tmp_path), stdout=subprocess.DEVNULL,
+    env = dict(cli_env(tmp_path), TMPDIR=str(tmp_path / "tmp"))  # where the data files go
+    (tmp_path / "tmp").mkdir()
+    p = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 240
     url = f"sqlite:///{db}"
@@ -184,9 +186,12 @@ def test_killed_coordinator_resumes_without_loss(tmp_path: Path, engine: str) ->
     complete_before = {t.number: t.value for t in before if t.state == optuna.trial.TrialState.COMPLETE}
     running_before = [t.number for t in before if t.state == optuna.trial.TrialState.RUNNING]
     assert running_before
+    # the killed coordinator left its data files behind ...
+    assert [f.name.split("-")[2] for f in (tmp_path / "tmp").glob("automl-data-*")] == [str(p.pid)]
     time.sleep(4)  # past the grace period of 3 heartbeats
-    r = subprocess.run(cmd, cwd=tmp_path, env=cli_env(tmp_path), capture_output=True, text=True, timeout=600)
+    r = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
+    assert not list((tmp_path / "tmp").glob("automl-data-*"))  # ... which the next search removed
     after = optuna.load_study(study_name="tiny", storage=url).trials
     assert not [t for t in after if t.state == optuna.trial.TrialState.RUNNING]
     for n, v in complete_before.items():

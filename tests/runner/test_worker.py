@@ -1,27 +1,45 @@
-"""Where the coordinator writes the data files its workers memory-map."""
+"""The folders the coordinator writes its data files to, and what killed coordinators leave."""
 
 from __future__ import annotations
 
-import shutil
+import os
+import subprocess
+import sys
 from pathlib import Path
-from types import SimpleNamespace
 
-import numpy as np
+import pytest
 
-from automl.runner._worker import data_folder_parent
-
-
-def _data(nbytes_each: int) -> SimpleNamespace:
-    return SimpleNamespace(**{n: SimpleNamespace(nbytes=nbytes_each) for n in ("x_train", "y_train", "x_val", "y_val")})
+from automl.runner._worker import _host, data_folder, remove_stale_data_folders
 
 
-def test_data_goes_to_shared_memory_when_it_has_room(tmp_path: Path) -> None:
-    x = np.zeros((10, 4), np.float32)
-    data = SimpleNamespace(x_train=x, y_train=x[:, 0], x_val=x, y_val=x[:, 0])
-    assert data_folder_parent(data, shm=tmp_path) == str(tmp_path)
-    # no such folder (not Linux): the system's temporary folder
-    assert data_folder_parent(data, shm=tmp_path / "missing") is None
-    # not room for twice the data: the temporary folder too
-    free = shutil.disk_usage(tmp_path).free
-    assert data_folder_parent(_data(free // 4 + 1), shm=tmp_path) is None
-    assert data_folder_parent(_data(free // 16), shm=tmp_path) == str(tmp_path)
+def _dead_pid() -> int:
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def test_only_folders_of_dead_coordinators_on_this_host_are_removed(tmp_path: Path) -> None:
+    dead = _dead_pid()
+    names = {"dead": f"automl-data-{dead}-{_host()}-abc", "live": f"automl-data-{os.getpid()}-{_host()}-abc",
+             "other host": f"automl-data-{dead}-elsewhere-abc", "older automl": "automl-data-k3j_x9q2",
+             "not ours": f"other-{dead}-{_host()}-abc"}
+    for name in names.values():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "x_train.npy").write_bytes(b"0" * 100)
+    assert remove_stale_data_folders(tmp_path) == [tmp_path / names["dead"]]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(n for k, n in names.items() if k != "dead")
+
+
+def test_data_folder_is_named_after_this_process_and_removed_after(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # read TMPDIR again
+    stale = tmp_path / f"automl-data-{_dead_pid()}-{_host()}-abc"
+    stale.mkdir()
+    with data_folder() as folder:
+        assert not stale.exists()  # left by a killed search: removed first
+        assert folder.parent == tmp_path and folder.name.startswith(f"automl-data-{os.getpid()}-{_host()}-")
+        (folder / "x_train.npy").write_bytes(b"0")
+    assert not folder.exists() and not list(tmp_path.iterdir())
