@@ -22,10 +22,10 @@ from typing import Any
 
 from automl._logging import get_logger
 from automl.engines._base import ATTR, Decision, Engine, TrialOutcome, TrialSpec
-from automl.engines._record import finish_trial, finished_count, plain
+from automl.engines._record import finish_trial, finished_count, pending_count, plain
 from automl.errors import AutomlError, StudyConflictError, UsageError
 from automl.space import HP, SearchSpace
-from automl.storage._stale import grace_seconds, live_running
+from automl.storage._stale import first_heartbeat, grace_seconds, live_running
 
 __all__ = ["KerasTunerEngine", "KerasTunerHP", "ALGORITHMS", "make_oracle", "EngineError"]
 
@@ -140,6 +140,8 @@ class KerasTunerEngine(Engine):
         self._kt_trials: dict[int, Any] = {}
         self._asked = 0
         self._owed_releases = 0
+        self._replaces: list[int] = []  # trials of a dead run that new trials replace
+        self._recount_budget = False
         self._restore(n_trials)
 
     def _restore(self, n_trials: int) -> None:
@@ -148,6 +150,12 @@ class KerasTunerEngine(Engine):
 
         oracle = self.oracle
         state = self.study.user_attrs.get(f"{ATTR}kt_state")
+        trials = self.study.get_trials(deepcopy=False)
+        if trials:
+            self._refuse_if_running_elsewhere()
+            # Units a dead run claimed without making a trial (killed between the two) go
+            # back: one process runs a KerasTuner study, so the store's trials are all of them.
+            self._recount_budget = True
         if state is None:
             hps = kt.HyperParameters()
             try:
@@ -156,30 +164,35 @@ class KerasTunerEngine(Engine):
                 _log.warning("declaring the space to KerasTuner raised %s: %s (continuing with what it declared)",
                              type(e).__name__, e)
             oracle.hyperparameters = hps
-        else:
-            self._refuse_if_running_elsewhere()
-            dead: list[str] = []
-            for t in self.study.get_trials(deepcopy=False):
-                st = t.user_attrs.get(f"{ATTR}kt_trial")  # saved when the trial started, again when it ended
-                if st is not None:
-                    trial = kt.engine.trial.Trial.from_state(st)
-                    oracle.trials[trial.trial_id] = trial
-                    self._kt_to_number[trial.trial_id] = t.number
-                if t.state == optuna.trial.TrialState.RUNNING and f"{ATTR}kt_trial_id" in t.user_attrs:
-                    # Left RUNNING by a run that died: failed here; KerasTuner is told below.
-                    kt_id = t.user_attrs[f"{ATTR}kt_trial_id"]
-                    self._kt_to_number[kt_id] = t.number
-                    dead.append(kt_id)
-                    t_id = self.storage.get_trial_id_from_study_id_trial_number(self.study._study_id, t.number)  # noqa: SLF001
-                    self.storage.set_trial_user_attr(t_id, f"{ATTR}error", "interrupted: the run that owned it stopped")
-                    self.storage.set_trial_state_values(t_id, optuna.trial.TrialState.FAIL)
+        dead: list[str] = []
+        for t in trials:
+            st = t.user_attrs.get(f"{ATTR}kt_trial")  # saved when the trial started, again when it ended
+            if st is not None and state is not None:
+                trial = kt.engine.trial.Trial.from_state(st)
+                oracle.trials[trial.trial_id] = trial
+                self._kt_to_number[trial.trial_id] = t.number
+            if t.state != optuna.trial.TrialState.RUNNING:
+                continue
+            # Left RUNNING by a run that died: failed here.
+            t_id = self.storage.get_trial_id_from_study_id_trial_number(self.study._study_id, t.number)  # noqa: SLF001
+            self.storage.set_trial_user_attr(t_id, f"{ATTR}error", "interrupted: the run that owned it stopped")
+            self.storage.set_trial_state_values(t_id, optuna.trial.TrialState.FAIL)
+            kt_id = t.user_attrs.get(f"{ATTR}kt_trial_id")
+            if kt_id is not None and kt_id in oracle.trials:  # KerasTuner is told below, and serves it again
+                self._kt_to_number[kt_id] = t.number
+                dead.append(kt_id)
+            else:
+                # The run died before it had saved the trial's KerasTuner state: a new trial
+                # takes its place, and its budget unit.
+                self._replaces.append(t.number)
+                self._owed_releases += 1
+        if state is not None:
             # A store written before trials were saved at their start may name, as running,
             # trials it has no state of: KerasTuner cannot serve those again.
             state = dict(state, ongoing_trials={k: v for k, v in state["ongoing_trials"].items() if v in oracle.trials})
             oracle.set_state(state)
             for kt_id in dead:
-                if kt_id in oracle.trials:
-                    self._end_interrupted(oracle.trials[kt_id])
+                self._end_interrupted(oracle.trials[kt_id])
             if self.algorithm == "grid":
                 self._restore_grid_order()
         if self.algorithm != "hyperband":
@@ -198,8 +211,12 @@ class KerasTunerEngine(Engine):
             self._owed_releases += 1
 
     def claim(self, total: int) -> bool:
-        # Units of the dead run's trials that KerasTuner serves again go back first (the
-        # budget is attached only after the engine is built).
+        # The budget is attached only after the engine is built: on resume it is counted
+        # again from the trials first; then units of the dead run's trials that KerasTuner
+        # serves again, or that new trials replace, go back.
+        if self._recount_budget and self.budget is not None:
+            self.budget.reset(finished_count(self.study) + pending_count(self.study))
+            self._recount_budget = False
         while self._owed_releases and self.budget is not None:
             self.budget.release()
             self._owed_releases -= 1
@@ -257,6 +274,7 @@ class KerasTunerEngine(Engine):
             # automl records heartbeats itself (runner/_heartbeat.py); Optuna's optimize() is not used.
             warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed")
             trial = self.study.ask()
+        first_heartbeat(self.storage, trial._trial_id)  # noqa: SLF001 - from its first moment (storage/_stale.py)
         error = None
         try:
             config = self.space.sample(_TeeHP(KerasTunerHP(kt_trial.hyperparameters), trial, self.replay))
@@ -266,12 +284,18 @@ class KerasTunerEngine(Engine):
                      "budget": budget, "kt_trial": kt_trial.get_state()}.items():
             trial.set_user_attr(f"{ATTR}{k}", plain(v))
         earlier = self._kt_to_number.get(kt_trial.trial_id)
+        if earlier is None and self._replaces:
+            earlier = self._replaces.pop(0)
         if earlier is not None:
-            # KerasTuner serves a failed trial again: the new attempt names the one it retries,
-            # which then no longer counts against the budget (as Optuna's retries do).
+            # KerasTuner serves a failed trial again (or a new trial replaces one a dead run
+            # left): the new attempt names the one it retries, which then no longer counts
+            # against the budget (as Optuna's retries do).
             self.storage.set_trial_system_attr(trial._trial_id, "failed_trial", earlier)  # noqa: SLF001
         self._kt_to_number[kt_trial.trial_id] = trial.number
         self._kt_trials[trial.number] = kt_trial
+        # The Oracle's state is saved as each trial starts too, not only as one ends: a run
+        # killed before its first trial ended is resumed like any other.
+        self.study.set_user_attr(f"{ATTR}kt_state", plain(self.oracle.get_state()))
         parent = self._kt_to_number.get(str(budget["trial_id"])) if budget.get("trial_id") else None
         spec = TrialSpec(number=trial.number, params=dict(trial.params), config=config,
                          epochs=int(budget.get("epochs", config.get("epochs", 1))),

@@ -68,6 +68,16 @@ class Budget:
             con.execute(sa.update(t).where(t.c.study_name == self.study_name, t.c.claimed > 0)
                         .values(claimed=t.c.claimed - 1))
 
+    def reset(self, claimed: int) -> None:
+        """Set the units taken to ``claimed`` (counted from the trials by a process that
+        knows it is the study's only one: a claim whose process died before it made its
+        trial is otherwise never given back)."""
+        import sqlalchemy as sa
+
+        t = self.table
+        with self.engine.begin() as con:
+            con.execute(sa.update(t).where(t.c.study_name == self.study_name).values(claimed=max(0, claimed)))
+
     def claimed(self) -> int:
         import sqlalchemy as sa
 

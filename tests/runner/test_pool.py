@@ -164,8 +164,10 @@ def test_killed_coordinator_resumes_without_loss(tmp_path: Path, engine: str) ->
            "--heartbeat", "1", "-q", "--seed", "0", "--engine", engine]
     env = dict(cli_env(tmp_path), TMPDIR=str(tmp_path / "tmp"))  # where the data files go
     (tmp_path / "tmp").mkdir()
-    p = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL, start_new_session=True)
+    log = tmp_path / "killed-run.log"
+    with log.open("w") as out:
+        p = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT,
+                             start_new_session=True)
     deadline = time.monotonic() + 240
     url = f"sqlite:///{db}"
     while time.monotonic() < deadline:
@@ -179,7 +181,8 @@ def test_killed_coordinator_resumes_without_loss(tmp_path: Path, engine: str) ->
             break
     else:
         p.kill()
-        pytest.fail("the search never had a complete and a running trial at once")
+        pytest.fail(f"the search never had a complete and a running trial at once (exit code {p.poll()}); "
+                    f"its output:\n{log.read_text()[-3000:]}")
     os.kill(p.pid, signal.SIGKILL)
     p.wait()
     before = optuna.load_study(study_name="tiny", storage=url).trials
