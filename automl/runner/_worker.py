@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import shutil
 import socket
 import tempfile
 import time
@@ -70,8 +71,6 @@ def remove_stale_data_folders(parent: Path | None = None) -> list[Path]:
         pid = folder.name[len(_DATA_PREFIX):].split("-", 1)[0]
         if not pid.isdigit() or not folder.name.startswith(f"{_DATA_PREFIX}{pid}-{_host()}-") or _alive(int(pid)):
             continue
-        import shutil
-
         shutil.rmtree(folder, ignore_errors=True)
         if not folder.exists():
             removed.append(folder)
