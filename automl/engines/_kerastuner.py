@@ -15,17 +15,16 @@ from __future__ import annotations
 import contextlib
 import io
 import math
-import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from automl._logging import get_logger
 from automl.engines._base import ATTR, Decision, Engine, TrialOutcome, TrialSpec
-from automl.engines._record import finish_trial, finished_count, pending_count, plain
+from automl.engines._record import finish_trial, finished_count, new_trial, pending_count, plain
 from automl.errors import AutomlError, StudyConflictError, UsageError
 from automl.space import HP, SearchSpace
-from automl.storage._stale import first_heartbeat, grace_seconds, live_running
+from automl.storage._stale import grace_seconds, live_running
 
 __all__ = ["KerasTunerEngine", "KerasTunerHP", "ALGORITHMS", "make_oracle", "EngineError"]
 
@@ -179,7 +178,6 @@ class KerasTunerEngine(Engine):
             self.storage.set_trial_state_values(t_id, optuna.trial.TrialState.FAIL)
             kt_id = t.user_attrs.get(f"{ATTR}kt_trial_id")
             if kt_id is not None and kt_id in oracle.trials:  # KerasTuner is told below, and serves it again
-                self._kt_to_number[kt_id] = t.number
                 dead.append(kt_id)
             else:
                 # The run died before it had saved the trial's KerasTuner state: a new trial
@@ -270,11 +268,7 @@ class KerasTunerEngine(Engine):
         values = dict(kt_trial.hyperparameters.values)
         budget = {k.removeprefix("tuner/"): v for k, v in values.items() if k.startswith("tuner/")}
         self.replay.clear()
-        with warnings.catch_warnings():
-            # automl records heartbeats itself (runner/_heartbeat.py); Optuna's optimize() is not used.
-            warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed")
-            trial = self.study.ask()
-        first_heartbeat(self.storage, trial._trial_id)  # noqa: SLF001 - from its first moment (storage/_stale.py)
+        trial = new_trial(self.study)
         error = None
         try:
             config = self.space.sample(_TeeHP(KerasTunerHP(kt_trial.hyperparameters), trial, self.replay))

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import warnings
 import importlib.util
 import math
 from collections.abc import Sequence
 from typing import Any
 
 from automl.engines._base import ATTR, Decision, Engine, TrialOutcome, TrialSpec
-from automl.engines._record import finish_trial, finished_count, plain
+from automl.engines._record import finish_trial, finished_count, new_trial, plain
 from automl.errors import UsageError
-from automl.storage._stale import adopt_orphans, first_heartbeat
+from automl.storage._stale import adopt_orphans
 from automl.space import HP, SearchSpace
 
 __all__ = ["OptunaEngine", "OptunaHP", "SAMPLERS", "PRUNERS", "make_sampler", "make_pruner", "pruner_warmup"]
@@ -126,13 +125,7 @@ class OptunaEngine(Engine):
         return not isinstance(self.study.pruner, optuna.pruners.NopPruner)
 
     def ask(self) -> TrialSpec:
-        with warnings.catch_warnings():
-            # automl records heartbeats itself (runner/_heartbeat.py); Optuna's optimize() is not used.
-            warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed")
-            trial = self.study.ask()
-        # Beat now, not once the values are drawn: a process killed in between leaves a
-        # trial with no heartbeat, which Optuna never finds stale (automl/storage/_stale.py).
-        first_heartbeat(self.study._storage, trial._trial_id)  # noqa: SLF001
+        trial = new_trial(self.study)
         error = None
         try:
             config = self.space.sample(OptunaHP(trial))

@@ -8,12 +8,28 @@ from typing import Any
 
 from automl.engines._base import ATTR, TrialOutcome
 
-__all__ = ["plain", "finish_trial", "finished_count", "pending_count", "retried_numbers"]
+__all__ = ["plain", "new_trial", "finish_trial", "finished_count", "pending_count", "retried_numbers"]
 
 
 def plain(obj: Any) -> Any:
     """``obj`` as JSON-compatible data (what Optuna's attribute columns accept)."""
     return json.loads(json.dumps(obj, default=str))
+
+
+def new_trial(study: Any) -> Any:
+    """``study.ask()``, with the trial's first heartbeat recorded at once: a process killed
+    before it would leave a trial with no heartbeat, which Optuna never finds stale
+    (automl/storage/_stale.py)."""
+    import warnings
+
+    from automl.storage._stale import first_heartbeat
+
+    with warnings.catch_warnings():
+        # automl records heartbeats itself (runner/_heartbeat.py); Optuna's optimize() is not used.
+        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed")
+        trial = study.ask()
+    first_heartbeat(study._storage, trial._trial_id)  # noqa: SLF001
+    return trial
 
 
 def finish_trial(study: Any, trial: Any, outcome: TrialOutcome, objective: str) -> None:
