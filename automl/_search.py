@@ -153,7 +153,7 @@ def search(space: AnySpace | None = None, data: DataSpec | None = None, *, engin
     study = eng.study  # type: ignore[attr-defined]
     _log.info("study %s in %s: %d trials requested, %d finished already, on %s", study.study_name,
               redact(url), n_trials, eng.finished(), ", ".join(s.device for s in slots))
-    beat = Heartbeat(eng.storage, heartbeat_s)  # type: ignore[attr-defined]
+    beat = Heartbeat(eng.storage, heartbeat_s, on_beat=eng.beat)  # type: ignore[attr-defined]
     try:
         if in_process:
             executor = InProcessExecutor(resolved, ds, backend=backend, seed=seed or 0)
@@ -164,6 +164,7 @@ def search(space: AnySpace | None = None, data: DataSpec | None = None, *, engin
                                heartbeat=beat, settings=settings)
     finally:
         beat.close()
+        eng.close()
     return SearchResult(study.study_name, redact(url), resolved.objective.direction, best_trial(study),
                         leaderboard(study), ran, pareto_front(study))
 

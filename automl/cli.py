@@ -334,12 +334,14 @@ def delete(study: str, storage: str | None, yes: bool) -> None:
 
     from automl._paths import checkpoint_dir, remove_checkpoints
     from automl.storage import load_study, resolve_url
+    from automl.storage._schema import forget
 
     store = _open(storage)
     st = load_study(store, study)
     if not yes:
         click.confirm(f"delete study {study!r} and its {len(st.trials)} trials?", abort=True, err=True)
     optuna.delete_study(study_name=study, storage=store)
+    forget(store.engine, study)  # a new study of that name starts with its own budget
     url = resolve_url(storage)
     removed = remove_checkpoints(url, study)
     _err.print(f"deleted study {study}" + (f" and {checkpoint_dir(url, study, create=False)}" if removed else ""),

@@ -175,6 +175,10 @@ def test_kerastuner_hyperband_from_the_cli_and_delete(run_cli, tmp_path: Path) -
     assert d.returncode == 0, d.stderr
     assert not list((tmp_path / "cache" / "checkpoints").glob("kt-*"))
     assert "kt" not in run_cli("studies").stdout.split()
+    # A new study of the same name has its own budget, not the deleted one's.
+    again = run_cli("search", "tiny.yaml", "--trials", "2", "--study", "kt", env=env)
+    assert again.returncode == 0, again.stderr
+    assert "study kt (sqlite:///automl.db): 2 trials, 2 complete" in again.stdout
     assert not (tmp_path / "mnist1d_data.pkl").exists() and not list(tmp_path.glob("*untitled_project*"))
 
 

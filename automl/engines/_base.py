@@ -97,10 +97,30 @@ class Engine(ABC):
             return self.finished() < total
         return bool(self.budget.claim(total))
 
+    def settle(self, total: int) -> bool:
+        """The claimed unit's trial now exists (``ask`` made it): the trial holds the unit.
+        False when the claim had been given back meanwhile and none is left (see
+        :meth:`abandon`)."""
+        return self.budget is None or bool(self.budget.settle(total))
+
     def release(self) -> None:
         """Give back a unit that produced no counted trial."""
         if self.budget is not None:
             self.budget.release()
+
+    def abandon(self, spec: TrialSpec, reason: str) -> None:
+        """End a trial that holds no unit of the budget without running it: FAIL, with
+        ``reason``, marked so that it does not count against the budget."""
+        from automl.engines._record import mark_unclaimed
+
+        mark_unclaimed(spec.handle)
+        self.tell(spec, TrialOutcome("failed", error=reason))
+
+    def beat(self) -> None:
+        """Called by the coordinator's heartbeat thread every interval while the search runs."""
+
+    def close(self) -> None:
+        """The search is over (or failed): let go of what the engine holds in the store."""
 
     def retry(self, spec: TrialSpec) -> bool:
         """Schedule the failed trial ``spec`` to run again (same values); False if not possible."""

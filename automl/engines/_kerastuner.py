@@ -24,7 +24,8 @@ from automl.engines._base import ATTR, Decision, Engine, TrialOutcome, TrialSpec
 from automl.engines._record import finish_trial, finished_count, new_trial, pending_count, plain
 from automl.errors import AutomlError, StudyConflictError, UsageError
 from automl.space import HP, SearchSpace
-from automl.storage._stale import grace_seconds, live_running
+from automl.storage._lease import Lease
+from automl.storage._stale import grace_seconds, heartbeats_on, live_running
 
 __all__ = ["KerasTunerEngine", "KerasTunerHP", "ALGORITHMS", "make_oracle", "EngineError"]
 
@@ -141,7 +142,36 @@ class KerasTunerEngine(Engine):
         self._owed_releases = 0
         self._replaces: list[int] = []  # trials of a dead run that new trials replace
         self._recount_budget = False
-        self._restore(n_trials)
+        self.lease = self._take_lease()
+        try:
+            self._restore(n_trials)
+        except BaseException:
+            self.close()
+            raise
+
+    def _take_lease(self) -> Lease | None:
+        """A KerasTuner study takes one coordinator at a time (its Oracle lives in that
+        process): hold the study's lease while this engine runs it, or stop, changing nothing."""
+        if not heartbeats_on(self.storage):
+            return None
+        grace = grace_seconds(self.storage)
+        lease = Lease(self.storage.engine, self.study.study_name, ttl=grace)
+        holder = lease.acquire()
+        if holder is not None:
+            raise StudyConflictError(
+                f"KerasTuner study {self.study.study_name!r} is being run by another process ({holder.owner}, "
+                f"last heard from {holder.age:.0f} s ago). A KerasTuner study takes one process at a time (its "
+                f"Oracle lives there); to share a study between processes or hosts use --engine optuna. If that "
+                f"process is dead, run this again in {max(1, math.ceil(grace - holder.age))} s.")
+        return lease
+
+    def beat(self) -> None:
+        if self.lease is not None:
+            self.lease.renew()
+
+    def close(self) -> None:
+        if self.lease is not None:
+            self.lease.release()
 
     def _restore(self, n_trials: int) -> None:
         import keras_tuner as kt
@@ -151,7 +181,10 @@ class KerasTunerEngine(Engine):
         state = self.study.user_attrs.get(f"{ATTR}kt_state")
         trials = self.study.get_trials(deepcopy=False)
         if trials:
-            self._refuse_if_running_elsewhere()
+            if self.lease is None or self.lease.replaced is None:
+                # No dead holder's lease was taken over: trials that still beat may belong
+                # to a process that ran without one.
+                self._refuse_if_running_elsewhere()
             # Units a dead run claimed without making a trial (killed between the two) go
             # back: one process runs a KerasTuner study, so the store's trials are all of them.
             self._recount_budget = True

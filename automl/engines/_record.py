@@ -8,7 +8,11 @@ from typing import Any
 
 from automl.engines._base import ATTR, TrialOutcome
 
-__all__ = ["plain", "new_trial", "finish_trial", "finished_count", "pending_count", "retried_numbers"]
+__all__ = ["plain", "new_trial", "finish_trial", "finished_count", "pending_count", "retried_numbers",
+           "mark_unclaimed", "UNCLAIMED"]
+
+# System attribute of a trial ended unrun because it held no unit of the budget.
+UNCLAIMED = f"{ATTR}unclaimed"
 
 
 def plain(obj: Any) -> Any:
@@ -65,15 +69,21 @@ def retried_numbers(trials: list[Any]) -> set[int]:
     return {t.system_attrs["failed_trial"] for t in trials if "failed_trial" in t.system_attrs}
 
 
+def mark_unclaimed(trial: Any) -> None:
+    """Mark the running Optuna ``trial`` as one that holds no unit of the budget."""
+    trial.study._storage.set_trial_system_attr(trial._trial_id, UNCLAIMED, True)  # noqa: SLF001
+
+
 def finished_count(study: Any) -> int:
-    """Trials that count against the budget: complete, pruned, and failed ones not retried."""
+    """Trials that count against the budget: complete, pruned, and failed ones not retried
+    (nor ended unrun for want of a unit)."""
     import optuna
 
     S = optuna.trial.TrialState
     trials = study.get_trials(deepcopy=False)
     retried = retried_numbers(trials)
     return sum(1 for t in trials if t.state in (S.COMPLETE, S.PRUNED)
-               or (t.state == S.FAIL and t.number not in retried))
+               or (t.state == S.FAIL and t.number not in retried and not t.system_attrs.get(UNCLAIMED)))
 
 
 def pending_count(study: Any) -> int:

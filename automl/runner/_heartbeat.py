@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from automl._logging import get_logger
@@ -14,14 +15,16 @@ _log = get_logger("runner")
 
 
 class Heartbeat:
-    """A daemon thread recording a heartbeat for every running trial each ``interval`` seconds.
+    """A daemon thread recording a heartbeat for every running trial each ``interval`` seconds
+    (and calling ``on_beat``: the engine's own beat).
 
     Does nothing when the storage has heartbeats off.
     """
 
-    def __init__(self, storage: Any, interval: float | None) -> None:
+    def __init__(self, storage: Any, interval: float | None, on_beat: Callable[[], None] | None = None) -> None:
         self.storage = storage
         self.interval = interval
+        self.on_beat = on_beat
         self._ids: set[int] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -53,6 +56,11 @@ class Heartbeat:
                     self.storage.record_heartbeat(tid)
                 except Exception as e:  # noqa: BLE001 - a missed beat is not fatal; the next may pass
                     _log.debug("heartbeat for trial %s failed: %s", tid, e)
+            if self.on_beat is not None:
+                try:
+                    self.on_beat()
+                except Exception as e:  # noqa: BLE001 - as above
+                    _log.debug("the engine's heartbeat failed: %s", e)
 
     def close(self) -> None:
         self._stop.set()

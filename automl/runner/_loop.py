@@ -36,10 +36,19 @@ def next_spec(engine: Engine, n_trials: int) -> TrialSpec | None:
     engine.reap_stale()
     if not engine.claim(n_trials):
         return None
-    spec = engine.ask()
+    try:
+        spec = engine.ask()
+    except BaseException:
+        # The trial may exist already: it holds the unit (and gives it back if found stale).
+        engine.settle(n_trials)
+        raise
     if spec is None:
         engine.release()
         _log.info("the engine has no more trials to propose (its search is complete)")
+        return None
+    if not engine.settle(n_trials):
+        engine.abandon(spec, "not run: the budget was spent by other processes while this trial was created")
+        return None
     return spec
 
 

@@ -60,3 +60,49 @@ def test_resume_after_a_run_killed_in_its_first_trial(tiny_space: dict[str, Any]
     r = _search(tiny_space, url, 2)
     assert r.ran == 2
     _check_resumed(url, orphan, 2)
+
+
+# A coordinator holding a KerasTuner study between trials: no trial running, nothing but
+# its lease (and its heartbeat thread) tells that it is alive.
+_HOLD_STUDY = """
+import sys
+from automl._search import make_engine, prepare
+from automl.runner._heartbeat import Heartbeat
+from tests.conftest import TINY_SPACE
+prep = prepare(TINY_SPACE, "digits", epochs=1)
+eng = make_engine("kerastuner", prep.space, prep.data, url=sys.argv[1], study_name="r", sampler="tpe",
+                  pruner="none", algorithm="random", seed=1, n_trials=2, heartbeat_s=1)
+beat = Heartbeat(eng.storage, 1, on_beat=eng.beat)
+print("running", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_study_between_trials_is_not_taken_from_its_live_process(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    import pytest
+
+    from automl._search import make_engine, prepare
+    from automl.errors import StudyConflictError
+    from tests.conftest import TINY_SPACE
+
+    url = f"sqlite:///{tmp_path / 'kt.db'}"
+    root = Path(__file__).resolve().parents[2]
+    p = subprocess.Popen([sys.executable, "-c", _HOLD_STUDY, url], cwd=root, stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True)
+    prep = prepare(TINY_SPACE, "digits", epochs=1)
+    args: dict[str, Any] = dict(url=url, study_name="r", sampler="tpe", pruner="none", algorithm="random", seed=1,
+                                n_trials=2, heartbeat_s=1)
+    try:
+        assert p.stdout is not None and p.stdout.readline().strip() == "running"
+        time.sleep(4.5)  # past the grace period of 3 heartbeats: its beats hold the study
+        with pytest.raises(StudyConflictError, match=f"being run by another process .*:{p.pid}"):
+            make_engine("kerastuner", prep.space, prep.data, **args)
+    finally:
+        p.kill()
+        p.wait()
+    eng = make_engine("kerastuner", prep.space, prep.data, **args)  # its process is dead: taken at once
+    eng.close()

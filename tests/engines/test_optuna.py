@@ -190,3 +190,34 @@ def test_pruners_wait_a_tenth_of_the_epoch_budget(name: str) -> None:
     assert first_cut is not None and first_cut >= 4
     if name != "hyperband":
         assert first_cut == 4
+
+
+# A coordinator killed after it claimed a unit of the budget and before it created the
+# trial (seen in CI: the kill landed in those milliseconds).
+_CLAIM_AND_EXIT = """
+import os, sys
+import sqlalchemy as sa
+from automl.storage._budget import Budget
+assert Budget(sa.create_engine(sys.argv[1]), sys.argv[2]).claim(int(sys.argv[3]))
+os._exit(0)
+"""
+
+
+def test_a_unit_claimed_by_a_coordinator_killed_before_it_asked_comes_back(tiny_space: dict[str, Any],
+                                                                            store: str) -> None:
+    import subprocess
+    import sys
+
+    import sqlalchemy as sa
+
+    from automl.storage._budget import Budget
+
+    automl.search(tiny_space, "digits", n_trials=2, storage=store, study_name="r", seed=0, epochs=1)
+    subprocess.run([sys.executable, "-c", _CLAIM_AND_EXIT, store, "r", "4"], check=True, timeout=120)
+    budget = Budget(sa.create_engine(store), "r")
+    assert budget.claimed() == 3
+    r = automl.search(tiny_space, "digits", n_trials=4, storage=store, study_name="r", seed=0, epochs=1)
+    assert r.ran == 2
+    study = optuna.load_study(study_name="r", storage=store)
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 4
+    assert budget.claimed() == 4 and budget.open_claims() == []

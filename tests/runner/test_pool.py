@@ -232,7 +232,7 @@ def test_script_without_main_guard_is_told_how_to_fix_it(tmp_path: Path) -> None
 
 def test_a_second_process_on_a_running_kerastuner_study_is_refused(tmp_path: Path) -> None:
     (tmp_path / "tiny.yaml").write_text(TINY_YAML.replace("epochs: 2", "epochs: 6"))
-    cmd = [sys.executable, "-m", "automl", "search", "tiny.yaml", "--engine", "kerastuner", "--trials", "4",
+    cmd = [sys.executable, "-m", "automl", "search", "tiny.yaml", "--engine", "kerastuner", "--trials", "6",
            "--heartbeat", "1", "-q", "--seed", "0"]
     first = subprocess.Popen(cmd, cwd=tmp_path, env=cli_env(tmp_path), stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE, text=True)
@@ -256,4 +256,4 @@ def test_a_second_process_on_a_running_kerastuner_study_is_refused(tmp_path: Pat
     assert first.returncode == 0, err
     # the first search lost nothing to the second: every trial complete, none failed
     trials = optuna.load_study(study_name="tiny", storage=url).trials
-    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 4
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 6

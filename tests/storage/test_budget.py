@@ -1,0 +1,85 @@
+"""The global budget's claims on SQLite, PostgreSQL and MariaDB: a unit claimed by a
+process that died before it created its trial comes back; a live one's does not, until
+it expires; the ``DELETE`` of a claim's row decides who acts on it."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+import sqlalchemy as sa
+
+from automl.storage._budget import Budget
+from automl.storage._schema import forget
+
+# A process that claims a unit and stops before it creates a trial (a coordinator killed there).
+_CLAIM_AND_DIE = """
+import os, sys
+import sqlalchemy as sa
+from automl.storage._budget import Budget
+from automl.storage._schema import forget
+assert Budget(sa.create_engine(sys.argv[1]), "s").claim(int(sys.argv[2]))
+print(os.getpid())
+os._exit(0)
+"""
+
+
+def _budget(url: str, **kw: float) -> Budget:
+    return Budget(sa.create_engine(url), "s", **kw)
+
+
+def test_a_unit_claimed_by_a_dead_process_of_this_host_comes_back(shared_store: str) -> None:
+    b = _budget(shared_store)
+    b.ensure(0)
+    pid = subprocess.run([sys.executable, "-c", _CLAIM_AND_DIE, shared_store, "2"], capture_output=True, text=True,
+                         check=True, timeout=120).stdout.strip()
+    assert b.claimed() == 1 and b.open_claims() == [f"{socket.gethostname()}:{pid}"]
+    assert b.claim(2) and b.open_claims() == [b.owner]  # the dead one's unit came back first
+    assert b.settle(2)
+    assert b.claimed() == 1 and b.open_claims() == []
+    assert b.claim(2) and b.settle(2)
+    assert not b.claim(2) and b.claimed() == 2  # exactly the budget, no more
+
+
+def test_a_live_process_keeps_its_claim_until_it_expires(shared_store: str) -> None:
+    slow = _budget(shared_store)  # claims, then takes long to create its trial
+    slow.ensure(0)
+    assert slow.claim(2)
+    other = _budget(shared_store, claim_ttl=1.0)
+    assert other.claim(2) and other.settle(2)
+    assert not other.claim(2)  # the slow claim is young: it holds its unit
+    time.sleep(2.5)  # the databases' clocks count whole seconds
+    late = _budget(shared_store, claim_ttl=1.0)
+    assert late.claim(2)  # the slow claim expired: its unit was given back, and taken
+    assert late.settle(2) and late.claimed() == 2
+    # The slow process finds its claim gone and no unit left: its trial must not count.
+    assert not slow.settle(2)
+    assert slow.claimed() == 2 and slow.open_claims() == []
+
+
+def test_release_gives_back_the_open_claim_once(shared_store: str) -> None:
+    a, b = _budget(shared_store), _budget(shared_store, claim_ttl=0.5)
+    a.ensure(0)
+    assert a.claim(3)
+    a.release()  # its trial was never made
+    assert a.claimed() == 0 and a.open_claims() == []
+    assert a.claim(3)
+    time.sleep(1.6)
+    assert b.reap() == 1 and b.claimed() == 0  # taken for dead ...
+    a.release()  # ... so the owner's own release gives back nothing more
+    assert a.claimed() == 0
+    assert b.claim(3) and b.settle(3) and b.claimed() == 1
+
+
+def test_reset_and_forget_drop_open_claims(shared_store: str) -> None:
+    b = _budget(shared_store)
+    b.ensure(5)
+    assert b.claim(9) and b.claimed() == 6
+    b.reset(5)
+    assert b.claimed() == 5 and b.open_claims() == []
+    assert b.settle(9)  # nothing open any more
+    assert b.claim(9)
+    forget(b.engine, "s")  # the study was deleted
+    assert b.claimed() == 0 and b.open_claims() == []
