@@ -195,11 +195,10 @@ def make_engine(engine: str, space: SearchSpace, data: Dataset, *, url: str, stu
 
         sampler = algorithm or sampler
         opt_sampler, opt_pruner = make_sampler(sampler, seed), make_pruner(pruner, epochs)
-        holder: dict[str, Engine] = {}
 
         def on_stale(study: Any, trial: Any) -> None:
             # A trial whose process stopped beating: failed by Optuna, retried here.
-            if retry_failed(study, trial.number, retries, holder["engine"].budget):
+            if retry_failed(study, trial.number, retries):
                 _log.warning("trial %d was left running by a process that stopped; retrying it", trial.number)
 
         storage = open_storage(url, heartbeat_s=heartbeat_s, failed_trial_callback=on_stale)
@@ -208,7 +207,6 @@ def make_engine(engine: str, space: SearchSpace, data: Dataset, *, url: str, stu
                               sampler=opt_sampler, pruner=opt_pruner)
         eng: Engine = OptunaEngine(study, space, objective=obj.metric, max_retries=retries,
                                    checkpoints=checkpoint_dir(url, study_name) if keep_weights else None)
-        holder["engine"] = eng
         return _with_budget(eng, storage, study, n_trials)
 
     from automl.model import import_keras

@@ -97,6 +97,16 @@ class Engine(ABC):
             return self.finished() < total
         return bool(self.budget.claim(total))
 
+    @property
+    def claim_token(self) -> str | None:
+        """The open budget claim's token, for ``ask`` to put on the trial it makes."""
+        return self.budget.token if self.budget is not None else None
+
+    def ask_retry(self) -> TrialSpec | None:
+        """Start a retry waiting to run, if there is one (it holds its failed original's unit
+        of the budget: no claim). Engines that retry inside ``ask`` return None."""
+        return None
+
     def settle(self, total: int) -> bool:
         """The claimed unit's trial now exists (``ask`` made it): the trial holds the unit.
         False when the claim had been given back meanwhile and none is left (see
@@ -107,6 +117,12 @@ class Engine(ABC):
         """Give back a unit that produced no counted trial."""
         if self.budget is not None:
             self.budget.release()
+
+    def forget_claim(self) -> None:
+        """``ask`` failed: whether it made a trial with the open claim is unknown; the
+        processes that reap open claims tell from the trials."""
+        if self.budget is not None:
+            self.budget.forget_open()
 
     def abandon(self, spec: TrialSpec, reason: str) -> None:
         """End a trial that holds no unit of the budget without running it: FAIL, with

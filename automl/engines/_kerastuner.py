@@ -301,7 +301,7 @@ class KerasTunerEngine(Engine):
         values = dict(kt_trial.hyperparameters.values)
         budget = {k.removeprefix("tuner/"): v for k, v in values.items() if k.startswith("tuner/")}
         self.replay.clear()
-        trial = new_trial(self.study)
+        trial = new_trial(self.study, self.claim_token)
         error = None
         try:
             config = self.space.sample(_TeeHP(KerasTunerHP(kt_trial.hyperparameters), trial, self.replay))

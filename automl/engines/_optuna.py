@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from automl.engines._base import ATTR, Decision, Engine, TrialOutcome, TrialSpec
-from automl.engines._record import finish_trial, finished_count, new_trial, plain
+from automl.engines._record import finish_trial, finished_count, new_trial, plain, pop_retry
 from automl.errors import UsageError
 from automl.storage._stale import adopt_orphans
 from automl.space import HP, SearchSpace
@@ -86,9 +86,10 @@ def make_pruner(name: str, max_epochs: int) -> Any:
     raise UsageError(f"unknown pruner {name!r}; choose one of {', '.join(PRUNERS)}")
 
 
-def retry_failed(study: Any, number: int, max_retries: int, budget: Any) -> bool:
+def retry_failed(study: Any, number: int, max_retries: int) -> bool:
     """Enqueue the same values again (Optuna's RetryFailedTrialCallback); the failed trial's
-    budget unit goes back so that its retry can take it. False when no retries are left."""
+    budget unit passes to its retry, which starts without claiming one (``pop_retry``).
+    False when no retries are left."""
     import optuna
 
     if max_retries < 1:
@@ -99,8 +100,6 @@ def retry_failed(study: Any, number: int, max_retries: int, budget: Any) -> bool
     if len(retry.retry_history(frozen)) >= max_retries:
         return False
     retry(max_retry=max_retries, inherit_intermediate_values=False)(study, frozen)
-    if budget is not None:
-        budget.release()
     return True
 
 
@@ -125,7 +124,13 @@ class OptunaEngine(Engine):
         return not isinstance(self.study.pruner, optuna.pruners.NopPruner)
 
     def ask(self) -> TrialSpec:
-        trial = new_trial(self.study)
+        return self._spec(new_trial(self.study, self.claim_token))
+
+    def ask_retry(self) -> TrialSpec | None:
+        trial = pop_retry(self.study)
+        return None if trial is None else self._spec(trial)
+
+    def _spec(self, trial: Any) -> TrialSpec:
         error = None
         try:
             config = self.space.sample(OptunaHP(trial))
@@ -155,7 +160,7 @@ class OptunaEngine(Engine):
         return finished_count(self.study)
 
     def retry(self, spec: TrialSpec) -> bool:
-        return retry_failed(self.study, spec.number, self.max_retries, self.budget)
+        return retry_failed(self.study, spec.number, self.max_retries)
 
     def reap_stale(self) -> None:
         import optuna

@@ -7,12 +7,15 @@ import math
 from typing import Any
 
 from automl.engines._base import ATTR, TrialOutcome
+from automl.storage._budget import CLAIM_ATTR
 
-__all__ = ["plain", "new_trial", "finish_trial", "finished_count", "pending_count", "retried_numbers",
-           "mark_unclaimed", "UNCLAIMED"]
+__all__ = ["plain", "new_trial", "pop_retry", "finish_trial", "finished_count", "pending_count",
+           "retried_numbers", "mark_unclaimed", "UNCLAIMED", "CLAIM"]
 
 # System attribute of a trial ended unrun because it held no unit of the budget.
 UNCLAIMED = f"{ATTR}unclaimed"
+# System attribute: the budget claim a trial was made with (automl/storage/_budget.py).
+CLAIM = CLAIM_ATTR
 
 
 def plain(obj: Any) -> Any:
@@ -20,20 +23,68 @@ def plain(obj: Any) -> Any:
     return json.loads(json.dumps(obj, default=str))
 
 
-def new_trial(study: Any) -> Any:
-    """``study.ask()``, with the trial's first heartbeat recorded at once: a process killed
-    before it would leave a trial with no heartbeat, which Optuna never finds stale
-    (automl/storage/_stale.py)."""
-    import warnings
+def _template(token: str) -> Any:
+    """A new RUNNING trial carrying the budget claim ``token`` (written with the trial, in
+    one transaction: a process that finds the claim of a dead one can tell that it was used)."""
+    from datetime import datetime
+
+    import optuna
+
+    return optuna.trial.FrozenTrial(number=-1, state=optuna.trial.TrialState.RUNNING, value=None,
+                                    datetime_start=datetime.now(), datetime_complete=None, params={},
+                                    distributions={}, user_attrs={}, system_attrs={CLAIM: token},
+                                    intermediate_values={}, trial_id=-1)
+
+
+def _pop_waiting(study: Any, *, retries: bool, token: str | None) -> int | None:
+    """Start a WAITING trial (as ``study.ask()`` does): a retry of a failed trial when
+    ``retries``, else one enqueued by the user, which first gets the claim ``token``."""
+    import optuna
+
+    storage = study._storage  # noqa: SLF001
+    S = optuna.trial.TrialState
+    for frozen in storage.get_all_trials(study._study_id, deepcopy=False, states=(S.WAITING,)):  # noqa: SLF001
+        if ("failed_trial" in frozen.system_attrs) != retries:
+            continue
+        tid = frozen._trial_id  # noqa: SLF001
+        try:
+            if token is not None:
+                storage.set_trial_system_attr(tid, CLAIM, token)
+            if storage.set_trial_state_values(tid, state=S.RUNNING):  # False: another process took it
+                return int(tid)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue
+    return None
+
+
+def _start(study: Any, trial_id: int) -> Any:
+    import optuna
 
     from automl.storage._stale import first_heartbeat
 
-    with warnings.catch_warnings():
-        # automl records heartbeats itself (runner/_heartbeat.py); Optuna's optimize() is not used.
-        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed")
-        trial = study.ask()
-    first_heartbeat(study._storage, trial._trial_id)  # noqa: SLF001
-    return trial
+    # A process killed now would leave a trial with no heartbeat, which Optuna never finds
+    # stale (automl/storage/_stale.py): the first is recorded at once.
+    first_heartbeat(study._storage, trial_id)  # noqa: SLF001
+    return optuna.Trial(study, trial_id)
+
+
+def new_trial(study: Any, token: str | None = None) -> Any:
+    """What ``study.ask()`` does (a trial the user enqueued first, else a new one), with the
+    budget claim ``token`` on the trial and its first heartbeat recorded."""
+    local = getattr(study, "_thread_local", None)
+    if local is not None:
+        local.cached_all_trials = None  # as study.ask(): samplers see the latest trials
+    trial_id = _pop_waiting(study, retries=False, token=token)
+    if trial_id is None:
+        trial_id = study._storage.create_new_trial(  # noqa: SLF001
+            study._study_id, template_trial=_template(token) if token is not None else None)  # noqa: SLF001
+    return _start(study, trial_id)
+
+
+def pop_retry(study: Any) -> Any | None:
+    """Start a retry waiting to run (it holds its failed original's unit of the budget)."""
+    trial_id = _pop_waiting(study, retries=True, token=None)
+    return None if trial_id is None else _start(study, trial_id)
 
 
 def finish_trial(study: Any, trial: Any, outcome: TrialOutcome, objective: str) -> None:
@@ -87,8 +138,10 @@ def finished_count(study: Any) -> int:
 
 
 def pending_count(study: Any) -> int:
-    """Trials running or waiting to run (each holds a unit of the budget)."""
+    """Trials that hold a unit of the budget and are not finished: running ones, and
+    retries waiting to run (a trial the user enqueued claims its unit when it starts)."""
     import optuna
 
     S = optuna.trial.TrialState
-    return len(study.get_trials(deepcopy=False, states=(S.RUNNING, S.WAITING)))
+    return sum(1 for t in study.get_trials(deepcopy=False, states=(S.RUNNING, S.WAITING))
+               if t.state == S.RUNNING or "failed_trial" in t.system_attrs)

@@ -32,15 +32,18 @@ class SearchObserver:
 
 
 def next_spec(engine: Engine, n_trials: int) -> TrialSpec | None:
-    """Claim a unit of the global budget and ask for a trial (None: budget spent or search complete)."""
+    """The next trial: a retry waiting to run, else a new one for a unit of the global
+    budget claimed first (None: budget spent or search complete)."""
     engine.reap_stale()
+    spec = engine.ask_retry()
+    if spec is not None:
+        return spec
     if not engine.claim(n_trials):
         return None
     try:
         spec = engine.ask()
     except BaseException:
-        # The trial may exist already: it holds the unit (and gives it back if found stale).
-        engine.settle(n_trials)
+        engine.forget_claim()
         raise
     if spec is None:
         engine.release()

@@ -215,7 +215,7 @@ def run_parallel(engine: Engine, slots: list[Slot], space: SearchSpace, data: Da
                     _log.info("timeout of %.0f s reached: finishing the running trials", timeout)
                     stopping = timed_out = True
                 if pool.retries_scheduled and not timed_out:
-                    # A retry gave a unit of the budget back: the search is not over yet.
+                    # A retry is due (it holds its original's unit): the search is not over yet.
                     pool.retries_scheduled, stopping = 0, False
                 for w in list(pool.workers.values()):
                     while not stopping and w.ready and w.spec is None:

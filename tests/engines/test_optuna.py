@@ -193,31 +193,49 @@ def test_pruners_wait_a_tenth_of_the_epoch_budget(name: str) -> None:
 
 
 # A coordinator killed after it claimed a unit of the budget and before it created the
-# trial (seen in CI: the kill landed in those milliseconds).
+# trial (seen in CI: the kill landed in those milliseconds), or just after.
 _CLAIM_AND_EXIT = """
 import os, sys
-import sqlalchemy as sa
-from automl.storage._budget import Budget
-assert Budget(sa.create_engine(sys.argv[1]), sys.argv[2]).claim(int(sys.argv[3]))
+from automl._search import make_engine, prepare
+from tests.conftest import TINY_SPACE
+prep = prepare(TINY_SPACE, "digits", epochs=1)
+eng = make_engine("optuna", prep.space, prep.data, url=sys.argv[1], study_name="r", sampler="tpe", pruner="none",
+                  algorithm=None, seed=0, n_trials=4, heartbeat_s=1)
+assert eng.claim(4)
+if sys.argv[2] == "ask":
+    eng.ask()
 os._exit(0)
 """
 
 
-def test_a_unit_claimed_by_a_coordinator_killed_before_it_asked_comes_back(tiny_space: dict[str, Any],
-                                                                            store: str) -> None:
+@pytest.mark.parametrize("killed_after", ["claim", "ask"])
+def test_a_coordinator_killed_between_claiming_and_settling_loses_no_unit(tiny_space: dict[str, Any], store: str,
+                                                                           killed_after: str) -> None:
     import subprocess
     import sys
+    import time
+    from pathlib import Path
 
     import sqlalchemy as sa
 
     from automl.storage._budget import Budget
 
-    automl.search(tiny_space, "digits", n_trials=2, storage=store, study_name="r", seed=0, epochs=1)
-    subprocess.run([sys.executable, "-c", _CLAIM_AND_EXIT, store, "r", "4"], check=True, timeout=120)
+    def run(n: int) -> Any:
+        return automl.search(tiny_space, "digits", n_trials=n, storage=store, study_name="r", seed=0, epochs=1,
+                             heartbeat_s=1)
+
+    run(2)
+    subprocess.run([sys.executable, "-c", _CLAIM_AND_EXIT, store, killed_after], check=True, timeout=120,
+                   cwd=Path(__file__).resolve().parents[2])
     budget = Budget(sa.create_engine(store), "r")
     assert budget.claimed() == 3
-    r = automl.search(tiny_space, "digits", n_trials=4, storage=store, study_name="r", seed=0, epochs=1)
-    assert r.ran == 2
+    time.sleep(3.5)  # a trial it made is stale after 3 heartbeats
+    r = run(4)
     study = optuna.load_study(study_name="r", storage=store)
-    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 4
+    states = [t.state.name for t in study.trials]
+    if killed_after == "claim":  # its unit came back
+        assert r.ran == 2 and states == ["COMPLETE"] * 4
+    else:  # its trial was failed and retried, with the unit it was made with, and one more ran
+        assert r.ran == 2 and states == ["COMPLETE", "COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
+        assert [t.system_attrs.get("failed_trial") for t in study.trials[3:]] in ([2, None], [None, 2])
     assert budget.claimed() == 4 and budget.open_claims() == []

@@ -1,6 +1,7 @@
 """The global budget's claims on SQLite, PostgreSQL and MariaDB: a unit claimed by a
-process that died before it created its trial comes back; a live one's does not, until
-it expires; the ``DELETE`` of a claim's row decides who acts on it."""
+process that died before it created its trial comes back, one whose trial exists stays
+with the trial; a live process's claim is kept until it expires; the ``DELETE`` or
+``UPDATE`` of a claim's row decides who acts on it."""
 
 from __future__ import annotations
 
@@ -9,24 +10,32 @@ import subprocess
 import sys
 import time
 
+import optuna
 import sqlalchemy as sa
 
 from automl.storage._budget import Budget
 from automl.storage._schema import forget
 
-# A process that claims a unit and stops before it creates a trial (a coordinator killed there).
+# A process that claims a unit and stops before it creates a trial, or (with a third
+# argument) just after: a coordinator killed there.
 _CLAIM_AND_DIE = """
 import os, sys
+import optuna
 import sqlalchemy as sa
+from automl.engines._record import new_trial
 from automl.storage._budget import Budget
-from automl.storage._schema import forget
-assert Budget(sa.create_engine(sys.argv[1]), "s").claim(int(sys.argv[2]))
+b = Budget(sa.create_engine(sys.argv[1]), "s")
+assert b.claim(int(sys.argv[2]))
+if len(sys.argv) > 3:
+    study = optuna.create_study(study_name="s", storage=sys.argv[1], load_if_exists=True)
+    new_trial(study, b.token)
 print(os.getpid())
 os._exit(0)
 """
 
 
 def _budget(url: str, **kw: float) -> Budget:
+    optuna.storages.RDBStorage(url)  # Optuna's schema: where a claim's trial would be
     return Budget(sa.create_engine(url), "s", **kw)
 
 
@@ -41,6 +50,17 @@ def test_a_unit_claimed_by_a_dead_process_of_this_host_comes_back(shared_store: 
     assert b.claimed() == 1 and b.open_claims() == []
     assert b.claim(2) and b.settle(2)
     assert not b.claim(2) and b.claimed() == 2  # exactly the budget, no more
+
+
+def test_a_unit_claimed_by_a_dead_process_that_made_its_trial_stays_with_the_trial(shared_store: str) -> None:
+    b = _budget(shared_store)
+    b.ensure(0)
+    subprocess.run([sys.executable, "-c", _CLAIM_AND_DIE, shared_store, "2", "trial"], check=True, timeout=120)
+    [trial] = optuna.load_study(study_name="s", storage=shared_store).trials
+    assert trial.state == optuna.trial.TrialState.RUNNING  # failed and retried once found stale
+    assert b.claim(2) and b.open_claims() == [b.owner]  # the dead claim was used: no unit came back
+    assert b.claimed() == 2
+    assert not _budget(shared_store).claim(2)
 
 
 def test_a_live_process_keeps_its_claim_until_it_expires(shared_store: str) -> None:
