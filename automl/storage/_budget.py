@@ -30,6 +30,7 @@ import uuid
 from typing import Any
 
 from automl._logging import get_logger
+from automl.storage._clock import age_s, db_now
 from automl.storage._owner import dead_here, this_process
 from automl.storage._schema import tables
 
@@ -151,13 +152,13 @@ class Budget:
                                     .where(c.c.study_name == self.study_name)))
             if not rows:
                 return 0
-            now = con.execute(sa.select(_now())).scalar()
+            now = db_now(con)
         given = 0
         for token, owner, created, released in rows:
             if token == self.token:
                 continue
             dead = dead_here(owner)
-            age = (now.replace(tzinfo=None) - created.replace(tzinfo=None)).total_seconds()
+            age = age_s(now, created)
             if released:  # kept for its owner to find when it settles
                 if dead or age > 2 * self.claim_ttl:
                     with self.engine.begin() as con:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from automl._logging import get_logger
+from automl.storage._clock import age_s, db_now
 from automl.storage._owner import dead_here, this_process
 from automl.storage._schema import tables
 
@@ -50,7 +51,7 @@ class Lease:
         t = self.table
         with self.engine.connect() as con:
             row = con.execute(sa.select(t.c.token, t.c.owner, t.c.beat).where(t.c.study_name == self.study_name)).first()
-            now = con.execute(sa.select(sa.func.now())).scalar()
+            now = db_now(con)
         return row, now
 
     def acquire(self) -> Holder | None:
@@ -62,7 +63,7 @@ class Lease:
             row, now = self._read()
             if row is not None:
                 token, owner, beat = row
-                age = max(0.0, (now.replace(tzinfo=None) - beat.replace(tzinfo=None)).total_seconds())
+                age = max(0.0, age_s(now, beat))
                 if owner != self.owner and not dead_here(owner) and age <= self.ttl:
                     return Holder(owner, age)
                 with self.engine.begin() as con:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from automl._logging import get_logger
+from automl.storage._clock import age_s, db_now
 
 __all__ = ["first_heartbeat", "adopt_orphans", "live_running", "grace_seconds", "heartbeats_on"]
 
@@ -86,11 +87,11 @@ def live_running(storage: Any, study_id: int) -> list[tuple[int, float]]:
              .select_from(trials.join(beats, beats.c.trial_id == trials.c.trial_id))
              .where(trials.c.study_id == study_id, trials.c.state == TrialState.RUNNING.name))
     with rdb.engine.connect() as con:
-        now = con.execute(sa.select(sa.func.now())).scalar()
+        now = db_now(con)
         rows = list(con.execute(query))
     live = []
     for number, beat in rows:
-        age = (now.replace(tzinfo=None) - beat.replace(tzinfo=None)).total_seconds()
+        age = age_s(now, beat)
         if age <= grace:
             live.append((int(number), max(0.0, age)))
     return live
