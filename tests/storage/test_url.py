@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import signal
 import sqlite3
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
+import optuna
 import pytest
 
 from automl.errors import StorageError
@@ -32,6 +37,34 @@ def test_sqlite_store_is_wal_with_optuna_schema(tmp_path: Path) -> None:
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"studies", "trials", "trial_params", "trial_values", "trial_intermediate_values"} <= tables
+
+
+def test_sqlite_store_commits_without_a_disk_flush_each(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    storage = open_storage(f"sqlite:///{tmp_path / 's.db'}")
+    for _ in range(2):  # every connection of the pool, not only the first
+        with storage.engine.connect() as con:
+            assert con.execute(sa.text("PRAGMA synchronous")).scalar() == 1  # NORMAL
+
+
+def test_a_process_killed_right_after_its_commit_loses_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    script = textwrap.dedent(f"""
+        import os, signal, optuna
+        from automl.storage import open_storage
+        study = optuna.create_study(storage=open_storage("sqlite:///{db}"), study_name="k")
+        for i in range(3):
+            trial = study.ask()
+            trial.report(0.5, 0)
+            study.tell(trial, float(i))
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    study = optuna.load_study(storage=open_storage(f"sqlite:///{db}", must_exist=True), study_name="k")
+    assert [(t.state, t.value) for t in study.trials] == [(optuna.trial.TrialState.COMPLETE, float(i)) for i in range(3)]
+    assert study.trials[2].intermediate_values == {0: 0.5}
 
 
 def test_missing_store_is_not_created_for_reading(tmp_path: Path) -> None:
