@@ -224,6 +224,14 @@ class KerasTunerEngine(Engine):
             oracle.set_state(state)
             for kt_id in dead:
                 self._end_interrupted(oracle.trials[kt_id])
+            for kt_trial in list(oracle.ongoing_trials.values()):
+                # The dead run recorded this trial's end in the store, then died before it
+                # saved the Oracle's state: told now, as its stored state says it ended.
+                # (Left ongoing, KerasTuner would serve it, finished, to the tuner id it was
+                # given: the search would stop there.)
+                if kt_trial.status == kt.engine.trial.TrialStatus.RUNNING:
+                    kt_trial.status = kt.engine.trial.TrialStatus.INVALID
+                self._end_in_oracle(kt_trial)
             if self.algorithm == "grid":
                 self._restore_grid_order()
         if self.algorithm != "hyperband":
@@ -236,6 +244,11 @@ class KerasTunerEngine(Engine):
 
         kt_trial.status = kt.engine.trial.TrialStatus.INVALID
         kt_trial.message = "interrupted: the run that owned it stopped"
+        self._end_in_oracle(kt_trial)
+
+    def _end_in_oracle(self, kt_trial: Any) -> None:
+        """``end_trial`` for a trial of a dead run, with the status it carries; one queued for
+        a retry gives its budget unit to that retry."""
         with contextlib.redirect_stdout(io.StringIO()):  # KerasTuner prints "N retries left"
             self._call(self.oracle.end_trial, kt_trial)
         if kt_trial.trial_id in self.oracle._retry_queue:  # noqa: SLF001

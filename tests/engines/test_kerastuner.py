@@ -106,3 +106,36 @@ def test_a_study_between_trials_is_not_taken_from_its_live_process(tmp_path: Pat
         p.wait()
     eng = make_engine("kerastuner", prep.space, prep.data, **args)  # its process is dead: taken at once
     eng.close()
+
+
+def test_resume_after_a_run_killed_between_recording_a_trial_and_saving_the_oracle(tiny_space: dict[str, Any],
+                                                                                  tmp_path: Path) -> None:
+    """Killed after the store recorded a trial's end and before the Oracle's state was saved
+    (the killed-coordinator test's failure of 2026-11-26: the resumed search stopped at 3 of
+    6, its second tuner id being served the stale 'ongoing' trial, already complete)."""
+    from automl._search import make_engine, prepare
+    from automl.engines import TrialOutcome
+    from automl.runner._loop import next_spec
+
+    url = f"sqlite:///{tmp_path / 'kt.db'}"
+    prep = prepare(tiny_space, "digits", epochs=1)
+    engine = make_engine("kerastuner", prep.space, prep.data, url=url, study_name="r", sampler="tpe", pruner="none",
+                         algorithm="random", seed=1, n_trials=4, heartbeat_s=1)
+    first, second = next_spec(engine, 4), next_spec(engine, 4)
+    assert first is not None and second is not None
+    for spec, value in ((first, 0.5), (second, 0.6)):
+        engine.report(spec, 0, {"val_accuracy": value})
+    engine.tell(first, TrialOutcome("complete", value=0.5, history={"val_accuracy": [0.5]}))
+    saved = engine.study.user_attrs[f"{ATTR}kt_state"]  # the Oracle: the second trial ongoing
+    engine.tell(second, TrialOutcome("complete", value=0.6, history={"val_accuracy": [0.6]}))
+    engine.study.set_user_attr(f"{ATTR}kt_state", saved)  # the last save never happened
+    engine.close()  # the lease, as a dead process on this host loses it
+
+    r = _search(tiny_space, url, 4)
+    assert r.ran == 2
+    study = optuna.load_study(study_name="r", storage=url)
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 4
+    assert [t.value for t in study.trials[:2]] == [0.5, 0.6]
+    assert finished_count(study) == 4 and Budget(sa.create_engine(url), "r").claimed() == 4
+    ended = study.user_attrs[f"{ATTR}kt_state"]
+    assert ended["ongoing_trials"] == {} and len(ended["end_order"]) == 4
