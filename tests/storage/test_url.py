@@ -43,9 +43,8 @@ def test_sqlite_store_commits_without_a_disk_flush_each(tmp_path: Path) -> None:
     import sqlalchemy as sa
 
     storage = open_storage(f"sqlite:///{tmp_path / 's.db'}")
-    for _ in range(2):  # every connection of the pool, not only the first
-        with storage.engine.connect() as con:
-            assert con.execute(sa.text("PRAGMA synchronous")).scalar() == 1  # NORMAL
+    with storage.engine.connect() as a, storage.engine.connect() as b:  # two connections of the pool
+        assert [c.execute(sa.text("PRAGMA synchronous")).scalar() for c in (a, b)] == [1, 1]  # NORMAL
 
 
 def test_a_process_killed_right_after_its_commit_loses_nothing(tmp_path: Path) -> None:
