@@ -38,22 +38,37 @@ def _template(token: str) -> Any:
 
 def _pop_waiting(study: Any, *, retries: bool, token: str | None) -> int | None:
     """Start a WAITING trial (as ``study.ask()`` does): a retry of a failed trial when
-    ``retries``, else one enqueued by the user, which first gets the claim ``token``."""
+    ``retries``, else one enqueued by the user, which gets the claim ``token`` as it starts."""
+    from automl.storage._waiting import rdb_of, start_waiting, waiting_ids
+
+    storage, study_id = study._storage, study._study_id  # noqa: SLF001
+    if rdb_of(storage) is None:
+        return _pop_waiting_in_memory(study, retries=retries, token=token)
+    # Each batch of ids read is tried in order; ids another process started meanwhile are
+    # skipped (not WAITING any more), and once a whole batch is gone the next is read.
+    while ids := waiting_ids(storage, study_id, retries=retries):
+        for tid in ids:
+            if start_waiting(storage, tid, claim=token):
+                return tid
+    return None
+
+
+def _pop_waiting_in_memory(study: Any, *, retries: bool, token: str | None) -> int | None:
+    """:func:`_pop_waiting` on a storage of one process (Optuna's in-memory storage)."""
     import optuna
+
+    from automl.storage._waiting import RETRY_ATTR
 
     storage = study._storage  # noqa: SLF001
     S = optuna.trial.TrialState
     for frozen in storage.get_all_trials(study._study_id, deepcopy=False, states=(S.WAITING,)):  # noqa: SLF001
-        if ("failed_trial" in frozen.system_attrs) != retries:
+        if (RETRY_ATTR in frozen.system_attrs) != retries:
             continue
         tid = frozen._trial_id  # noqa: SLF001
-        try:
-            if token is not None:
-                storage.set_trial_system_attr(tid, CLAIM, token)
-            if storage.set_trial_state_values(tid, state=S.RUNNING):  # False: another process took it
-                return int(tid)
-        except optuna.exceptions.UpdateFinishedTrialError:
-            continue
+        if token is not None:
+            storage.set_trial_system_attr(tid, CLAIM, token)
+        if storage.set_trial_state_values(tid, state=S.RUNNING):
+            return int(tid)
     return None
 
 
