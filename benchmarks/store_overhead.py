@@ -10,9 +10,20 @@ folder, side by side, alternating rounds:
   automl:   the storage ``automl.storage.open_storage`` returns (WAL, ``synchronous=NORMAL``).
 
 It prints milliseconds per trial and the ratio. The store's folder is the temporary folder
-unless ``--dir`` names another (the disk is what is measured). Usage:
+unless ``--dir`` names another (the disk is what is measured).
 
-  python benchmarks/store_overhead.py --trials 40 --epochs 16 --rounds 3 --out store.json
+``--queue N`` also times taking N trials enqueued beforehand (``study.enqueue_trial``, as
+the throughput benchmark does, or a user with a list of configurations), each then told,
+on automl's storage, alternating rounds:
+
+  baseline: Optuna's ``study.ask()`` (it loads every WAITING trial to find the first; the
+            coordinator did that twice a trial before, for retries and for enqueued trials),
+  automl:   ``automl.engines._record.new_trial`` (reads the ids only, starts the trial with
+            one conditional UPDATE).
+
+Usage:
+
+  python benchmarks/store_overhead.py --trials 40 --epochs 16 --rounds 3 --queue 400 --out store.json
 """
 
 from __future__ import annotations
@@ -69,11 +80,30 @@ def time_trials(storage: Any, name: str, trials: int, epochs: int) -> float:
     return 1000 * (time.perf_counter() - t0) / trials
 
 
+def time_queue(storage: Any, name: str, trials: int, taker: str) -> float:
+    """Milliseconds per trial of taking one of ``trials`` enqueued trials and telling it."""
+    import optuna
+
+    from automl.engines._record import new_trial
+
+    study = optuna.create_study(storage=storage, study_name=name, direction="maximize")
+    for i in range(trials):
+        study.enqueue_trial({"lr": 10 ** (-4 + 3 * i / trials)})
+    t0 = time.perf_counter()
+    for _ in range(trials):
+        trial = study.ask() if taker == "baseline" else new_trial(study)
+        study.tell(trial, trial.suggest_float("lr", 1e-4, 1e-1, log=True))
+    ms = 1000 * (time.perf_counter() - t0) / trials
+    assert len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))) == trials
+    return ms
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trials", type=int, default=40)
     ap.add_argument("--epochs", type=int, default=16)
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds (each times both stores)")
+    ap.add_argument("--queue", type=int, default=0, help="also time taking this many enqueued trials")
     ap.add_argument("--dir", type=Path, default=None, help="where the SQLite files go (default: a temporary folder)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
@@ -97,6 +127,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{k}: synchronous={settings[k]}, {med[k]} ms a trial (rounds: "
               f"{', '.join(f'{t:.1f}' for t in times[k])})")
     print(f"automl / baseline: {result['automl_over_baseline']}")
+    if args.queue:
+        queue: dict[str, list[float]] = {"baseline": [], "automl": []}
+        for r in range(args.rounds):
+            for k in (list(queue) if r % 2 == 0 else list(reversed(queue))):
+                queue[k].append(time_queue(stores["automl"], f"queue-{k}{r}", args.queue, k))
+        qmed = {k: round(statistics.median(v), 1) for k, v in queue.items()}
+        result["queue"] = {"enqueued": args.queue, "ms_per_trial": queue, "median_ms_per_trial": qmed,
+                           "automl_over_baseline": round(qmed["automl"] / qmed["baseline"], 3)}
+        for k, v in queue.items():
+            print(f"{args.queue} enqueued, {k}: {qmed[k]} ms a trial (rounds: {', '.join(f'{t:.1f}' for t in v)})")
+        print(f"enqueued trials, automl / baseline: {result['queue']['automl_over_baseline']}")
     if args.out:
         args.out.write_text(json.dumps(result, indent=1))
     return 0
