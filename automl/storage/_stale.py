@@ -18,7 +18,7 @@ from typing import Any
 from automl._logging import get_logger
 from automl.storage._clock import age_s, db_now
 
-__all__ = ["first_heartbeat", "adopt_orphans", "live_running", "grace_seconds", "heartbeats_on"]
+__all__ = ["first_heartbeat", "adopt_orphans", "live_running", "grace_seconds", "heartbeats_on", "rdb_of"]
 
 _log = get_logger("storage")
 
@@ -32,6 +32,12 @@ def heartbeats_on(storage: Any) -> bool:
 def _rdb(storage: Any) -> Any:
     """Optuna's RDB storage itself (Optuna wraps it in a cache)."""
     return getattr(storage, "_backend", storage)
+
+
+def rdb_of(storage: Any) -> Any | None:
+    """Optuna's RDB storage behind ``storage``, or None when it is not one."""
+    rdb = _rdb(storage)
+    return rdb if hasattr(rdb, "engine") else None
 
 
 def grace_seconds(storage: Any) -> float:
@@ -48,8 +54,8 @@ def first_heartbeat(storage: Any, trial_id: int) -> None:
 
 def adopt_orphans(storage: Any, study_id: int) -> list[int]:
     """Give a heartbeat to every RUNNING trial of the study that has none; returns their ids."""
-    rdb = _rdb(storage)
-    if not heartbeats_on(storage) or not hasattr(rdb, "engine"):
+    rdb = rdb_of(storage)
+    if not heartbeats_on(storage) or rdb is None:
         return []
     import sqlalchemy as sa
     from optuna.storages._rdb import models
@@ -74,8 +80,8 @@ def live_running(storage: Any, study_id: int) -> list[tuple[int, float]]:
     """(trial number, seconds since its last heartbeat) of every RUNNING trial of the study
     whose process is alive as far as heartbeats tell: one came within the grace period
     (Optuna's rule, on the database's clock). Empty when heartbeats are off."""
-    rdb = _rdb(storage)
-    if not heartbeats_on(storage) or not hasattr(rdb, "engine"):
+    rdb = rdb_of(storage)
+    if not heartbeats_on(storage) or rdb is None:
         return []
     import sqlalchemy as sa
     from optuna.storages._rdb import models

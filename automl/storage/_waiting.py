@@ -23,17 +23,12 @@ from datetime import datetime
 from typing import Any
 
 from automl.storage._budget import CLAIM_ATTR
+from automl.storage._stale import rdb_of
 
 __all__ = ["RETRY_ATTR", "rdb_of", "start_waiting", "waiting_ids"]
 
 # The system attribute Optuna's retry callbacks put on a retry (the failed trial's number).
 RETRY_ATTR = "failed_trial"
-
-
-def rdb_of(storage: Any) -> Any | None:
-    """Optuna's RDB storage behind ``storage`` (Optuna wraps it in a cache), or None."""
-    rdb = getattr(storage, "_backend", storage)
-    return rdb if hasattr(rdb, "engine") else None
 
 
 def _engine(storage: Any) -> Any:
