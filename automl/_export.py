@@ -75,8 +75,9 @@ def trial_model(study: Any, url: str, number: int | None = None, *, retrain: boo
         return model, trial, data
     weights = checkpoint_dir(url, study.study_name, create=False) / f"trial_{trial.number}.weights.h5"
     if not weights.is_file():
-        raise UsageError(f"no saved weights for trial {trial.number} ({weights}); use --retrain to train its "
-                         f"configuration again")
+        why = trial.user_attrs.get("automl:warning")
+        raise UsageError(f"no saved weights for trial {trial.number} ({weights}{'; ' + why if why else ''}); "
+                         f"use --retrain to train its configuration again")
     with warnings.catch_warnings():
         # The optimizer's saved state is not needed to predict or to export (Keras warns).
         warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")

@@ -54,6 +54,8 @@ class TrialOutcome:
     device: str = "cpu"
     memory_mb: float | None = None
     values: list[float] | None = None  # one per objective, when the study has several
+    # Something went wrong that did not cost the result (its weights could not be saved).
+    warning: str | None = None
     # Set by the runner when the failure was the machine's, not the trial's (its worker
     # died): engines that schedule retries inside ``tell`` (KerasTuner) read it there.
     retryable: bool = False
@@ -79,12 +81,14 @@ class Engine(ABC):
     * ``finished()`` counts the study's finished trials (complete, pruned, failed), the
       budget every run of the same study shares.
 
-    Engines are used from one thread of the coordinator process.
+    Engines are used from one thread of the coordinator process (a space's code drawing
+    values may run in another, bounded by ``draw_timeout``: :mod:`automl.engines._draw`).
     """
 
     name: str = "engine"
     algorithm: str = ""
     budget: Any = None  # automl.storage.Budget, set by whoever opens the study
+    draw_timeout: float | None = None  # seconds ``ask`` may spend drawing values (the runner's trial timeout)
 
     @property
     def can_prune(self) -> bool:

@@ -21,6 +21,7 @@ from typing import Any
 
 from automl._logging import get_logger
 from automl.engines._base import ATTR, Decision, Engine, TrialOutcome, TrialSpec
+from automl.engines._draw import draw
 from automl.engines._record import finish_trial, finished_count, new_trial, pending_count, plain
 from automl.errors import AutomlError, StudyConflictError, UsageError
 from automl.space import HP, SearchSpace
@@ -315,11 +316,8 @@ class KerasTunerEngine(Engine):
         budget = {k.removeprefix("tuner/"): v for k, v in values.items() if k.startswith("tuner/")}
         self.replay.clear()
         trial = new_trial(self.study, self.claim_token)
-        error = None
-        try:
-            config = self.space.sample(_TeeHP(KerasTunerHP(kt_trial.hyperparameters), trial, self.replay))
-        except Exception as e:  # noqa: BLE001 - a user's build_model may raise anything
-            config, error = {}, f"drawing the hyperparameters failed: {type(e).__name__}: {e}"
+        tee = _TeeHP(KerasTunerHP(kt_trial.hyperparameters), trial, self.replay)
+        config, error = draw(lambda: self.space.sample(tee), self.draw_timeout)
         for k, v in {"engine": self.name, "config": config, "kt_trial_id": kt_trial.trial_id,
                      "budget": budget, "kt_trial": kt_trial.get_state()}.items():
             trial.set_user_attr(f"{ATTR}{k}", plain(v))
@@ -338,7 +336,7 @@ class KerasTunerEngine(Engine):
         self.study.set_user_attr(f"{ATTR}kt_state", plain(self.oracle.get_state()))
         parent = self._kt_to_number.get(str(budget["trial_id"])) if budget.get("trial_id") else None
         spec = TrialSpec(number=trial.number, params=dict(trial.params), config=config,
-                         epochs=int(budget.get("epochs", config.get("epochs", 1))),
+                         epochs=int(budget["epochs"] if "epochs" in budget else config.get("epochs", 1)),
                          initial_epoch=int(budget.get("initial_epoch", 0)), parent_number=parent,
                          error=error, handle=trial)
         if self.checkpoints is not None:

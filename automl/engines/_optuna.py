@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from automl.engines._base import ATTR, Decision, Engine, TrialOutcome, TrialSpec
+from automl.engines._draw import draw
 from automl.engines._record import finish_trial, finished_count, new_trial, plain, pop_retry
 from automl.errors import UsageError
-from automl.storage._stale import adopt_orphans
+from automl.storage._stale import adopt_orphans, explain_stale
 from automl.space import HP, SearchSpace
 
 __all__ = ["OptunaEngine", "OptunaHP", "SAMPLERS", "PRUNERS", "make_sampler", "make_pruner", "pruner_warmup"]
@@ -131,11 +132,7 @@ class OptunaEngine(Engine):
         return None if trial is None else self._spec(trial)
 
     def _spec(self, trial: Any) -> TrialSpec:
-        error = None
-        try:
-            config = self.space.sample(OptunaHP(trial))
-        except Exception as e:  # noqa: BLE001 - a user's build_model may raise anything
-            config, error = {}, f"drawing the hyperparameters failed: {type(e).__name__}: {e}"
+        config, error = draw(lambda: self.space.sample(OptunaHP(trial)), self.draw_timeout)
         trial.set_user_attr(f"{ATTR}engine", self.name)
         if config:
             trial.set_user_attr(f"{ATTR}config", plain(config))
@@ -165,5 +162,7 @@ class OptunaEngine(Engine):
     def reap_stale(self) -> None:
         import optuna
 
-        adopt_orphans(self.study._storage, self.study._study_id)  # noqa: SLF001
+        storage, study_id = self.study._storage, self.study._study_id  # noqa: SLF001
+        adopt_orphans(storage, study_id)
+        explain_stale(storage, study_id)
         optuna.storages.fail_stale_trials(self.study)

@@ -118,6 +118,8 @@ def finish_trial(study: Any, trial: Any, outcome: TrialOutcome, objective: str) 
              "epoch_seconds": [round(x, 4) for x in outcome.epoch_seconds]}
     if outcome.memory_mb is not None:
         attrs["memory_mb"] = round(outcome.memory_mb, 1)
+    if outcome.warning is not None:
+        attrs["warning"] = outcome.warning
     # Always written: a retry starts with a copy of its failed original's attributes.
     attrs["error"] = outcome.error
     for k, v in attrs.items():

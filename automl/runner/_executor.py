@@ -188,8 +188,23 @@ class InProcessExecutor:
         elif len(self.space.objectives) > 1:
             out.values = [self._measure(o.metric, cb.history, params_count, model) for o in self.space.objectives]
         if spec.checkpoint:
-            model.save_weights(spec.checkpoint)
+            out.warning = _save_weights(model, spec.checkpoint)
         return out
+
+
+def _save_weights(model: Any, path: str) -> str | None:
+    """Save the trial's weights; a failed write (a full disk) costs the weights, not the
+    trained result: the reason is returned, the partial file removed."""
+    import os
+
+    try:
+        model.save_weights(path)
+    except Exception as e:  # noqa: BLE001 - OSError mostly, wrapped variously by h5py
+        with contextlib.suppress(OSError):
+            os.remove(path)
+        _log.warning("the weights of this trial were not kept (%s: %s)", type(e).__name__, e)
+        return f"weights not kept: {classify_error(e)}"
+    return None
 
 
 def latency_ms(model: Any, x: Any, batch: int = 256, repeats: int = 5) -> float:

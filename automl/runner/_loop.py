@@ -9,8 +9,9 @@ from automl._logging import get_logger
 from automl.engines._base import Decision, Engine, TrialOutcome, TrialSpec
 from automl.runner._executor import EpochHook
 from automl.runner._heartbeat import Heartbeat
+from automl.storage._errors import store_failures
 
-__all__ = ["SearchObserver", "Executor", "run_loop", "next_spec"]
+__all__ = ["SearchObserver", "Executor", "run_loop", "next_spec", "OthersWait"]
 
 _log = get_logger("runner")
 
@@ -55,6 +56,41 @@ def next_spec(engine: Engine, n_trials: int) -> TrialSpec | None:
     return spec
 
 
+class OthersWait:
+    """Whether to wait for other processes' trials once the budget is spent: a trial of a
+    process that then dies would otherwise end the search short (a unit it holds is given
+    back only when its retry runs). Asks the store at most every ``poll`` seconds."""
+
+    def __init__(self, poll: float = 2.0) -> None:
+        self.poll = poll
+        self._until = 0.0
+        self._told: set[int] = set()
+
+    def waiting(self) -> bool:
+        """Whether the last look found others' trials running, less than ``poll`` s ago."""
+        return time.monotonic() < self._until
+
+    def others(self, engine: Engine, mine: set[int]) -> bool:
+        """True when other processes run trials of the study (they finish, or their process
+        stopped and they are failed as stale and retried, by the next :func:`next_spec`)."""
+        study, storage = getattr(engine, "study", None), getattr(engine, "storage", None)
+        if study is None or storage is None:
+            return False
+        from automl.storage._stale import running_numbers
+
+        others = sorted(set(running_numbers(storage, study._study_id)) - mine)  # noqa: SLF001
+        if not others:
+            self._until = 0.0
+            return False
+        if not set(others) <= self._told:
+            _log.info("the budget is handed out, but %d trial(s) of other processes still run (%s): waiting for "
+                      "them to finish, or to be retried if their process stopped", len(others),
+                      ", ".join(map(str, others)))
+            self._told |= set(others)
+        self._until = time.monotonic() + self.poll
+        return True
+
+
 def run_loop(engine: Engine, executor: Executor, *, n_trials: int, timeout: float | None = None,
              observer: SearchObserver | None = None, heartbeat: Heartbeat | None = None, device: str = "cpu") -> int:
     """Run trials one at a time until the study's budget of ``n_trials`` is spent, the engine
@@ -64,13 +100,23 @@ def run_loop(engine: Engine, executor: Executor, *, n_trials: int, timeout: floa
     nothing is left RUNNING.
     """
     obs = observer or SearchObserver()
+    with store_failures():
+        return _run_loop(engine, executor, n_trials, timeout, obs, heartbeat, device)
+
+
+def _run_loop(engine: Engine, executor: Executor, n_trials: int, timeout: float | None, obs: SearchObserver,
+              heartbeat: Heartbeat | None, device: str) -> int:
     start = time.monotonic()
     ran = 0
     obs.on_search_start(n_trials, engine.finished(), [device])
+    waits = OthersWait()
     while timeout is None or time.monotonic() - start < timeout:
         spec = next_spec(engine, n_trials)
         if spec is None:
-            break
+            if not waits.others(engine, set()):
+                break
+            time.sleep(waits.poll)
+            continue
         obs.on_trial_start(spec, device)
         if heartbeat:
             heartbeat.add(spec.handle)

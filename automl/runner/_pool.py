@@ -20,10 +20,11 @@ from automl.data import Dataset
 from automl.engines._base import Decision, Engine, TrialOutcome, TrialSpec
 from automl.errors import AutomlError
 from automl.runner._heartbeat import Heartbeat
-from automl.runner._loop import SearchObserver, _finish, next_spec
+from automl.runner._loop import OthersWait, SearchObserver, _finish, next_spec
 from automl.runner._slots import Slot
 from automl.runner._worker import data_folder, save_arrays, worker_main
 from automl.space import SearchSpace
+from automl.storage._errors import store_failures
 
 __all__ = ["run_parallel", "PoolSettings", "PoolStats"]
 
@@ -116,8 +117,9 @@ class _Pool:
         self.meta: dict[str, Any] | None = None
         self.workers: dict[int, _Worker] = {}
         self.retired: list[_Worker] = []  # told to stop while the last trials run; joined in close()
-        self.start_failures = 0
+        self.start_failures = 0  # consecutive: reset when a worker gets ready
         self.retries_scheduled = 0
+        self.pending: list[TrialSpec] = []  # trials whose worker died as they were sent: run next
         self.stats = PoolStats()
         self.t0, self.t0_wall = time.monotonic(), time.time()
         for slot in slots:
@@ -130,10 +132,18 @@ class _Pool:
             self._send_data(w)
 
     def _send_data(self, w: _Worker) -> None:
+        self.send(w, ("data", self.meta))
+
+    @staticmethod
+    def send(w: _Worker, msg: tuple[Any, ...]) -> bool:
+        """Send ``msg`` to ``w``; False when it is dead (its death is handled by :func:`_serve`,
+        which sees its process end, whenever it died: starting, idle or training)."""
         try:
-            w.conn.send(("data", self.meta))
-        except OSError:  # it died already: _serve sees the death and replaces it
-            pass
+            w.conn.send(msg)
+        except (OSError, ValueError):  # BrokenPipeError, or the pipe is closed already
+            w.ready = False  # nothing more is sent to it until it is replaced
+            return False
+        return True
 
     def start(self, slot: Slot) -> None:
         parent, child = self.ctx.Pipe()
@@ -146,6 +156,11 @@ class _Pool:
         if self.meta is not None:
             self._send_data(w)
 
+    def own_numbers(self) -> set[int]:
+        """Numbers of the trials this coordinator runs (on its workers or waiting for one)."""
+        return {w.spec.number for w in self.workers.values() if w.spec is not None} | \
+            {s.number for s in self.pending}
+
     def retire(self, w: _Worker) -> None:
         """Let an idle worker exit now, while other workers finish the last trials."""
         del self.workers[w.slot.index]
@@ -156,13 +171,10 @@ class _Pool:
         self.stop(w)
         self.start(w.slot)
 
-    @staticmethod
-    def _ask_to_stop(w: _Worker) -> None:
+    @classmethod
+    def _ask_to_stop(cls, w: _Worker) -> None:
         if w.process.is_alive():
-            try:
-                w.conn.send(("stop",))
-            except (OSError, ValueError):
-                pass
+            cls.send(w, ("stop",))
 
     def stop(self, w: _Worker, kill: bool = False) -> None:
         if not kill:
@@ -197,13 +209,15 @@ def run_parallel(engine: Engine, slots: list[Slot], space: SearchSpace, data: Da
     ``stats``, when given, is filled with where the coordinator's time went (also logged)."""
     obs = observer or SearchObserver()
     st = settings or PoolSettings()
+    engine.draw_timeout = st.trial_timeout  # the space's code drawing values runs here, in the coordinator
     start = time.monotonic()
     ran = 0
-    with data_folder() as tmp:
+    with data_folder() as tmp, store_failures():
         pool = _Pool(slots, space, st)
         if stats is not None:
             pool.stats = stats
         stopping = timed_out = False
+        waits = OthersWait()
         try:
             t0 = time.monotonic()
             meta = save_arrays(data, tmp)  # written while the workers import Keras
@@ -218,28 +232,24 @@ def run_parallel(engine: Engine, slots: list[Slot], space: SearchSpace, data: Da
                     # A retry is due (it holds its original's unit): the search is not over yet.
                     pool.retries_scheduled, stopping = 0, False
                 for w in list(pool.workers.values()):
-                    while not stopping and w.ready and w.spec is None:
+                    while w.ready and w.spec is None and (pool.pending or not (stopping or waits.waiting())):
+                        if pool.pending:
+                            _dispatch(pool, w, pool.pending.pop(0), engine, obs, heartbeat)
+                            continue
                         t0 = time.monotonic()
                         spec = next_spec(engine, n_trials)
                         pool.stats.engine_seconds += time.monotonic() - t0
                         if spec is None:
-                            stopping = True
-                        elif spec.error:
+                            stopping = not waits.others(engine, pool.own_numbers())
+                            break
+                        if spec.error:
                             obs.on_trial_start(spec, w.slot.device)
                             _finish(engine, spec, TrialOutcome("failed", error=spec.error), obs)
                             ran += 1
                         else:
-                            w.spec, w.started = spec, time.monotonic()
-                            pool.stats.trials += 1
-                            if w.free_since is not None:
-                                pool.stats.worker_wait_seconds += w.started - w.free_since
-                            if heartbeat:
-                                heartbeat.add(spec.handle)
-                            obs.on_trial_start(spec, w.slot.device)
-                            w.conn.send(("run", dataclasses.replace(spec, handle=None),
-                                         engine.can_prune))
+                            _dispatch(pool, w, spec, engine, obs, heartbeat)
                 busy = [w for w in pool.workers.values() if w.spec is not None]
-                if stopping and not busy:
+                if stopping and not busy and not pool.pending:
                     break
                 if stopping:  # nothing left for the idle ones: they exit while the last trials run
                     for w in [w for w in pool.workers.values() if w.ready and w.spec is None]:
@@ -248,14 +258,38 @@ def run_parallel(engine: Engine, slots: list[Slot], space: SearchSpace, data: Da
         finally:
             for w in pool.workers.values():
                 if w.spec is not None:  # interrupted: leave nothing RUNNING
-                    engine.tell(w.spec, TrialOutcome("failed", error="interrupted: the search stopped",
-                                                     device=w.slot.device))
+                    pool.pending.append(w.spec)
                     w.spec = None
+            for spec in pool.pending:
+                try:
+                    engine.tell(spec, TrialOutcome("failed", error="interrupted: the search stopped"))
+                except Exception as e:  # noqa: BLE001 - the store failed: the trial goes stale and is retried
+                    _log.debug("trial %d could not be recorded as interrupted: %s", spec.number, e)
+            pool.pending.clear()
             t0 = time.monotonic()
             pool.close()
             pool.stats.close_seconds = time.monotonic() - t0
             _log.info("coordinator: %s", pool.stats.summary())
     return ran
+
+
+def _dispatch(pool: _Pool, w: _Worker, spec: TrialSpec, engine: Engine, obs: SearchObserver,
+              heartbeat: Heartbeat | None) -> None:
+    """Send ``spec`` to the idle worker ``w``; when ``w`` turns out dead, the trial waits in
+    ``pool.pending`` for the next ready worker (it is RUNNING in the store, beating)."""
+    if heartbeat:
+        heartbeat.add(spec.handle)
+    w.spec, w.started = spec, time.monotonic()
+    if not pool.send(w, ("run", dataclasses.replace(spec, handle=None), engine.can_prune)):
+        w.spec = None
+        pool.pending.append(spec)
+        _log.warning("the worker on %s died while idle; trial %d goes to the next worker", w.slot.device,
+                     spec.number)
+        return
+    pool.stats.trials += 1
+    if w.free_since is not None:
+        pool.stats.worker_wait_seconds += w.started - w.free_since
+    obs.on_trial_start(spec, w.slot.device)
 
 
 def _serve(pool: _Pool, engine: Engine, obs: SearchObserver, heartbeat: Heartbeat | None, st: PoolSettings) -> int:
@@ -283,7 +317,7 @@ def _serve(pool: _Pool, engine: Engine, obs: SearchObserver, heartbeat: Heartbea
         w.process.join(timeout=5)
         reason = _death_reason(w.process)
         if w.spec is None:
-            pool.start_failures += 0 if w.ready else 1
+            pool.start_failures += 0 if w.free_since is not None else 1  # None: it was never ready
             if pool.start_failures > st.max_start_failures:
                 raise AutomlError(f"workers keep dying before their first trial ({reason}); see the log above. "
                                   f"Workers are started with 'spawn': a script that calls automl.search with "
@@ -329,6 +363,7 @@ def _handle(pool: _Pool, w: _Worker, msg: tuple[Any, ...], engine: Engine, obs: 
     kind = msg[0]
     if kind == "ready":
         w.ready, w.free_since = True, time.monotonic()
+        pool.start_failures = 0  # only workers failing to start one after another stop the search
         pool.stats.ready_after.append(w.free_since - pool.t0)
         marks = msg[2] if len(msg) > 2 else {}
         pool.stats.start_steps.append({k: round(v - pool.t0_wall, 3) for k, v in marks.items()})
@@ -342,7 +377,7 @@ def _handle(pool: _Pool, w: _Worker, msg: tuple[Any, ...], engine: Engine, obs: 
         decision = engine.report(w.spec, epoch, metrics)
         pool.stats.engine_seconds += time.monotonic() - t0
         if engine.can_prune:  # otherwise the worker goes on without waiting for an answer
-            w.conn.send(("decision", "prune" if decision == Decision.PRUNE else "continue"))
+            pool.send(w, ("decision", "prune" if decision == Decision.PRUNE else "continue"))
         return 0
     if kind == "done":
         _, _number, outcome_dict, _rss = msg

@@ -23,6 +23,7 @@ import contextlib
 import dataclasses
 import os
 import shutil
+import signal
 import socket
 import tempfile
 import time
@@ -132,6 +133,9 @@ def worker_main(slot: Any, conn: Any, space: Any, backend: str | None, seed: int
     and ``warmed`` (the warm-up thread, GPU workers on JAX), ``data`` (its location
     received), ``placed`` (read, and copied to the device where kept there)."""
     marks: dict[str, float] = {"entered": time.time()}
+    # Ctrl-C reaches the whole process group: the coordinator alone handles it (it stops
+    # the workers and records their trials), so workers print no traceback of their own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def mark(name: str) -> None:
         marks[name] = time.time()
@@ -155,7 +159,6 @@ def worker_main(slot: Any, conn: Any, space: Any, backend: str | None, seed: int
             made["error"] = e
 
     try:
-        from automl.engines._base import Decision
         from automl.model import configure_backend, import_keras
         from automl.model._backend import resolve_backend
         from automl.model._warmup import start_warmup
@@ -179,14 +182,21 @@ def worker_main(slot: Any, conn: Any, space: Any, backend: str | None, seed: int
     except EOFError:  # the coordinator went away, or stopped this worker, before sending the data
         return
     except Exception as e:  # noqa: BLE001 - reported to the coordinator, which stops the search
-        conn.send(("fatal", f"worker on {slot.device} could not start: {type(e).__name__}: {e}"))
+        with contextlib.suppress(OSError):  # unless the coordinator is gone already
+            conn.send(("fatal", f"worker on {slot.device} could not start: {type(e).__name__}: {e}"))
         return
+    try:
+        _serve_trials(conn, executor, marks)
+    except (EOFError, OSError):  # the coordinator went away (killed): nobody is left to tell
+        return
+
+
+def _serve_trials(conn: Any, executor: Any, marks: dict[str, float]) -> None:
+    from automl.engines._base import Decision
+
     conn.send(("ready", rss_bytes(), marks))
     while True:
-        try:
-            msg = conn.recv()
-        except EOFError:
-            return
+        msg = conn.recv()
         if msg[0] == "stop":
             return
         spec, await_decision = msg[1], msg[2]

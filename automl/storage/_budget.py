@@ -39,6 +39,7 @@ __all__ = ["Budget", "CLAIM_TTL_S", "CLAIM_ATTR"]
 # An open claim lasts milliseconds (a few statements); another host is taken for dead after this.
 CLAIM_TTL_S = 600.0
 CLAIM_ATTR = "automl:claim"  # the trial's system attribute naming its claim
+KEY_ATTR = "automl:budget_key"  # the study's system attribute: which study the budget row counts for
 
 _log = get_logger("storage")
 
@@ -56,18 +57,56 @@ class Budget:
         self.table, self.claims = made["budget"], made["claims"]
 
     def ensure(self, already: int) -> None:
-        """Create the study's row, counting the ``already`` trials it holds (first use only)."""
+        """Create the study's row, counting the ``already`` trials it holds (first use only).
+        A row left by a deleted study of the same name (optuna-dashboard's delete button,
+        ``optuna.delete_study``) is found by its key and counted afresh, its open claims
+        forgotten."""
         import sqlalchemy as sa
 
+        t, key = self.table, self._study_key()
         with self.engine.begin() as con:
-            row = con.execute(sa.select(self.table.c.claimed).where(self.table.c.study_name == self.study_name)).first()
-            if row is not None:
-                return
+            row = con.execute(sa.select(t.c.study_key).where(t.c.study_name == self.study_name)).first()
+        if row is not None and row[0] == key:
+            return
+        if row is not None:
+            with self.engine.begin() as con:
+                if con.execute(sa.update(t).where(t.c.study_name == self.study_name, t.c.study_key == row[0])
+                               .values(study_key=key, claimed=already)).rowcount == 1:
+                    con.execute(sa.delete(self.claims).where(self.claims.c.study_name == self.study_name))
+                    _log.warning("study %s's budget was left by a deleted study of that name: counted afresh from "
+                                 "its %d trials", self.study_name, already)
+            return
         try:
             with self.engine.begin() as con:
-                con.execute(self.table.insert().values(study_name=self.study_name, claimed=already))
+                con.execute(t.insert().values(study_name=self.study_name, study_key=key, claimed=already))
         except sa.exc.IntegrityError:
             pass  # created by another process in between
+
+    def _study_key(self) -> str:
+        """The study's identity (system attribute ``automl:budget_key``, made once: the first
+        of several processes to insert it wins, the others read it)."""
+        import sqlalchemy as sa
+        from optuna.storages._rdb import models
+
+        studies, attrs = models.StudyModel.__table__, models.StudySystemAttributeModel.__table__
+        with self.engine.connect() as con:
+            study_id = con.execute(sa.select(studies.c.study_id)
+                                   .where(studies.c.study_name == self.study_name)).scalar()
+        if study_id is None:
+            raise LookupError(f"no study {self.study_name!r} in the store")
+        mine = attrs.c.study_id == study_id, attrs.c.key == KEY_ATTR
+        for _ in range(2):
+            with self.engine.connect() as con:
+                value = con.execute(sa.select(attrs.c.value_json).where(*mine)).scalar()
+            if value is not None:
+                return str(json.loads(value))
+            try:
+                with self.engine.begin() as con:
+                    con.execute(attrs.insert().values(study_id=study_id, key=KEY_ATTR,
+                                                      value_json=json.dumps(uuid.uuid4().hex)))
+            except sa.exc.IntegrityError:
+                pass  # another process made it first: read it
+        raise RuntimeError(f"study {self.study_name!r} has no budget key after inserting one")
 
     def _take(self, con: Any, total: int) -> bool:
         import sqlalchemy as sa

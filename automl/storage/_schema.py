@@ -1,6 +1,7 @@
 """automl's own small tables beside Optuna's schema, created on first use.
 
-``automl_budget`` (units of a study's budget claimed), ``automl_claims`` (claims whose
+``automl_study_budget`` (units of a study's budget claimed; it replaces ``automl_budget``,
+whose rows a study deleted outside automl left behind), ``automl_claims`` (claims whose
 trial is not created yet) and ``automl_leases`` (the process running a study that takes
 one process at a time). They hold nothing Optuna's tables hold.
 """
@@ -16,7 +17,10 @@ def _define() -> dict[str, Any]:
 
     md = sa.MetaData()
     return {
-        "budget": sa.Table("automl_budget", md, sa.Column("study_name", sa.String(512), primary_key=True),
+        # ``study_key``: the identity of the study the row counts for (its system attribute
+        # automl:budget_key), so that a row left by a study deleted outside automl is noticed.
+        "budget": sa.Table("automl_study_budget", md, sa.Column("study_name", sa.String(512), primary_key=True),
+                           sa.Column("study_key", sa.String(32), nullable=False),
                            sa.Column("claimed", sa.Integer, nullable=False)),
         "claims": sa.Table("automl_claims", md, sa.Column("token", sa.String(32), primary_key=True),
                            sa.Column("study_name", sa.String(512), nullable=False),

@@ -18,7 +18,8 @@ from typing import Any
 from automl._logging import get_logger
 from automl.storage._clock import age_s, db_now
 
-__all__ = ["first_heartbeat", "adopt_orphans", "live_running", "grace_seconds", "heartbeats_on", "rdb_of"]
+__all__ = ["first_heartbeat", "adopt_orphans", "live_running", "running_numbers", "explain_stale", "grace_seconds",
+           "heartbeats_on", "rdb_of"]
 
 _log = get_logger("storage")
 
@@ -76,10 +77,9 @@ def adopt_orphans(storage: Any, study_id: int) -> list[int]:
     return orphans
 
 
-def live_running(storage: Any, study_id: int) -> list[tuple[int, float]]:
-    """(trial number, seconds since its last heartbeat) of every RUNNING trial of the study
-    whose process is alive as far as heartbeats tell: one came within the grace period
-    (Optuna's rule, on the database's clock). Empty when heartbeats are off."""
+def _beats(storage: Any, study_id: int) -> list[tuple[int, int, float]]:
+    """(trial id, number, seconds since its last heartbeat) of every RUNNING trial of the
+    study that has a heartbeat, on the database's clock; empty when heartbeats are off."""
     rdb = rdb_of(storage)
     if not heartbeats_on(storage) or rdb is None:
         return []
@@ -87,17 +87,44 @@ def live_running(storage: Any, study_id: int) -> list[tuple[int, float]]:
     from optuna.storages._rdb import models
     from optuna.trial import TrialState
 
-    grace = grace_seconds(rdb)
     trials, beats = models.TrialModel.__table__, models.TrialHeartbeatModel.__table__
-    query = (sa.select(trials.c.number, beats.c.heartbeat)
+    query = (sa.select(trials.c.trial_id, trials.c.number, beats.c.heartbeat)
              .select_from(trials.join(beats, beats.c.trial_id == trials.c.trial_id))
              .where(trials.c.study_id == study_id, trials.c.state == TrialState.RUNNING.name))
     with rdb.engine.connect() as con:
         now = db_now(con)
         rows = list(con.execute(query))
-    live = []
-    for number, beat in rows:
-        age = age_s(now, beat)
-        if age <= grace:
-            live.append((int(number), max(0.0, age)))
-    return live
+    return [(int(tid), int(number), max(0.0, age_s(now, beat))) for tid, number, beat in rows]
+
+
+def running_numbers(storage: Any, study_id: int) -> list[int]:
+    """Numbers of the study's RUNNING trials that beat, alive or stale (a stale one is
+    failed and retried by the next process that reaps); empty when heartbeats are off."""
+    return [number for _, number, _ in _beats(storage, study_id)]
+
+
+def explain_stale(storage: Any, study_id: int) -> list[int]:
+    """Write why on each RUNNING trial that Optuna is about to fail as stale (``automl:error``):
+    otherwise it is recorded with no reason. Returns their numbers."""
+    grace = grace_seconds(storage) if heartbeats_on(storage) else None
+    found = []
+    for tid, number, age in _beats(storage, study_id):
+        if grace is None or age <= grace:
+            continue
+        try:
+            storage.set_trial_user_attr(tid, "automl:error", f"its process stopped sending heartbeats (last beat "
+                                                             f"{age:.0f} s ago, grace period {grace:.0f} s)")
+        except Exception as e:  # noqa: BLE001 - it finished meanwhile: nothing to explain
+            _log.debug("trial %d finished before it was failed as stale: %s", number, e)
+            continue
+        found.append(number)
+    return found
+
+
+def live_running(storage: Any, study_id: int) -> list[tuple[int, float]]:
+    """(trial number, seconds since its last heartbeat) of every RUNNING trial of the study
+    whose process is alive as far as heartbeats tell: one came within the grace period
+    (Optuna's rule, on the database's clock). Empty when heartbeats are off."""
+    beats = _beats(storage, study_id)
+    grace = grace_seconds(storage) if beats else 0.0
+    return [(number, age) for _, number, age in beats if age <= grace]

@@ -239,3 +239,13 @@ def test_a_coordinator_killed_between_claiming_and_settling_loses_no_unit(tiny_s
         assert r.ran == 2 and states == ["COMPLETE", "COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
         assert [t.system_attrs.get("failed_trial") for t in study.trials[3:]] in ([2, None], [None, 2])
     assert budget.claimed() == 4 and budget.open_claims() == []
+
+
+def test_a_study_deleted_with_optuna_starts_afresh_under_its_name(tiny_space: dict[str, Any], store: str) -> None:
+    def run(n: int) -> Any:
+        return automl.search(tiny_space, "digits", n_trials=n, storage=store, study_name="d", seed=0, epochs=1)
+
+    assert run(2).ran == 2
+    optuna.delete_study(study_name="d", storage=store)
+    assert run(2).ran == 2  # it ran 0 when the deleted study's budget row was inherited
+    assert len(optuna.load_study(study_name="d", storage=store).trials) == 2

@@ -35,7 +35,8 @@ os._exit(0)
 
 
 def _budget(url: str, **kw: float) -> Budget:
-    optuna.storages.RDBStorage(url)  # Optuna's schema: where a claim's trial would be
+    # the study the budget counts for (and Optuna's schema: where a claim's trial would be)
+    optuna.create_study(study_name="s", storage=url, load_if_exists=True)
     return Budget(sa.create_engine(url), "s", **kw)
 
 
@@ -103,3 +104,19 @@ def test_reset_and_forget_drop_open_claims(shared_store: str) -> None:
     assert b.claim(9)
     forget(b.engine, "s")  # the study was deleted
     assert b.claimed() == 0 and b.open_claims() == []
+
+
+def test_a_study_deleted_outside_automl_leaves_no_budget_to_the_next_of_its_name(shared_store: str) -> None:
+    """optuna.delete_study (and optuna-dashboard's delete button) removes Optuna's rows only:
+    a budget row kept by name once made the next study of that name run 0 of 2 trials."""
+    b = _budget(shared_store)
+    b.ensure(0)
+    assert b.claim(2) and b.settle(2) and b.claim(2) and b.settle(2) and not b.claim(2)
+    optuna.delete_study(study_name="s", storage=shared_store)
+    again = _budget(shared_store)  # a new study "s"
+    again.ensure(0)
+    assert again.claimed() == 0 and again.claim(2) and again.settle(2)
+    # the new study's row is its own from now on: another process sees the same count
+    other = _budget(shared_store)
+    other.ensure(0)
+    assert other.claimed() == 1 and other.claim(2) and other.settle(2) and not other.claim(2)
