@@ -14,6 +14,7 @@ from typing import Any
 
 from automl.errors import SpaceError, UsageError
 from automl.space._hp import HP
+from automl.space._limits import show
 from automl.space._space import Objective
 
 __all__ = ["FunctionSpace", "import_function"]
@@ -103,7 +104,7 @@ def import_function(ref: str) -> BuildFn:
     """Load ``path/to/file.py:build_model`` or ``package.module:build_model``."""
     target, sep, attr = ref.rpartition(":")
     if not sep or not target or not attr:
-        raise UsageError(f"a function space is written FILE.py:FUNCTION or MODULE:FUNCTION (got {ref!r})")
+        raise UsageError(f"a function space is written FILE.py:FUNCTION or MODULE:FUNCTION (got {show(ref)})")
     if target.endswith(".py"):
         path = Path(target)
         if not path.is_file():
@@ -122,7 +123,7 @@ def import_function(ref: str) -> BuildFn:
         try:
             module = importlib.import_module(target)
         except ImportError as e:
-            raise UsageError(f"cannot import module {target!r}: {e}") from e
+            raise UsageError(f"cannot import module {show(target)}: {e}") from e
     fn = getattr(module, attr, None)
     if not callable(fn):
         raise UsageError(f"{target} has no function {attr!r}")

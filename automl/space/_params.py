@@ -8,6 +8,7 @@ from typing import Any, Union
 
 from automl.space._catalog import Arg
 from automl.space._hp import HP
+from automl.space._limits import MAX_LISTED, clip, key_text, show
 
 __all__ = ["Fixed", "IntRange", "FloatRange", "Choice", "Param", "Problems", "parse_param"]
 
@@ -57,13 +58,26 @@ Param = Union[Fixed, IntRange, FloatRange, Choice]
 
 
 class Problems:
-    """Collects ``(field path, message)`` pairs while a space is validated."""
+    """Collects ``(field path, message)`` pairs while a space is validated.
+
+    Keeps the first ``MAX_LISTED`` and counts the rest, so a space with half a million
+    bad keys gives a message of a dozen lines.
+    """
 
     def __init__(self) -> None:
         self.items: list[tuple[str, str]] = []
+        self.more = 0
 
     def add(self, path: str, message: str) -> None:
-        self.items.append((path, message))
+        if len(self.items) < MAX_LISTED:
+            self.items.append((clip(path, 120), clip(message, 400)))
+        else:
+            self.more += 1
+
+    def listed(self) -> list[tuple[str, str]]:
+        """The problems kept, then one line saying how many more there were."""
+        tail = [("", f"… and {self.more:,} more")] if self.more else []
+        return self.items + tail
 
     def __bool__(self) -> bool:
         return bool(self.items)
@@ -83,13 +97,13 @@ def _type_name(v: Any) -> str:
 
 def _bounds_message(arg: Arg, v: float) -> str | None:
     if arg.ge is not None and v < arg.ge:
-        return f"must be >= {arg.ge:g} (got {v!r})"
+        return f"must be >= {arg.ge:g} (got {show(v)})"
     if arg.gt is not None and v <= arg.gt:
-        return f"must be > {arg.gt:g} (got {v!r})"
+        return f"must be > {arg.gt:g} (got {show(v)})"
     if arg.le is not None and v > arg.le:
-        return f"must be <= {arg.le:g} (got {v!r})"
+        return f"must be <= {arg.le:g} (got {show(v)})"
     if arg.lt is not None and v >= arg.lt:
-        return f"must be < {arg.lt:g} (got {v!r})"
+        return f"must be < {arg.lt:g} (got {show(v)})"
     return None
 
 
@@ -103,23 +117,23 @@ def check_scalar(v: Any, arg: Arg, path: str, problems: Problems) -> bool:
                 return False
             return all(check_scalar(x, Arg("int", ge=arg.ge), f"{path}[{i}]", problems) for i, x in enumerate(v))
         if not _is_int(v):
-            problems.add(path, f"must be an integer (got {_type_name(v)} {v!r})")
+            problems.add(path, f"must be an integer (got {_type_name(v)} {show(v)})")
             return False
     elif kind == "float":
         if not _is_number(v):
-            problems.add(path, f"must be a finite number (got {_type_name(v)} {v!r})")
+            problems.add(path, f"must be a finite number (got {_type_name(v)} {show(v)})")
             return False
     elif kind == "bool":
         if not isinstance(v, bool):
-            problems.add(path, f"must be true or false (got {_type_name(v)} {v!r})")
+            problems.add(path, f"must be true or false (got {_type_name(v)} {show(v)})")
             return False
         return True
     elif kind == "str":
         if not isinstance(v, str):
-            problems.add(path, f"must be a string (got {_type_name(v)} {v!r})")
+            problems.add(path, f"must be a string (got {_type_name(v)} {show(v)})")
             return False
         if arg.choices is not None and v not in arg.choices:
-            problems.add(path, f"unknown value {v!r}; expected one of: {', '.join(arg.choices)}")
+            problems.add(path, f"unknown value {show(v)}; expected one of: {', '.join(arg.choices)}")
             return False
         return True
     msg = _bounds_message(arg, v)
@@ -127,6 +141,11 @@ def check_scalar(v: Any, arg: Arg, path: str, problems: Problems) -> bool:
         problems.add(path, msg)
         return False
     return True
+
+
+def _first_key(keys: set[Any]) -> str:
+    """The first of some unknown keys, for the path (sorted as text: keys may mix types)."""
+    return key_text(min(keys, key=str))
 
 
 _RANGE_KEYS = {"low", "high", "step", "log", "name"}
@@ -148,7 +167,7 @@ def parse_param(raw: Any, arg: Arg, path: str, problems: Problems) -> Param | No
     if "choice" in raw:
         unknown = set(raw) - _CHOICE_KEYS
         if unknown:
-            problems.add(f"{path}.{sorted(unknown)[0]}", "unknown key in a choice; allowed: choice, name")
+            problems.add(f"{path}.{_first_key(unknown)}", "unknown key in a choice; allowed: choice, name")
             return None
         values = raw["choice"]
         if not isinstance(values, list) or not values:
@@ -163,7 +182,7 @@ def parse_param(raw: Any, arg: Arg, path: str, problems: Problems) -> Param | No
 
     unknown = set(raw) - _RANGE_KEYS
     if unknown:
-        problems.add(f"{path}.{sorted(unknown)[0]}",
+        problems.add(f"{path}.{_first_key(unknown)}",
                      "unknown key; a searched value is {low, high[, step][, log]} or {choice: [...]}")
         return None
     if arg.kind in ("str", "bool"):
@@ -180,19 +199,19 @@ def parse_param(raw: Any, arg: Arg, path: str, problems: Problems) -> Param | No
             and check_scalar(high, scalar_arg, f"{path}.high", problems)):
         return None
     if low > high:
-        problems.add(f"{path}.low", f"must be <= high (got low={low!r}, high={high!r})")
+        problems.add(f"{path}.low", f"must be <= high (got low={show(low)}, high={show(high)})")
         return None
     log = raw.get("log", False)
     if not isinstance(log, bool):
-        problems.add(f"{path}.log", f"must be true or false (got {log!r})")
+        problems.add(f"{path}.log", f"must be true or false (got {show(log)})")
         return None
     if log and low <= 0:
-        problems.add(f"{path}.low", f"must be > 0 on a log scale (got {low!r})")
+        problems.add(f"{path}.low", f"must be > 0 on a log scale (got {show(low)})")
         return None
     step = raw.get("step")
     if step is not None:
         if not (_is_int(step) if is_int else _is_number(step)) or step <= 0:
-            problems.add(f"{path}.step", f"must be a positive {'integer' if is_int else 'number'} (got {step!r})")
+            problems.add(f"{path}.step", f"must be a positive {'integer' if is_int else 'number'} (got {show(step)})")
             return None
         if log:
             problems.add(f"{path}.step", "cannot be combined with log: true")

@@ -7,18 +7,18 @@ else in automl runs before this has passed.
 from __future__ import annotations
 
 import copy
-import re
+import dataclasses
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from automl.errors import SpaceError, UsageError
+from automl.errors import SpaceError
 from automl.space._catalog import (LAYER_ALIASES, LAYERS, LEARNING_RATE, LOSSES, METRICS,
                                    OPTIMIZERS, Arg)
-from automl.space._params import Choice, Fixed, Param, Problems, parse_param
+from automl.space._limits import MAX_DESCRIPTION, MAX_LAYERS, MAX_NAME, check_size, key_text, show
+from automl.space._params import Choice, Fixed, IntRange, Param, Problems, parse_param
 from automl.space._space import (Item, LayerSpec, Objective, OptimizerSpec, RepeatSpec, Space,
-                                 TrainingSpec)
+                                 TrainingSpec, largest_count, parameter_sites)
+from automl.space._yaml import read_space_text, yaml_load
 
 __all__ = ["load_space", "parse_space", "yaml_load"]
 
@@ -26,71 +26,106 @@ _TOP_KEYS = ("name", "description", "input_shape", "num_classes", "model", "opti
              "objective")
 
 
-class _Loader(yaml.SafeLoader):
-    """YAML 1.1 reads ``1e-4`` as a string; read it as the float everyone means."""
-
-
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-                  |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
-                  |\.[0-9_]+(?:[eE][-+][0-9]+)?
-                  |[-+]?\.(?:inf|Inf|INF)
-                  |\.(?:nan|NaN|NAN))$""", re.X),
-    list("-+0123456789."))
-
-
-def yaml_load(text: str, source: str = "search space") -> Any:
-    try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as e:
-        raise SpaceError([("", f"not valid YAML: {e}")], source) from None
-
-
 def load_space(path: str | Path) -> Space:
     """Read and validate a YAML space file."""
     p = Path(path)
-    if not p.is_file():
-        raise UsageError(f"search space file not found: {p}")
-    raw = yaml_load(p.read_text(encoding="utf-8"), source=str(p))
+    raw = yaml_load(read_space_text(p), source=str(p))
     return parse_space(raw, default_name=p.stem, source=str(p))
 
 
 def parse_space(raw: Any, *, default_name: str = "space", source: str = "search space") -> Space:
     """Validate a space given as plain data (the YAML document as a dict)."""
+    check_size(raw, source)
     problems = Problems()
     if not isinstance(raw, dict):
         raise SpaceError([("", f"must be a mapping with keys {', '.join(_TOP_KEYS)}")], source)
     for k in raw:
         if k not in _TOP_KEYS:
-            problems.add(str(k), f"unknown key; allowed: {', '.join(_TOP_KEYS)}")
-    name = raw.get("name", default_name)
-    if not isinstance(name, str) or not name:
-        problems.add("name", "must be a non-empty string")
-    description = raw.get("description", "")
-    if not isinstance(description, str):
-        problems.add("description", "must be a string")
+            problems.add(key_text(k), f"unknown key; allowed: {', '.join(_TOP_KEYS)}")
+    name = _text(raw.get("name", default_name), "name", MAX_NAME, problems, required=True)
+    description = _text(raw.get("description", ""), "description", MAX_DESCRIPTION, problems)
     input_shape = _shape(raw.get("input_shape"), problems)
     num_classes = raw.get("num_classes")
     if num_classes is not None and (not isinstance(num_classes, int) or isinstance(num_classes, bool)
                                     or num_classes < 2):
-        problems.add("num_classes", f"must be an integer >= 2 (got {num_classes!r})")
+        problems.add("num_classes", f"must be an integer >= 2 (got {show(num_classes)})")
     model = _mapping(raw.get("model"), "model", ("layers", "output_activation"), problems, required=True)
-    layers = _layers(model.get("layers"), "model.layers", problems, allow_repeat=True) if model else ()
+    layers = _layers(model.get("layers"), "model.layers", problems, allow_repeat=True) if model else []
     out_act = model.get("output_activation", "softmax") if model else "softmax"
     if out_act not in ("softmax", "sigmoid", "linear"):
-        problems.add("model.output_activation", f"must be softmax, sigmoid or linear (got {out_act!r})")
+        problems.add("model.output_activation", f"must be softmax, sigmoid or linear (got {show(out_act)})")
     optimizer = _optimizer(raw.get("optimizer"), problems)
     training = _training(raw.get("training"), problems)
     objectives = _objectives(raw.get("objective"), training, problems)
+    if not problems and optimizer is not None and training is not None:
+        _check_drawn(layers, optimizer, training, problems)
     if problems or optimizer is None or training is None or objectives is None:
-        raise SpaceError(problems.items or [("", "invalid")], source)
+        raise SpaceError(problems.listed() or [("", "invalid")], source)
     definition = copy.deepcopy(raw)
     definition["name"] = name
     return Space(name=name, description=description, input_shape=input_shape,
                  num_classes=num_classes, layers=tuple(layers), output_activation=out_act,
                  optimizer=optimizer, training=training, objective=objectives[0], definition=definition,
                  objectives=objectives)
+
+
+def _text(raw: Any, path: str, limit: int, problems: Problems, required: bool = False) -> str:
+    """A free-text field, bounded because it is stored with the study (and names it)."""
+    if not isinstance(raw, str) or (required and not raw):
+        problems.add(path, "must be a non-empty string" if required else "must be a string")
+        return ""
+    if len(raw) > limit:
+        problems.add(path, f"at most {limit:,} characters (got {len(raw):,})")
+    return raw
+
+
+def _check_drawn(layers: list[Item], optimizer: OptimizerSpec, training: TrainingSpec,
+                 problems: Problems) -> None:
+    """Checks on what a trial draws; run only on an otherwise valid space, whose indexes match."""
+    _check_layer_count(layers, problems)
+    if not problems:
+        _check_shared_names(layers, optimizer, training, problems)
+
+
+def _check_layer_count(layers: list[Item], problems: Problems) -> None:
+    """A model of 330,000 layers never finishes building: bound it before anything runs."""
+    counts = [(f"model.layers[{i}].repeat", largest_count(item.times) * len(item.layers))
+              if isinstance(item, RepeatSpec) else ("model.layers", 1) for i, item in enumerate(layers)]
+    total = sum(n for _, n in counts)
+    if total <= MAX_LAYERS:
+        return
+    path, biggest = max(counts, key=lambda c: c[1])
+    where = path if biggest > MAX_LAYERS // 2 else "model.layers"
+    problems.add(where, f"the model would have up to {total:,} layers (each repeated block counted at its "
+                        f"largest count); at most {MAX_LAYERS:,} - lower the repeat count or remove layers")
+
+
+def _check_shared_names(layers: list[Item], optimizer: OptimizerSpec, training: TrainingSpec,
+                        problems: Problems) -> None:
+    """One name drawn with two definitions fails every trial in the engine; refuse it here."""
+    first: dict[str, tuple[str, Param]] = {}
+    reported: set[tuple[str, str]] = set()
+    for name, param, path in parameter_sites(layers, optimizer, training):
+        seen = first.setdefault(name, (path, param))
+        if seen[1] is param or _definition(seen[1]) == _definition(param) or (name, path) in reported:
+            continue
+        reported.add((name, path))
+        problems.add(path, f"draws the parameter {show(name)} as {_describe(param)}, but {seen[0]} draws it "
+                           f"as {_describe(seen[1])}; give both the same definition or another name")
+
+
+def _definition(p: Param) -> str:
+    return repr(dataclasses.replace(p, name=None)) if not isinstance(p, Fixed) else repr(p)
+
+
+def _describe(p: Param) -> str:
+    if isinstance(p, Choice):
+        return f"a choice of {show(list(p.values))}"
+    if isinstance(p, Fixed):
+        return f"the fixed value {show(p.value)}"
+    kind = "an integer" if isinstance(p, IntRange) else "a float"
+    step = f" step {p.step}" if p.step not in (None, 1) else ""
+    return f"{kind} in [{p.low}, {p.high}]{step}{' on a log scale' if p.log else ''}"
 
 
 def _mapping(raw: Any, path: str, keys: tuple[str, ...], problems: Problems,
@@ -104,7 +139,7 @@ def _mapping(raw: Any, path: str, keys: tuple[str, ...], problems: Problems,
         return {}
     for k in raw:
         if k not in keys:
-            problems.add(f"{path}.{k}", f"unknown key; allowed: {', '.join(keys)}")
+            problems.add(f"{path}.{key_text(k)}", f"unknown key; allowed: {', '.join(keys)}")
     return raw
 
 
@@ -113,7 +148,7 @@ def _shape(raw: Any, problems: Problems) -> tuple[int, ...] | None:
         return None
     if (not isinstance(raw, list) or not raw
             or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in raw)):
-        problems.add("input_shape", f"must be a list of positive integers (got {raw!r})")
+        problems.add("input_shape", f"must be a list of positive integers (got {show(raw)})")
         return None
     return tuple(raw)
 
@@ -126,7 +161,7 @@ def _layers(raw: Any, path: str, problems: Problems, allow_repeat: bool) -> list
     for i, item in enumerate(raw):
         p = f"{path}[{i}]"
         if not isinstance(item, dict):
-            problems.add(p, f"must be a mapping with a 'type' (got {item!r})")
+            problems.add(p, f"must be a mapping with a 'type' (got {show(item)})")
             continue
         if "repeat" in item:
             if not allow_repeat:
@@ -134,7 +169,7 @@ def _layers(raw: Any, path: str, problems: Problems, allow_repeat: bool) -> list
                 continue
             for k in item:
                 if k not in ("repeat", "layers"):
-                    problems.add(f"{p}.{k}", "unknown key in a repeated block; allowed: repeat, layers")
+                    problems.add(f"{p}.{key_text(k)}", "unknown key in a repeated block; allowed: repeat, layers")
             times = parse_param(item["repeat"], Arg("int", ge=0), f"{p}.repeat", problems)
             inner = _layers(item.get("layers"), f"{p}.layers", problems, allow_repeat=False)
             if times is not None and inner:
@@ -153,7 +188,7 @@ def _layer(item: dict[str, Any], p: str, problems: Problems) -> LayerSpec | None
         return None
     key = LAYER_ALIASES.get(t.lower(), t.lower())
     if key not in LAYERS:
-        problems.add(f"{p}.type", f"unknown layer type {t!r}; known: {', '.join(LAYERS)}")
+        problems.add(f"{p}.type", f"unknown layer type {show(t)}; known: {', '.join(LAYERS)}")
         return None
     spec = LAYERS[key]
     args: dict[str, Param] = {}
@@ -162,7 +197,7 @@ def _layer(item: dict[str, Any], p: str, problems: Problems) -> LayerSpec | None
             continue
         if k not in spec.args:
             allowed = ", ".join(spec.args) or "none"
-            problems.add(f"{p}.{k}", f"unknown argument for {key}; allowed: {allowed}")
+            problems.add(f"{p}.{key_text(k)}", f"unknown argument for {key}; allowed: {allowed}")
             continue
         param = parse_param(v, spec.args[k], f"{p}.{k}", problems)
         if param is not None:
@@ -191,9 +226,9 @@ def _optimizer(raw: Any, problems: Problems) -> OptimizerSpec | None:
         problems.add("optimizer.options", "must be a mapping: optimizer name -> its arguments")
         raw_opts = {}
     for opt_name, opt_args in raw_opts.items():
-        p = f"optimizer.options.{opt_name}"
+        p = f"optimizer.options.{key_text(opt_name)}"
         if opt_name not in OPTIMIZERS:
-            problems.add(p, f"unknown optimizer {opt_name!r}; known: {', '.join(OPTIMIZERS)}")
+            problems.add(p, f"unknown optimizer {show(opt_name)}; known: {', '.join(OPTIMIZERS)}")
             continue
         if opt_name not in possible:
             problems.add(p, f"{opt_name} is not among the optimizers searched ({', '.join(map(str, possible))})")
@@ -205,7 +240,7 @@ def _optimizer(raw: Any, problems: Problems) -> OptimizerSpec | None:
         parsed: dict[str, Param] = {}
         for k, v in opt_args.items():
             if k not in spec_args:
-                problems.add(f"{p}.{k}", f"unknown argument for {opt_name}; allowed: {', '.join(spec_args)}")
+                problems.add(f"{p}.{key_text(k)}", f"unknown argument for {opt_name}; allowed: {', '.join(spec_args)}")
                 continue
             param = parse_param(v, spec_args[k], f"{p}.{k}", problems)
             if param is not None:
@@ -223,11 +258,11 @@ def _training(raw: Any, problems: Problems) -> TrainingSpec | None:
     epochs = m.get("epochs", 10)
     ok = True
     if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
-        problems.add("training.epochs", f"must be a positive integer (got {epochs!r})")
+        problems.add("training.epochs", f"must be a positive integer (got {show(epochs)})")
         ok = False
     loss = m.get("loss", "sparse_categorical_crossentropy")
     if loss not in LOSSES:
-        problems.add("training.loss", f"unknown loss {loss!r}; supported: {', '.join(LOSSES)}")
+        problems.add("training.loss", f"unknown loss {show(loss)}; supported: {', '.join(LOSSES)}")
         ok = False
     metrics = m.get("metrics", ["accuracy"])
     if not isinstance(metrics, list) or not all(isinstance(x, str) for x in metrics):
@@ -236,7 +271,7 @@ def _training(raw: Any, problems: Problems) -> TrainingSpec | None:
         metrics = []
     for i, x in enumerate(metrics):
         if x not in METRICS:
-            problems.add(f"training.metrics[{i}]", f"unknown metric {x!r}; supported: {', '.join(METRICS)}")
+            problems.add(f"training.metrics[{i}]", f"unknown metric {show(x)}; supported: {', '.join(METRICS)}")
             ok = False
     if batch is None or not ok:
         return None
@@ -282,12 +317,12 @@ def _objective(raw: Any, training: TrainingSpec | None, problems: Problems, path
     known = ["loss", *metrics]
     allowed = known + [f"val_{k}" for k in known] + list(MEASURED)
     if metric not in allowed:
-        problems.add(f"{path}.metric", f"{metric!r} is not logged by this space; choose one of: "
+        problems.add(f"{path}.metric", f"{show(metric)} is not logged by this space; choose one of: "
                                        f"{', '.join(allowed)}")
         return None
     default_dir = MEASURED.get(metric) or ("minimize" if metric.endswith(("loss", "crossentropy")) else "maximize")
     direction = m.get("direction", default_dir)
     if direction not in ("maximize", "minimize"):
-        problems.add(f"{path}.direction", f"must be maximize or minimize (got {direction!r})")
+        problems.add(f"{path}.direction", f"must be maximize or minimize (got {show(direction)})")
         return None
     return Objective(metric, direction)

@@ -9,8 +9,10 @@ from typing import Any, Union
 
 from automl.errors import UsageError
 from automl.space._function import FunctionSpace, import_function
+from automl.space._limits import show
 from automl.space._parse import load_space, parse_space
 from automl.space._space import Objective, Space
+from automl.space._yaml import is_file
 
 __all__ = ["AnySpace", "SearchSpace", "catalog", "catalog_dir", "resolve_space", "space_from_definition"]
 
@@ -45,14 +47,14 @@ def resolve_space(space: AnySpace, *, epochs: int | None = None, batch_size: int
 
 
 def _from_string(s: str) -> SearchSpace:
-    if s.endswith((".yaml", ".yml")) or Path(s).is_file():
+    if s.endswith((".yaml", ".yml")) or is_file(Path(s)):
         return load_space(s)
     if ":" in s:
         return FunctionSpace(import_function(s), ref=s)
     known = catalog()
     if s in known:
         return load_space(known[s])
-    raise UsageError(f"no search space {s!r}: not a file, not FILE.py:FUNCTION, and not in the catalog "
+    raise UsageError(f"no search space {show(s)}: not a file, not FILE.py:FUNCTION, and not in the catalog "
                      f"({', '.join(known)})")
 
 

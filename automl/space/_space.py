@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
@@ -13,7 +14,7 @@ from automl.space._hp import HP
 from automl.space._params import Choice, Fixed, IntRange, Param
 
 __all__ = ["LayerSpec", "RepeatSpec", "OptimizerSpec", "TrainingSpec", "Objective", "Space",
-           "effective_input_shape"]
+           "effective_input_shape", "largest_count", "parameter_sites"]
 
 Direction = Literal["maximize", "minimize"]
 
@@ -57,6 +58,32 @@ class Objective:
 
     metric: str
     direction: Direction
+
+
+def largest_count(times: Param) -> int:
+    """The largest value of a repeat count, computed without listing a range's values."""
+    if isinstance(times, Fixed):
+        return int(times.value)
+    if isinstance(times, Choice):
+        return int(max(times.values))
+    if isinstance(times, IntRange):
+        return times.low + (times.high - times.low) // times.step * times.step
+    raise TypeError(times)
+
+
+def repeat_param_name(item: RepeatSpec, index: int) -> str:
+    """The name a repeat count is drawn under: its own ``name:`` or its position."""
+    return getattr(item.times, "name", None) or f"block{index}.repeat"
+
+
+def block_prefix(index: int, rep: int, layer: int, n_layers: int) -> str:
+    """The name prefix of a layer inside a repeated block (``block0.rep1[.layer2]``)."""
+    return f"block{index}.rep{rep}" + (f".layer{layer}" if n_layers > 1 else "")
+
+
+def optimizer_param_name(opt: OptimizerSpec) -> str:
+    """The name the optimizer's choice is drawn under."""
+    return getattr(opt.name, "name", None) or "optimizer"
 
 
 def _param_values(p: Param) -> list[Any]:
@@ -119,20 +146,20 @@ class Space:
             if isinstance(item, LayerSpec):
                 layers.append(_sample_layer(item, hp, f"layer{i}"))
                 continue
-            repeat_name = getattr(item.times, "name", None) or f"block{i}.repeat"
+            repeat_name = repeat_param_name(item, i)
             n = int(item.times.sample(hp, repeat_name))
             counts = _param_values(item.times)
             for r in range(max(counts) if exhaustive else n):
                 active = None if isinstance(item.times, Fixed) else [v for v in counts if v > r]
                 for j, layer in enumerate(item.layers):
-                    prefix = f"block{i}.rep{r}" + (f".layer{j}" if len(item.layers) > 1 else "")
+                    prefix = block_prefix(i, r, j, len(item.layers))
                     if active is None:
                         layers.append(_sample_layer(layer, hp, prefix))
                     else:
                         with hp.conditional(repeat_name, active):
                             layers.append(_sample_layer(layer, hp, prefix))
         opt = self.optimizer
-        opt_param = getattr(opt.name, "name", None) or "optimizer"
+        opt_param = optimizer_param_name(opt)
         name = opt.name.sample(hp, opt_param)
         optimizer: dict[str, Any] = {"name": name,
                                      "learning_rate": opt.learning_rate.sample(hp, "learning_rate")}
@@ -204,6 +231,40 @@ def effective_input_shape(layer_types: list[str], data_shape: tuple[int, ...],
             changed = changed or lt.out_rank != rank
             rank = lt.out_rank
     return shape
+
+
+def parameter_sites(layers: Iterable[Item], optimizer: OptimizerSpec,
+                    training: TrainingSpec) -> Iterator[tuple[str, Param, str]]:
+    """Every value a trial can draw, as (parameter name, definition, field path), every branch.
+
+    The names are the ones :meth:`Space.declare` uses, so a clash found here is one the
+    engines would hit.
+    """
+    for i, item in enumerate(layers):
+        base = f"model.layers[{i}]"
+        if isinstance(item, LayerSpec):
+            yield from _layer_sites(item, f"layer{i}", base)
+            continue
+        yield from _site(item.times, repeat_param_name(item, i), f"{base}.repeat")
+        for r in range(largest_count(item.times)):
+            for j, layer in enumerate(item.layers):
+                yield from _layer_sites(layer, block_prefix(i, r, j, len(item.layers)), f"{base}.layers[{j}]")
+    yield from _site(optimizer.name, optimizer_param_name(optimizer), "optimizer.name")
+    yield from _site(optimizer.learning_rate, "learning_rate", "optimizer.learning_rate")
+    for candidate, options in optimizer.options.items():
+        for k, p in options.items():
+            yield from _site(p, f"{candidate}.{k}", f"optimizer.options.{candidate}.{k}")
+    yield from _site(training.batch_size, "batch_size", "training.batch_size")
+
+
+def _layer_sites(layer: LayerSpec, prefix: str, path: str) -> Iterator[tuple[str, Param, str]]:
+    for arg, p in layer.args.items():
+        yield from _site(p, f"{prefix}.{arg}", f"{path}.{arg}")
+
+
+def _site(p: Param, default: str, path: str) -> Iterator[tuple[str, Param, str]]:
+    if not isinstance(p, Fixed):
+        yield getattr(p, "name", None) or default, p, path
 
 
 def _sample_layer(layer: LayerSpec, hp: HP, prefix: str) -> dict[str, Any]:
