@@ -1,7 +1,9 @@
-"""Data: built-in offline datasets, user files (.npz, .csv), checks and splits."""
+"""Data: built-in offline datasets, user files (.npz, .csv), checks, splits and fingerprints."""
 
 from automl.data._builtin import BUILTIN, synthetic
 from automl.data._dataset import Dataset
+from automl.data._fingerprint import data_differences, data_fingerprint
 from automl.data._load import DataSpec, data_from_description, load_data
 
-__all__ = ["Dataset", "DataSpec", "load_data", "data_from_description", "synthetic", "BUILTIN"]
+__all__ = ["Dataset", "DataSpec", "load_data", "data_from_description", "data_fingerprint", "data_differences",
+           "synthetic", "BUILTIN"]

@@ -9,7 +9,7 @@ import numpy as np
 
 from automl.errors import DataError
 
-__all__ = ["BUILTIN", "load_builtin", "synthetic"]
+__all__ = ["BUILTIN", "load_builtin", "builtin_classes", "synthetic"]
 
 Arrays = tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]
 
@@ -52,7 +52,12 @@ def _mnist1d() -> Arrays:
             d["x_test"].astype(np.float32), d["y_test"].astype(np.int32))
 
 
-def _parse_synthetic(name: str) -> Arrays:
+def builtin_classes(name: str) -> int | None:
+    """The class count a built-in's name declares (``synthetic:SHAPE:CLASSES``), else None."""
+    return _synthetic_args(name)[1] if name.startswith("synthetic") else None
+
+
+def _synthetic_args(name: str) -> tuple[tuple[int, ...], int, int]:
     m = re.fullmatch(r"synthetic(?::(\d+(?:x\d+)*))?(?::(\d+))?(?::(\d+))?", name)
     if not m:
         raise DataError(f"cannot read {name!r}: write synthetic:SHAPE[:CLASSES[:N]], e.g. synthetic:32x32x3:10:2000")
@@ -61,7 +66,11 @@ def _parse_synthetic(name: str) -> Arrays:
     n = int(m.group(3) or 1000)
     if min(shape) < 1 or classes < 2 or n < classes * 2:
         raise DataError(f"{name!r}: shape dimensions must be >= 1, classes >= 2 and N >= 2 x classes")
-    x, y = synthetic(shape, classes, n, seed=0)
+    return shape, classes, n
+
+
+def _parse_synthetic(name: str) -> Arrays:
+    x, y = synthetic(*_synthetic_args(name), seed=0)
     return x, y, None, None
 
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from automl.errors import DataError
 
-__all__ = ["Dataset", "validate_arrays", "split"]
+__all__ = ["Dataset", "validate_arrays", "count_classes", "split", "MAX_UNDECLARED_CLASSES"]
 
 
 @dataclass
@@ -46,7 +46,7 @@ def validate_arrays(x: Any, y: Any, what: str, num_classes: int | None = None) -
     """Check one (x, y) pair and return it as float32 / int32 arrays.
 
     Raises :class:`DataError` for a length mismatch, NaN/inf values, non-integer labels or
-    labels out of ``[0, num_classes)``.
+    labels out of ``[0, num_classes)`` (or beyond what an int32 holds).
     """
     try:
         xa = np.asarray(x, dtype=np.float32)
@@ -72,13 +72,58 @@ def validate_arrays(x: Any, y: Any, what: str, num_classes: int | None = None) -
         raise DataError(f"{what}: labels must be integers 0..K-1 (got dtype {ya.dtype})")
     if not np.all(np.isfinite(ya)) or not np.all(np.equal(np.mod(ya, 1), 0)):
         raise DataError(f"{what}: labels must be whole numbers 0..K-1")
-    yi = ya.astype(np.int64)
-    if yi.min() < 0:
-        raise DataError(f"{what}: labels out of range: found {int(yi.min())}; labels must be 0..K-1")
-    if num_classes is not None and yi.max() >= num_classes:
-        raise DataError(f"{what}: labels out of range: found label {int(yi.max())} but there are "
+    # Compared in the labels' own dtype: a cast first would wrap 2**40 into a small class.
+    low, high = ya.min(), ya.max()
+    if low < 0:
+        raise DataError(f"{what}: labels out of range: found {_label(low)}; labels must be 0..K-1")
+    if num_classes is not None and high >= num_classes:
+        raise DataError(f"{what}: labels out of range: found label {_label(high)} but there are "
                         f"{num_classes} classes (labels 0..{num_classes - 1})")
-    return xa, yi.astype(np.int32)
+    if high > MAX_LABEL:
+        raise DataError(f"{what}: labels out of range: found label {_label(high)}; labels must be 0..K-1 "
+                        f"with K the number of classes")
+    return xa, ya.astype(np.int32)
+
+
+# The largest label an int32 holds (what Keras's sparse losses take).
+MAX_LABEL = int(np.iinfo(np.int32).max)
+
+
+def _label(v: Any) -> str:
+    return str(int(v)) if isinstance(v, np.integer) or abs(float(v)) < 2 ** 53 else f"{float(v):g}"
+
+
+# Without a declared count, more distinct labels than this are taken for a mistake (an id
+# or a measurement read as the label): the output layer would be that wide.
+MAX_UNDECLARED_CLASSES = 1000
+
+
+def _declare(n: int) -> str:
+    return f"declare the class count: `num_classes: {n}` in the space, or automl.load_data(..., num_classes={n})"
+
+
+def count_classes(labels: list[np.ndarray], what: str, num_classes: int | None = None) -> int:
+    """The number of classes: ``num_classes`` where declared, else the distinct labels, which
+    must then be ``0..K-1`` (a gap would add output units for classes never seen).
+
+    Raises :class:`DataError` for a single class, a gap, or more than
+    :data:`MAX_UNDECLARED_CLASSES` undeclared classes, saying how to declare the count.
+    """
+    if num_classes is not None:
+        return num_classes
+    present = np.unique(np.concatenate(labels))
+    k, top = len(present), int(present[-1])
+    if k < 2:
+        raise DataError(f"{what}: the labels hold a single class; classification needs at least 2")
+    if top != k - 1:
+        absent = int(np.flatnonzero(present != np.arange(k))[0])
+        raise DataError(f"{what}: labels must be 0..K-1 with K the number of classes: found {k} distinct labels "
+                        f"up to {top} (label {absent} is absent); renumber them 0..{k - 1} (or, for {top + 1:,} "
+                        f"classes, {_declare(top + 1)})")
+    if k > MAX_UNDECLARED_CLASSES:
+        raise DataError(f"{what}: the labels hold {k:,} classes, more than {MAX_UNDECLARED_CLASSES:,} (is the label "
+                        f"column right?); if they are classes, {_declare(k)}")
+    return k
 
 
 def split(x: np.ndarray, y: np.ndarray, fraction: float, seed: int, what: str) -> tuple[np.ndarray, ...]:

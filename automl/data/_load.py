@@ -8,8 +8,8 @@ from typing import Any, Union
 import numpy as np
 
 from automl._logging import get_logger
-from automl.data._builtin import BUILTIN, load_builtin
-from automl.data._dataset import Dataset, split, validate_arrays
+from automl.data._builtin import BUILTIN, builtin_classes, load_builtin
+from automl.data._dataset import Dataset, count_classes, split, validate_arrays
 from automl.data._files import read_csv, read_npz
 from automl.errors import DataError
 
@@ -26,11 +26,17 @@ def load_data(data: DataSpec = "digits", *, val_split: float = 0.2, test_split: 
     ``data`` is a built-in name (``digits``, ``digits2d``, ``mnist1d``,
     ``synthetic:SHAPE[:CLASSES[:N]]``), a ``.npz`` or ``.csv`` path, a ``(x, y)`` tuple or a
     :class:`Dataset`. A test split comes from the data where it has one (``x_test``),
-    else ``test_split`` of the samples; it is never used by the search.
-    ``num_classes`` (from the space) bounds the labels. Raises :class:`DataError`.
+    else ``test_split`` of the samples is taken first; it is never used by the search.
+    The validation split is ``x_val`` where given, else ``val_split`` of the samples left
+    after the test split. Without
+    ``num_classes`` (declared by the space) the classes are the distinct labels, which must
+    be ``0..K-1`` and at most 1,000; with it, labels must be below it. Raises
+    :class:`DataError`.
     """
     if isinstance(data, Dataset):
         return data
+    if not 0.0 <= test_split < 1.0:
+        raise DataError(f"test_split must be ≥ 0 and below 1 (got {test_split})")
     options: dict[str, Any] = {"val_split": val_split, "test_split": test_split, "seed": seed}
     val: tuple[np.ndarray, np.ndarray] | None = None
     if isinstance(data, tuple):
@@ -43,6 +49,8 @@ def load_data(data: DataSpec = "digits", *, val_split: float = 0.2, test_split: 
         builtin = load_builtin(source) if not Path(source).suffix in (".npz", ".csv") else None
         if builtin is not None:
             arrays, name = builtin, source
+            if num_classes is None:
+                num_classes = builtin_classes(source)
         else:
             path = Path(source)
             if path.suffix not in (".npz", ".csv"):
@@ -57,31 +65,32 @@ def load_data(data: DataSpec = "digits", *, val_split: float = 0.2, test_split: 
                 options["label_column"] = label_column
             name, source = path.stem, str(path.resolve())
     x, y = validate_arrays(arrays[0], arrays[1], name, num_classes)
-    x_test = y_test = None
+    x_test = y_test = x_val = y_val = None
     if arrays[2] is not None:
         x_test, y_test = validate_arrays(arrays[2], arrays[3], f"{name} (test)", num_classes)
-    elif test_split > 0:
-        x, y, x_test, y_test = split(x, y, test_split, seed, "the test split")
     if val is not None:
         x_val, y_val = validate_arrays(val[0], val[1], f"{name} (validation)", num_classes)
-    else:
+    # Before splitting: a stratified split counts the labels, 10^9 of them for a label of 10^9.
+    classes = count_classes([a for a in (y, y_val, y_test) if a is not None], name, num_classes)
+    if x_test is None and test_split > 0:
+        x, y, x_test, y_test = split(x, y, test_split, seed, "the test split")
+    if x_val is None or y_val is None:
         x, y, x_val, y_val = split(x, y, val_split, seed + 1, "the validation split")
     for part, xp in (("validation", x_val), ("test", x_test)):
         if xp is not None and xp.shape[1:] != x.shape[1:]:
             raise DataError(f"{name}: {part} samples have shape {xp.shape[1:]} but training samples "
                             f"{x.shape[1:]}")
-    classes = num_classes or int(max(y.max(), y_val.max(), -1 if y_test is None else y_test.max())) + 1
-    if classes < 2:
-        raise DataError(f"{name}: the labels hold a single class; classification needs at least 2")
     ds = Dataset(name, x, y, x_val, y_val, classes, x_test, y_test, source=source, options=options)
     _log.debug("data %s: train %s, val %s, classes %d", name, x.shape, x_val.shape, classes)
     return ds
 
 
-def data_from_description(desc: dict[str, Any]) -> Dataset:
-    """Reload the data a study was run on, from the description stored with it."""
-    if desc.get("source") in (None, "", "arrays"):
+def data_from_description(desc: dict[str, Any], data: DataSpec | None = None) -> Dataset:
+    """Reload the data a study was run on, from the description stored with it; or load
+    ``data`` instead (the same data found elsewhere, as ``automl worker --data`` does), split
+    and counted as the study's was so that it can be the same."""
+    if data is None and desc.get("source") in (None, "", "arrays"):
         raise DataError("this study was run on in-memory arrays; pass the data again (--data)")
-    return load_data(desc["source"], val_split=desc.get("val_split", 0.2), test_split=desc.get("test_split", 0.0),
-                     seed=desc.get("seed", 0), label_column=desc.get("label_column"),
-                     num_classes=desc.get("num_classes"))
+    return load_data(desc["source"] if data is None else data, val_split=desc.get("val_split", 0.2),
+                     test_split=desc.get("test_split", 0.0), seed=desc.get("seed", 0),
+                     label_column=desc.get("label_column"), num_classes=desc.get("num_classes"))

@@ -86,6 +86,16 @@ BAD = {
     "one class": (lambda t: _npz(t, x=X, y=np.zeros(20)), "single class"),
     "bad csv cell": (lambda t: _write(t / "b.csv", "a,label\n1,0\nx,1\n"), "line 3: 'x' is not a number"),
     "ragged csv": (lambda t: _write(t / "r.csv", "a,b,label\n1,2,0\n1,1\n"), "line 3: 2 values"),
+    "label 2**40": (lambda t: _npz(t, x=X, y=np.where(Y == 1, 2 ** 40, 0)), "found label 1099511627776"),
+    "huge float label": (lambda t: _npz(t, x=X, y=np.where(Y == 1, 1e20, 0.0)), "found label 1e+20"),
+    "gap in labels": (lambda t: _npz(t, x=X, y=np.where(Y == 1, 2_000_000, 0)),
+                      "found 2 distinct labels up to 2000000 (label 1 is absent)"),
+    "gap in a 5-row csv": (lambda t: _write(t / "g.csv", "a,label\n1,0\n2,1\n3,2000000\n4,0\n5,1\n"),
+                           "renumber them 0..2 (or, for 2,000,001 classes, declare the class count: "
+                           "`num_classes: 2000001` in the space"),
+    "1,200 classes undeclared": (lambda t: _npz(t, x=np.zeros((2400, 2)), y=np.arange(2400) % 1200),
+                                 "the labels hold 1,200 classes, more than 1,000"),
+    "negative test split": (lambda t: "digits", "test_split must be ≥ 0 and below 1"),
     "unknown name": (lambda t: "imagenet", "unknown data 'imagenet'"),
     "bad synthetic": (lambda t: "synthetic:32y32", "synthetic:SHAPE"),
 }
@@ -100,10 +110,21 @@ def _write(p: Path, text: str) -> Path:
 def test_bad_data_is_refused_clearly(tmp_path: Path, case: str) -> None:
     make, words = BAD[case]
     with pytest.raises(DataError) as e:
-        load_data(make(tmp_path))
+        load_data(make(tmp_path), test_split=-0.1 if case == "negative test split" else 0.0)
     assert words in str(e.value)
 
 
 def test_labels_beyond_the_space_class_count() -> None:
     with pytest.raises(DataError, match="found label 9 but there are 5 classes"):
         load_data("digits", num_classes=5)
+
+
+def test_the_class_count_is_the_classes_present_or_the_declared_one(tmp_path: Path) -> None:
+    # Gaps and more than 1,000 classes are fine once the count is declared (the space's num_classes).
+    d = load_data(_npz(tmp_path, x=X, y=np.where(Y == 1, 7, 0)), num_classes=8)
+    assert d.num_classes == 8 and set(d.y_train) | set(d.y_val) == {0, 7}
+    many = load_data(_npz(tmp_path, x=np.zeros((2400, 2)), y=np.arange(2400) % 1200), num_classes=1200)
+    assert many.num_classes == 1200
+    # synthetic:SHAPE:CLASSES declares its count; a validation split lacking a class still counts it.
+    assert load_data("synthetic:4:1200:2400").num_classes == 1200
+    assert load_data(_npz(tmp_path, x=X, y=Y + 0)).num_classes == 2
