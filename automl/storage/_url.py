@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 from automl._logging import get_logger
 from automl.errors import StorageError
 
-__all__ = ["DEFAULT_URL", "ENV_VAR", "resolve_url", "redact", "open_storage", "sqlite_path"]
+__all__ = ["DEFAULT_URL", "ENV_VAR", "resolve_url", "redact", "open_storage", "sqlite_path", "read_only"]
 
 DEFAULT_URL = "sqlite:///automl.db"
 ENV_VAR = "AUTOML_STORAGE"
@@ -26,6 +27,26 @@ def resolve_url(url: str | None) -> str:
     return url or os.environ.get(ENV_VAR) or DEFAULT_URL
 
 
+# The password of a URL SQLAlchemy cannot parse (SQLAlchemy's own pattern: up to the "@").
+_PASSWORD = re.compile(r"^([\w+]+://[^:/@]*):[^@]*@")
+
+
+def _parse(url: str) -> Any:
+    """``url`` as SQLAlchemy's URL; :class:`StorageError` saying what is wrong otherwise (a port
+    that is not a number made SQLAlchemy raise a bare ValueError, printed as a traceback)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url)
+    except ArgumentError:
+        why = ""
+    except ValueError as e:
+        why = "; its port is not a number" if "int()" in str(e) else f"; {e}"
+    raise StorageError(f"not a database URL: {redact(url)}{why} (expected e.g. sqlite:///automl.db or "
+                       f"postgresql://user@host:5432/db)")
+
+
 def redact(url: str) -> str:
     """The URL with its password replaced by ``***``; never print a URL any other way."""
     from sqlalchemy.engine import make_url
@@ -33,18 +54,33 @@ def redact(url: str) -> str:
 
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "<unparseable storage URL>"
+    except (ArgumentError, ValueError):
+        return _PASSWORD.sub(r"\1:***@", url)
 
 
 def sqlite_path(url: str) -> Path | None:
     """The file of a ``sqlite:///`` URL (None for other databases or in-memory SQLite)."""
-    from sqlalchemy.engine import make_url
-
-    u = make_url(url)
+    u = _parse(url)
     if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
         return None
     return Path(u.database)
+
+
+def read_only(path: Path) -> bool:
+    """Whether the SQLite file at ``path`` cannot be written here (read-only media, or the file
+    or its folder without write permission: WAL mode writes a ``-shm`` file beside it)."""
+    return not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK)
+
+
+def _read_only_connect(path: Path) -> Any:
+    """A connection factory opening ``path`` for reading only; ``immutable`` where SQLite could
+    not even create the ``-shm`` file a WAL database needs (nothing can change the file then)."""
+    import functools
+
+    uri = path.resolve().as_uri() + "?mode=ro"
+    if not os.access(path.parent, os.W_OK) and not Path(f"{path}-shm").exists():
+        uri += "&immutable=1"
+    return functools.partial(sqlite3.connect, uri, uri=True, timeout=SQLITE_TIMEOUT_S, check_same_thread=False)
 
 
 def open_storage(url: str, *, must_exist: bool = False, heartbeat_s: float | None = None,
@@ -52,21 +88,19 @@ def open_storage(url: str, *, must_exist: bool = False, heartbeat_s: float | Non
     """Open Optuna's RDB storage at ``url`` (creating the schema unless ``must_exist``).
 
     SQLite files get WAL mode, ``synchronous=NORMAL`` (see :func:`_sqlite_without_fsync_per_commit`)
-    and a 30 s busy timeout. With ``heartbeat_s``, running trials
+    and a 30 s busy timeout; one that must exist and cannot be written here (:func:`read_only`)
+    is opened for reading only. With ``heartbeat_s``, running trials
     send heartbeats and those silent for 3 intervals are failed (then passed to
     ``failed_trial_callback``). Raises :class:`StorageError` with the URL's password hidden.
     """
     import optuna
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+    from sqlalchemy.exc import SQLAlchemyError
 
-    try:
-        backend = make_url(url).get_backend_name()
-    except ArgumentError:
-        raise StorageError(f"not a database URL: {redact(url)} (expected e.g. sqlite:///automl.db or "
-                           f"postgresql://user@host/db)") from None
+    backend = _parse(url).get_backend_name()
     engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
     path = sqlite_path(url)
+    kwargs: dict[str, Any] = {}
+    reading = False
     if backend == "sqlite":
         engine_kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}}
         if path is not None:
@@ -75,9 +109,16 @@ def open_storage(url: str, *, must_exist: bool = False, heartbeat_s: float | Non
                                    f"`automl search` first or pass --storage")
             if not path.parent.is_dir():
                 raise StorageError(f"cannot create the store {path}: folder {path.parent} does not exist")
-            _enable_wal(path)
+            # A store to read that cannot be written (read-only media): setting WAL mode, or
+            # SQLite's own read-write open, would fail; Optuna's schema is there already.
+            reading = must_exist and read_only(path)
+            if reading:
+                engine_kwargs = {"creator": _read_only_connect(path)}
+                kwargs["skip_table_creation"] = True
+                _log.info("store %s is read-only here: opened for reading", path)
+            else:
+                _enable_wal(path)
     try:
-        kwargs: dict[str, Any] = {}
         if heartbeat_s:
             import inspect
             import warnings
@@ -87,8 +128,8 @@ def open_storage(url: str, *, must_exist: bool = False, heartbeat_s: float | Non
             params = inspect.signature(optuna.storages.RDBStorage).parameters
             cb_name = ("heartbeat_stale_trial_callback" if "heartbeat_stale_trial_callback" in params
                        else "failed_trial_callback")
-            kwargs = {"heartbeat_interval": max(1, int(round(heartbeat_s))),
-                      "grace_period": max(3, int(round(3 * heartbeat_s))), cb_name: failed_trial_callback}
+            kwargs.update({"heartbeat_interval": max(1, int(round(heartbeat_s))),
+                           "grace_period": max(3, int(round(3 * heartbeat_s))), cb_name: failed_trial_callback})
         storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
     except ImportError as e:
         raise StorageError(f"no database driver for {redact(url)}: {e}. "
@@ -96,7 +137,7 @@ def open_storage(url: str, *, must_exist: bool = False, heartbeat_s: float | Non
     except (SQLAlchemyError, RuntimeError, ValueError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise StorageError(f"cannot open the store {redact(url)}: {msg.replace(url, redact(url))}") from None
-    if path is not None:
+    if path is not None and not reading:
         _sqlite_without_fsync_per_commit(storage.engine)
     return storage
 
