@@ -249,3 +249,44 @@ def test_a_study_deleted_with_optuna_starts_afresh_under_its_name(tiny_space: di
     optuna.delete_study(study_name="d", storage=store)
     assert run(2).ran == 2  # it ran 0 when the deleted study's budget row was inherited
     assert len(optuna.load_study(study_name="d", storage=store).trials) == 2
+
+
+def test_the_budget_spent_a_search_waits_for_another_process_trial_and_retries_it(tiny_space: dict[str, Any],
+                                                                                   store: str) -> None:
+    """A process that found the budget handed out exited 0 while another process's trial
+    still ran: when that process died, the study ended short (38 of 40, 2 RUNNING)."""
+    import threading
+    import time
+
+    from automl._search import make_engine, prepare
+
+    def run(n: int) -> Any:
+        return automl.search(tiny_space, "digits", n_trials=n, storage=store, study_name="o", seed=0, epochs=1,
+                             heartbeat_s=1)
+
+    run(2)
+    # another coordinator's trial, holding the last unit: it beats for a while, then its process dies
+    prep = prepare(tiny_space, "digits", epochs=1)
+    other = make_engine("optuna", prep.space, prep.data, url=store, study_name="o", sampler="tpe", pruner="none",
+                        algorithm=None, seed=0, n_trials=3, heartbeat_s=1)
+    assert other.claim(3)
+    spec = other.ask()
+    assert spec is not None and other.settle(3)
+    tid = spec.handle._trial_id
+    stop = time.monotonic() + 6
+
+    def beat() -> None:
+        while time.monotonic() < stop:
+            other.storage.record_heartbeat(tid)  # type: ignore[attr-defined]
+            time.sleep(0.3)
+
+    beating = threading.Thread(target=beat, daemon=True)
+    beating.start()
+    r = run(3)
+    beating.join()
+    trials = optuna.load_study(study_name="o", storage=store).trials
+    assert r.ran == 1 and [t.state.name for t in trials] == ["COMPLETE", "COMPLETE", "FAIL", "COMPLETE"]
+    assert trials[3].system_attrs["failed_trial"] == 2 and trials[3].params == trials[2].params
+    # the stale trial says why it failed
+    assert trials[2].user_attrs[f"{ATTR}error"].startswith("its process stopped sending heartbeats (last beat")
+    assert trials[3].user_attrs[f"{ATTR}error"] is None

@@ -257,3 +257,80 @@ def test_a_second_process_on_a_running_kerastuner_study_is_refused(tmp_path: Pat
     # the first search lost nothing to the second: every trial complete, none failed
     trials = optuna.load_study(study_name="tiny", storage=url).trials
     assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 6
+
+
+def test_a_worker_found_dead_when_sent_its_trial_is_replaced_and_the_trial_runs(store: str, tmp_path: Path,
+                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker killed while idle, between trials, made the coordinator's send raise
+    BrokenPipeError: the search ended with exit 1 (runs died at 51, 52 and 64 of 100)."""
+    from tests.fixtures.user_spaces import build_kills_idle_workers
+
+    monkeypatch.setenv("AUTOML_TEST_MARKER", str(tmp_path / "killed"))
+    r = automl.search(build_kills_idle_workers, "digits", n_trials=3, storage=store, study_name="w", workers=2,
+                      gpus="none", epochs=1, seed=0)
+    assert (tmp_path / "killed").exists()
+    trials = optuna.load_study(study_name="w", storage=store).trials
+    # the trial waited for the next worker: nothing failed, nothing ran twice
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 3 and r.ran == 3
+
+
+def test_drawing_values_in_the_coordinator_is_timed_out(store: str) -> None:
+    """A build_model that hangs while the coordinator draws its values was never timed out:
+    3 of 5 such trials COMPLETED under --trial-timeout 20."""
+    from tests.fixtures.user_spaces import build_slow_to_draw
+
+    t0 = time.monotonic()
+    automl.search(build_slow_to_draw, "digits", n_trials=4, storage=store, study_name="d", workers=2, gpus="none",
+                  epochs=1, trial_timeout=3, sampler="random", seed=1)
+    assert time.monotonic() - t0 < 100
+    trials = optuna.load_study(study_name="d", storage=store).trials
+    assert {t.params["slow"] for t in trials} == {"yes", "no"}
+    for t in trials:
+        if t.params["slow"] == "yes":
+            assert t.state == optuna.trial.TrialState.FAIL
+            assert t.user_attrs[f"{ATTR}error"].startswith("timed out after 3 s while drawing the hyperparameters")
+        else:
+            assert t.state == optuna.trial.TrialState.COMPLETE
+
+
+_DIES_WHILE_STARTING = '''
+import multiprocessing, os, signal
+import keras
+
+def _count(marker):
+    n = 1
+    while True:
+        try:
+            os.close(os.open(f"{marker}.{n}", os.O_CREAT | os.O_EXCL))
+            return n
+        except FileExistsError:
+            n += 1
+
+if multiprocessing.current_process().name.startswith("automl-worker"):
+    # starts 1, 2, 4 and 5 die (the worker is unpickling its space: before it is ready)
+    if _count(os.environ["AUTOML_TEST_MARKER"] + ".start") in (1, 2, 4, 5):
+        os._exit(3)
+
+def build_model(hp):
+    units = hp.int("units", 8, 16, step=8)
+    if multiprocessing.current_process().name.startswith("automl-worker"):
+        if _count(os.environ["AUTOML_TEST_MARKER"] + ".build") == 2:  # the second trial kills its worker
+            os.kill(os.getpid(), signal.SIGKILL)
+    return keras.Sequential([keras.Input((64,)), keras.layers.Dense(units, activation="relu"),
+                             keras.layers.Dense(10, activation="softmax")])
+'''
+
+
+def test_workers_failing_to_start_are_counted_one_run_at_a_time(store: str, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Four start failures over a whole search once stopped it, blaming a missing
+    ``__main__`` guard; only failures in a row (here never more than two) should."""
+    (tmp_path / "flaky.py").write_text(_DIES_WHILE_STARTING)
+    monkeypatch.setenv("AUTOML_TEST_MARKER", str(tmp_path / "m"))
+    automl.search(f"{tmp_path / 'flaky.py'}:build_model", "digits", n_trials=3, storage=store, study_name="f",
+                  workers=1, gpus="none", epochs=1, trial_timeout=600, seed=0)
+    trials = optuna.load_study(study_name="f", storage=store).trials
+    assert len(list(tmp_path.glob("m.start.*"))) >= 6  # two died, one ran, two died, one ran
+    assert [t.state.name for t in trials].count("COMPLETE") == 3
+    [error] = [t.user_attrs[f"{ATTR}error"] for t in trials if t.state.name == "FAIL"]
+    assert error.startswith("worker died: killed by SIGKILL")
