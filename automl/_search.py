@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
 from automl._logging import get_logger
-from automl.data import Dataset, DataSpec, data_from_description, load_data
+from automl.data import Dataset, DataSpec, data_differences, data_fingerprint, data_from_description, load_data
 from automl.engines._base import ATTR, Engine
 from automl.errors import DataError, StudyConflictError, UsageError
 from automl.runner import InProcessExecutor, SearchObserver, run_loop
@@ -35,6 +36,9 @@ class SearchResult:
     leaderboard: list[TrialRow] = field(default_factory=list)
     ran: int = 0
     pareto: list[TrialRow] = field(default_factory=list)  # several objectives: the non-dominated trials
+    finished: int = 0  # trials counted against the budget (complete, pruned, failed not retried)
+    n_trials: int = 0  # the budget asked for
+    already_done: bool = False  # the study held n_trials finished trials already: nothing ran
 
     @property
     def best_params(self) -> dict[str, Any] | None:
@@ -66,6 +70,9 @@ def prepare(space: AnySpace, data: DataSpec, *, epochs: int | None = None, batch
             objective: str | None = None, direction: str | None = None, val_split: float = 0.2,
             test_split: float = 0.0, data_seed: int = 0, label_column: str | None = None) -> Prepared:
     """Validate the space and the data and check that they fit together. Writes nothing."""
+    check_space_arguments(epochs=epochs, batch_size=batch_size, objective=objective, direction=direction)
+    val_split, test_split, data_seed, label_column = check_data_arguments(
+        val_split=val_split, test_split=test_split, data_seed=data_seed, label_column=label_column)
     resolved = resolve_space(space, epochs=epochs, batch_size=batch_size, objective=objective,
                              direction=direction)
     ds = load_data(data, val_split=val_split, test_split=test_split, seed=data_seed, label_column=label_column,
@@ -74,16 +81,118 @@ def prepare(space: AnySpace, data: DataSpec, *, epochs: int | None = None, batch
     return Prepared(resolved, ds)
 
 
-def _check_args(n_trials: int, timeout: float | None, engine: str) -> None:
-    if not isinstance(n_trials, int) or n_trials < 1:
-        raise UsageError(f"the number of trials must be a positive integer (got {n_trials!r})")
-    if timeout is not None and (not math.isfinite(timeout) or timeout <= 0):
-        raise UsageError(f"timeout must be a positive number of seconds (got {timeout!r})")
+# Seeds are offset by trial numbers and handed to NumPy, whose seeds are below 2**32.
+MAX_SEED = 2 ** 31 - 1
+# The command-line flag of each argument that has one under another name.
+_FLAGS = {"n_trials": "--trials", "study_name": "--study", "heartbeat_s": "--heartbeat"}
+
+
+class _Args:
+    """Checks of ``automl.search``'s arguments, naming each as the caller wrote it (the
+    parameter in Python, the flag on the command line: ``--epochs must be ≥ 1``)."""
+
+    def __init__(self, flags: bool) -> None:
+        self.flags = flags
+
+    def name(self, key: str) -> str:
+        return _FLAGS.get(key, "--" + key.replace("_", "-")) if self.flags else key
+
+    def integer(self, key: str, value: Any, low: int, high: int | None = None, optional: bool = False) -> int | None:
+        if value is None and optional:
+            return None
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise UsageError(f"{self.name(key)} must be an integer (got {value!r})")
+        value = int(value)
+        if value < low or (high is not None and value > high):
+            bound = f"between {low} and {high}" if high is not None else f"≥ {low}"
+            raise UsageError(f"{self.name(key)} must be {bound} (got {value})")
+        return value
+
+    def number(self, key: str, value: Any, *, above: float | None = None, at_least: float | None = None,
+               below: float | None = None, optional: bool = False) -> float | None:
+        if value is None and optional:
+            return None
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+            raise UsageError(f"{self.name(key)} must be a finite number (got {value!r})")
+        value = float(value)
+        if ((above is not None and value <= above) or (at_least is not None and value < at_least)
+                or (below is not None and value >= below)):
+            low = f"above {above:g}" if above is not None else f"≥ {at_least:g}" if at_least is not None else ""
+            high = f"below {below:g}" if below is not None else ""
+            raise UsageError(f"{self.name(key)} must be {' and '.join(b for b in (low, high) if b)} (got {value:g})")
+        return value
+
+    def text(self, key: str, value: Any, optional: bool = True) -> str | None:
+        if value is None and optional:
+            return None
+        if not isinstance(value, str):
+            raise UsageError(f"{self.name(key)} must be a string (got {value!r})")
+        return value
+
+
+def check_data_arguments(*, val_split: Any = 0.2, test_split: Any = 0.0, data_seed: Any = 0,
+                         label_column: Any = None, flags: bool = False) -> tuple[float, float, int, str | None]:
+    """``val_split``, ``test_split``, ``data_seed`` and ``label_column`` checked (the test split
+    is taken from all the samples, then the validation split from the rest), as
+    ``(val_split, test_split, data_seed, label_column)``."""
+    a = _Args(flags)
+    val = a.number("val_split", val_split, above=0.0, below=1.0)
+    test = a.number("test_split", test_split, at_least=0.0, below=1.0)
+    assert val is not None and test is not None
+    if test > 0 and val + test >= 1:
+        raise UsageError(f"{a.name('val_split')} ({val:g}) and {a.name('test_split')} ({test:g}) must add up to "
+                         f"less than 1: the test split is taken from all the samples, then the validation split "
+                         f"from the rest")
+    seed = a.integer("data_seed", data_seed, 0, MAX_SEED - 1)
+    assert seed is not None
+    return val, test, seed, a.text("label_column", label_column)
+
+
+def check_space_arguments(*, epochs: Any = None, batch_size: Any = None, objective: Any = None,
+                          direction: Any = None, flags: bool = False) -> None:
+    """The overrides of the space, checked before it is resolved (so that a bad ``epochs``
+    is the one error reported, not also what the space makes of it)."""
+    a = _Args(flags)
+    a.integer("epochs", epochs, 1, optional=True)
+    a.integer("batch_size", batch_size, 1, optional=True)
+    a.text("objective", objective)
+    if direction is not None and direction not in ("maximize", "minimize"):
+        raise UsageError(f"{a.name('direction')} must be maximize or minimize (got {direction!r})")
+
+
+def check_search_arguments(*, n_trials: Any = 20, timeout: Any = None, engine: Any = "optuna", sampler: Any = "tpe",
+                           pruner: Any = "none", algorithm: Any = None, seed: Any = None, storage: Any = None,
+                           study_name: Any = None, backend: Any = None, gpus: Any = "auto",
+                           trials_per_gpu: Any = "auto", workers: Any = None, retries: Any = 1,
+                           trial_timeout: Any = None, heartbeat_s: Any = 10.0, keep_weights: Any = True,
+                           flags: bool = False) -> None:
+    """The search's own arguments (budget, engine, seeds, slots), checked for type and range:
+    bad input is a :class:`UsageError` naming the argument, before anything is loaded."""
+    a = _Args(flags)
+    a.integer("n_trials", n_trials, 1)
+    a.number("timeout", timeout, above=0.0, optional=True)
     if engine not in ENGINES:
         raise UsageError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    for key, value in (("sampler", sampler), ("pruner", pruner)):
+        a.text(key, value, optional=False)
+    for key, value in (("algorithm", algorithm), ("storage", storage), ("study_name", study_name),
+                       ("backend", backend)):
+        a.text(key, value)
+    a.integer("seed", seed, 0, MAX_SEED, optional=True)
+    a.text("gpus", gpus, optional=False)
+    if trials_per_gpu != "auto":
+        a.integer("trials_per_gpu", trials_per_gpu, 1)
+    a.integer("workers", workers, 1, optional=True)
+    a.integer("retries", retries, 0)
+    a.number("trial_timeout", trial_timeout, above=0.0, optional=True)
+    a.number("heartbeat_s", heartbeat_s, above=0.0)
+    if not isinstance(keep_weights, bool):
+        raise UsageError(f"{a.name('keep_weights')} must be True or False (got {keep_weights!r})")
 
 
-def _stored_space_and_data(storage: Any, study_name: str) -> tuple[SearchSpace, Dataset]:
+def _stored_space_and_data(storage: Any, study_name: str, data: DataSpec | None,
+                           label_column: str | None) -> tuple[SearchSpace, Dataset]:
+    """The study's space, and its data reloaded (or ``data``, split as the study's was)."""
     import optuna
 
     try:
@@ -95,7 +204,9 @@ def _stored_space_and_data(storage: Any, study_name: str) -> tuple[SearchSpace, 
     if definition is None or desc is None:
         raise UsageError(f"study {study_name!r} was not made by automl; give a SPACE and --data")
     space = space_from_definition(definition)
-    return space, data_from_description(desc)
+    if label_column is not None:
+        desc = dict(desc, label_column=label_column)
+    return space, data_from_description(desc, data)
 
 
 def search(space: AnySpace | None = None, data: DataSpec | None = None, *, engine: str = "optuna",
@@ -126,19 +237,19 @@ def search(space: AnySpace | None = None, data: DataSpec | None = None, *, engin
         result = automl.search("demo", "digits", n_trials=10, storage="sqlite:///demo.db")
         print(result.best_value, result.best_params)
     """
-    _check_args(n_trials, timeout, engine)
-    if retries < 0 or (trial_timeout is not None and trial_timeout <= 0) or heartbeat_s <= 0:
-        raise UsageError("retries must be >= 0, and the trial timeout and heartbeat positive")
+    check_search_arguments(n_trials=n_trials, timeout=timeout, engine=engine, sampler=sampler, pruner=pruner,
+                           algorithm=algorithm, seed=seed, storage=storage, study_name=study_name, backend=backend,
+                           gpus=gpus, trials_per_gpu=trials_per_gpu, workers=workers, retries=retries,
+                           trial_timeout=trial_timeout, heartbeat_s=heartbeat_s, keep_weights=keep_weights)
+    n_trials, seed = int(n_trials), None if seed is None else int(seed)  # NumPy integers stored as numbers
     slots = plan_slots(gpus, trials_per_gpu, workers)
     url = resolve_url(storage)
     if space is None:
         if not study_name:
             raise UsageError("give a search space, or the --study to continue")
+        _, _, _, label_column = check_data_arguments(label_column=label_column)
         store = open_storage(url, must_exist=True)
-        resolved, ds = _stored_space_and_data(store, study_name)
-        if data is not None:
-            ds = load_data(data, val_split=val_split, test_split=test_split, seed=data_seed,
-                           label_column=label_column, num_classes=getattr(resolved, "num_classes", None))
+        resolved, ds = _stored_space_and_data(store, study_name, data, label_column)
         _check_compatible(resolved, ds)
     else:
         prep = prepare(space, "digits" if data is None else data, epochs=epochs, batch_size=batch_size,
@@ -151,8 +262,14 @@ def search(space: AnySpace | None = None, data: DataSpec | None = None, *, engin
                       backend=backend if in_process or engine == "kerastuner" else None, retries=retries,
                       heartbeat_s=heartbeat_s, keep_weights=keep_weights)
     study = eng.study  # type: ignore[attr-defined]
+    finished = eng.finished()
     _log.info("study %s in %s: %d trials requested, %d finished already, on %s", study.study_name,
-              redact(url), n_trials, eng.finished(), ", ".join(s.device for s in slots))
+              redact(url), n_trials, finished, ", ".join(s.device for s in slots))
+    if finished >= n_trials:  # nothing to run: no workers, no progress display
+        eng.close()
+        return SearchResult(study.study_name, redact(url), resolved.objective.direction, best_trial(study),
+                            leaderboard(study), 0, pareto_front(study), finished=finished, n_trials=n_trials,
+                            already_done=True)
     beat = Heartbeat(eng.storage, heartbeat_s, on_beat=eng.beat)  # type: ignore[attr-defined]
     try:
         if in_process:
@@ -166,7 +283,7 @@ def search(space: AnySpace | None = None, data: DataSpec | None = None, *, engin
         beat.close()
         eng.close()
     return SearchResult(study.study_name, redact(url), resolved.objective.direction, best_trial(study),
-                        leaderboard(study), ran, pareto_front(study))
+                        leaderboard(study), ran, pareto_front(study), finished=eng.finished(), n_trials=n_trials)
 
 
 def make_engine(engine: str, space: SearchSpace, data: Dataset, *, url: str, study_name: str, sampler: str,
@@ -187,6 +304,7 @@ def make_engine(engine: str, space: SearchSpace, data: Dataset, *, url: str, stu
             raise UsageError(f"sampler {algorithm or sampler} does not handle several objectives; use tpe, random, "
                              f"nsga2 or gp")
     epochs = int(space.training.epochs if isinstance(space, Space) else space.epochs)
+    data_fp = data_fingerprint(data)
     common: dict[str, Any] = {"fingerprint": space.fingerprint, "definition": space.definition, "data": data.describe(),
               "direction": ",".join(o.direction for o in objectives),
               "objective": ",".join(o.metric for o in objectives), "engine": engine}
@@ -203,8 +321,10 @@ def make_engine(engine: str, space: SearchSpace, data: Dataset, *, url: str, stu
 
         storage = open_storage(url, heartbeat_s=heartbeat_s, failed_trial_callback=on_stale)
         study = prepare_study(storage, study_name, **common,
-                              settings={"algorithm": sampler, "sampler": sampler, "pruner": pruner, "seed": seed},
+                              settings={"algorithm": sampler, "sampler": sampler, "pruner": pruner, "seed": seed,
+                                        "data_fingerprint": data_fp},
                               sampler=opt_sampler, pruner=opt_pruner)
+        _check_same_data(study, study_name, data, data_fp)
         eng: Engine = OptunaEngine(study, space, objective=obj.metric, max_retries=retries,
                                    checkpoints=checkpoint_dir(url, study_name) if keep_weights else None)
         return _with_budget(eng, storage, study, n_trials)
@@ -223,8 +343,9 @@ def make_engine(engine: str, space: SearchSpace, data: Dataset, *, url: str, stu
     storage = open_storage(url, heartbeat_s=heartbeat_s)
     study = prepare_study(storage, study_name, **common,
                           settings={"algorithm": algorithm, "sampler": f"kerastuner.{algorithm}", "pruner": "none",
-                                    "seed": seed},
+                                    "seed": seed, "data_fingerprint": data_fp},
                           sampler=_replay_sampler(replay))
+    _check_same_data(study, study_name, data, data_fp)
     old = study.user_attrs.get(f"{ATTR}algorithm")
     if old is not None and old != algorithm:
         raise StudyConflictError(f"study {study_name!r} was run with algorithm {old!r}, not {algorithm!r}; "
@@ -233,6 +354,21 @@ def make_engine(engine: str, space: SearchSpace, data: Dataset, *, url: str, stu
     kt_engine = KerasTunerEngine(storage, study, space, oracle, replay, algorithm=algorithm, objective=obj.metric,
                                  n_trials=n_trials, checkpoints=checkpoints, max_retries=retries)
     return _with_budget(kt_engine, storage, study, n_trials)
+
+
+def _check_same_data(study: Any, study_name: str, data: Dataset, fingerprint: dict[str, Any]) -> None:
+    """Refuse to continue a study on other data than it was run on (its trials would not
+    compare, and the export would rebuild a model for the wrong shapes). Studies made
+    before fingerprints were stored are not checked."""
+    stored = study.user_attrs.get(f"{ATTR}data_fingerprint")
+    if not isinstance(stored, dict):
+        return
+    differences = data_differences(stored, fingerprint)
+    if differences:
+        old = (study.user_attrs.get(f"{ATTR}data") or {}).get("name", "?")
+        raise StudyConflictError(f"study {study_name!r} was run on other data than {data.name}: "
+                                 f"{'; '.join(differences)} (the study's data: {old}); continue it on the study's "
+                                 f"data (leave out --data) or use another --study name")
 
 
 def _with_budget(engine: Engine, storage: Any, study: Any, n_trials: int) -> Engine:

@@ -145,13 +145,20 @@ def search(space: str | None, data: str | None, n_trials: int, timeout: float | 
     Without SPACE, continues the study given by --study from what the store holds.
     """
     from automl._progress import RichProgress
+    from automl._search import check_data_arguments, check_search_arguments, check_space_arguments, prepare
     from automl._search import search as run_search
     from automl._tables import trials_table
     from automl.model import import_keras
     from automl.storage import redact, resolve_url
 
-    from automl._search import prepare
-
+    # The flags first, named as typed: what the space or NumPy would make of them says less.
+    check_search_arguments(n_trials=n_trials, timeout=timeout, engine=engine, sampler=sampler, pruner=pruner,
+                           algorithm=algorithm, seed=seed, storage=storage, study_name=study_name, backend=backend,
+                           keep_weights=keep_weights, flags=True, **parallel)
+    check_space_arguments(epochs=epochs, batch_size=batch_size, objective=objective, direction=direction, flags=True)
+    check_data_arguments(val_split=val_split, test_split=test_split, data_seed=data_seed, label_column=label_column,
+                         flags=True)
+    _writable(storage)
     if space is not None:
         # Validate before anything is imported or written, so bad input fails fast.
         prep = prepare(space, data or "digits", epochs=epochs, batch_size=batch_size, objective=objective,
@@ -177,10 +184,13 @@ def search(space: str | None, data: str | None, n_trials: int, timeout: float | 
         result = run_search(space_arg, data_arg, engine=engine, n_trials=n_trials, timeout=timeout,
                             sampler=sampler, pruner=pruner, algorithm=algorithm, seed=seed, storage=storage,
                             study_name=study_name, epochs=None if space else epochs, backend=backend,
-                            observer=observer, keep_weights=keep_weights, **parallel)
+                            label_column=label_column, observer=observer, keep_weights=keep_weights, **parallel)
     finally:
         if observer is not None:
             observer.close()
+    if result.already_done:
+        _err.print(_nothing_to_run(result), highlight=False, soft_wrap=True)
+        return
     objective_name = obj.metric if obj else "value"
     title = (f"study {result.study_name} ({redact(resolve_url(storage))}): {len(result.leaderboard)} trials, "
              f"{result.count('COMPLETE')} complete, {result.count('PRUNED')} pruned, {result.count('FAIL')} failed")
@@ -215,6 +225,7 @@ def worker(storage: str, study_name: str, n_trials: int | None, timeout: float |
     from automl.engines import ATTR
     from automl.storage import load_study
 
+    _writable(storage)
     st = load_study(_open(storage), study_name)
     attrs = st.user_attrs
     if n_trials is None:
@@ -229,13 +240,39 @@ def worker(storage: str, study_name: str, n_trials: int | None, timeout: float |
         kwargs.update(algorithm=attrs.get(f"{ATTR}algorithm"))
     result = run_search(None, data, n_trials=int(n_trials), timeout=timeout, storage=storage, study_name=study_name,
                         backend=backend, **kwargs, **parallel)
-    _err.print(f"worker done: ran {result.ran} trials; the study holds {len(result.leaderboard)}", highlight=False)
+    if result.already_done:
+        _err.print(_nothing_to_run(result), highlight=False, soft_wrap=True)
+        return
+    # Counted as the budget counts (a failed trial that was retried is not), not rows.
+    _err.print(f"worker done: ran {result.ran} trials; the study holds {result.finished} of {result.n_trials}",
+               highlight=False)
+
+
+def _nothing_to_run(result: Any) -> str:
+    """What to say when the study already holds its budget, instead of an empty progress bar."""
+    held = (f"{result.finished} of {result.n_trials} trials" if result.finished == result.n_trials
+            else f"{result.finished} trials, more than --trials {result.n_trials}")
+    return (f"study {result.study_name} already holds {held}: nothing to run; pass --trials N with "
+            f"N > {result.finished} to continue")
 
 
 def _open(storage: str | None) -> Any:
     from automl.storage import open_storage, resolve_url
 
     return open_storage(resolve_url(storage), must_exist=True)
+
+
+def _writable(storage: str | None) -> None:
+    """Refuse a command that writes on a store that is read-only here (it is opened for reading
+    only, and the first write would end in SQLite's traceback)."""
+    from automl.storage import resolve_url, sqlite_path
+    from automl.storage._url import read_only
+
+    path = sqlite_path(resolve_url(storage))
+    if path is not None and path.is_file() and read_only(path):
+        raise UsageError(f"the store {path} is read-only here (read-only media, or no write permission on the "
+                         f"file or its folder): studies, trials, best, report, export and evaluate read it, "
+                         f"nothing can change it")
 
 
 @cli.command()
@@ -336,6 +373,7 @@ def delete(study: str, storage: str | None, yes: bool) -> None:
     from automl.storage import load_study, resolve_url
     from automl.storage._schema import forget
 
+    _writable(storage)
     store = _open(storage)
     st = load_study(store, study)
     if not yes:
@@ -353,8 +391,11 @@ def delete(study: str, storage: str | None, yes: bool) -> None:
 @_STORAGE
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="[default: STUDY-report.html]")
 @click.option("--top", type=int, default=5, show_default=True, help="Trials whose learning curves are drawn.")
+@click.option("--plotly", "plotly_js", type=click.Choice(["inline", "external", "cdn"]), default="inline",
+              show_default=True, help="plotly.js inlined (offline, ~5 MB), external (plotly.min.js written once "
+                                      "beside the report, shared by a folder's reports) or from its CDN.")
 @_errors
-def report(study: str, storage: str | None, out: str | None, top: int) -> None:
+def report(study: str, storage: str | None, out: str | None, top: int, plotly_js: str) -> None:
     """Write one self-contained HTML report of STUDY (history, importances, curves...)."""
     from pathlib import Path
 
@@ -369,7 +410,7 @@ def report(study: str, storage: str | None, out: str | None, top: int) -> None:
     path = Path(out or f"{study}-report.html")
     if not path.parent.is_dir():
         raise UsageError(f"folder {path.parent} does not exist")
-    drawn = write_report(st, path, top)
+    drawn = write_report(st, path, top, plotly=plotly_js)
     _err.print(f"wrote {path} ({', '.join(drawn) or 'no plots: the study has no complete trial'})", highlight=False)
 
 

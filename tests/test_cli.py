@@ -132,6 +132,16 @@ def test_bad_space_exits_2_and_leaves_the_store_untouched(run_cli, tmp_path: Pat
     assert file_digest(db) == before
 
 
+def assert_one_error(r: subprocess.CompletedProcess[str], words: str) -> None:
+    """Bad input: exit 2 and one short message holding ``words``, no traceback."""
+    assert r.returncode == 2, r.stderr
+    assert words in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+    assert r.stderr.count("error:") == 1 and len(r.stderr) < 800, r.stderr
+
+
+# (content: npz arrays, CSV text or None for no file, the words of the message[, the space:
+# seed-mlp declares 10 classes and 100 features, tiny declares neither]).
 DATA_CASES = {
     "missing file": (None, "data file not found"),
     "missing array": ({"x": [[0.0] * 64] * 10}, "missing array 'y'"),
@@ -139,6 +149,15 @@ DATA_CASES = {
     "nan values": ({"x": [[float("nan")] * 64] * 10, "y": [0, 1] * 5}, "NaN or infinite"),
     "labels out of range": ({"x": [[0.0] * 100] * 10, "y": [0, 12] * 5}, "labels out of range"),
     "shape mismatch": ({"x": [[0.0] * 64] * 10, "y": [0, 1] * 5}, "expects input_shape (100,)"),
+    # A cast to int32 wrapped 2**40 into class 0: a 3-class model, exit 0.
+    "int64 label 2**40": ({"x": [[0.0] * 64] * 12, "y": [0, 1, 2 ** 40] * 4},
+                          "labels out of range: found label 1099511627776", "tiny"),
+    # A 2,000,001-class output layer (98M parameters) for 5 rows.
+    "csv label 2,000,000": ("a,b,label\n1,2,0\n2,3,1\n3,4,2000000\n4,5,0\n5,6,1\n",
+                            "renumber them 0..2 (or, for 2,000,001 classes, declare the class count: "
+                            "`num_classes: 2000001` in the space", "tiny"),
+    "1,200 undeclared classes": ({"x": [[0.0] * 4] * 2400, "y": [i % 1200 for i in range(2400)]},
+                                 "1,200 classes, more than 1,000 (is the label column right?)", "tiny"),
 }
 
 
@@ -146,14 +165,123 @@ DATA_CASES = {
 def test_bad_data_exits_2_before_the_store_is_touched(run_cli, tmp_path: Path, case: str) -> None:  # type: ignore[no-untyped-def]
     import numpy as np
 
-    arrays, words = DATA_CASES[case]
-    path = tmp_path / "data.npz"
-    if arrays is not None:
-        np.savez(path, **{k: np.asarray(v) for k, v in arrays.items()})
-    r = run_cli("search", "seed-mlp", "--data", str(path), "--trials", "1")
-    assert r.returncode == 2, r.stderr
-    assert words in r.stderr
+    content, words, *space = DATA_CASES[case]
+    path = tmp_path / ("data.csv" if isinstance(content, str) else "data.npz")
+    if isinstance(content, str):
+        path.write_text(content)
+    elif content is not None:
+        np.savez(path, **{k: np.asarray(v) for k, v in content.items()})
+    (tmp_path / "tiny.yaml").write_text(TINY_YAML)
+    r = run_cli("search", "tiny.yaml" if space == ["tiny"] else "seed-mlp", "--data", str(path), "--trials", "1")
+    assert_one_error(r, words)
     assert not (tmp_path / "automl.db").exists()
+
+
+# Flags that are wrong whatever the space and data: the message names the flag, alone.
+ARG_CASES = {
+    "negative test split": (["--test-split", "-0.1"], "--test-split must be ≥ 0 and below 1 (got -0.1)"),
+    "splits adding up to 1": (["--val-split", "0.5", "--test-split", "0.5"],
+                              "--val-split (0.5) and --test-split (0.5) must add up to less than 1"),
+    "validation split of 1": (["--val-split", "1"], "--val-split must be above 0 and below 1 (got 1)"),
+    "zero epochs": (["--epochs", "0"], "--epochs must be ≥ 1 (got 0)"),
+    "zero batch size": (["--batch-size", "0"], "--batch-size must be ≥ 1 (got 0)"),
+    "negative seed": (["--seed", "-1"], "--seed must be between 0 and 2147483647 (got -1)"),
+    "negative data seed": (["--data-seed", "-1"], "--data-seed must be between 0 and 2147483646 (got -1)"),
+    "zero trials": (["--trials", "0"], "--trials must be ≥ 1 (got 0)"),
+    "port not a number": (["--storage", "postgresql://bob:hunter2@db:abc/x"], "its port is not a number"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ARG_CASES))
+def test_bad_flags_exit_2_with_one_message_and_leave_the_store_untouched(run_cli, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                                         filled_store: Path, case: str) -> None:
+    import shutil
+
+    args, words = ARG_CASES[case]
+    (tmp_path / "tiny.yaml").write_text(TINY_YAML)
+    db = tmp_path / "automl.db"
+    shutil.copy(filled_store, db)
+    before = file_digest(db)
+    r = run_cli("search", "tiny.yaml", "--study", "good", *([] if "--trials" in args else ["--trials", "2"]), *args)
+    assert_one_error(r, words)
+    assert "val_accuracy" not in r.stderr and "training." not in r.stderr and "hunter2" not in r.stderr
+    assert file_digest(db) == before
+
+
+def test_a_study_continues_only_on_its_own_data(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    import numpy as np
+
+    from automl.data import load_data
+
+    digits = load_data("digits", val_split=0.01)
+    x, y = np.concatenate([digits.x_train, digits.x_val]), np.concatenate([digits.y_train, digits.y_val])
+    np.savez(tmp_path / "a.npz", x=x, y=y)
+    np.savez(tmp_path / "scaled.npz", x=x * 2, y=y)  # same shapes and labels, other features
+    (tmp_path / "host2").mkdir()
+    shutil.copy(tmp_path / "a.npz", tmp_path / "host2" / "a-copy.npz")  # the same data, found elsewhere
+    (tmp_path / "tiny.yaml").write_text(TINY_YAML)
+    db = tmp_path / "automl.db"
+    r = run_cli("search", "tiny.yaml", "--data", "a.npz", "--trials", "1", "--epochs", "1", "--study", "fp", "-q")
+    assert r.returncode == 0, r.stderr
+    before = file_digest(db)
+    other = run_cli("search", "tiny.yaml", "--data", "scaled.npz", "--trials", "2", "--epochs", "1", "--study", "fp")
+    assert_one_error(other, "study 'fp' was run on other data than scaled: other feature values")
+    assert "use another --study name" in other.stderr
+    assert file_digest(db) == before
+    reseeded = run_cli("search", "tiny.yaml", "--data", "a.npz", "--data-seed", "3", "--trials", "2", "--epochs", "1",
+                       "--study", "fp")
+    assert_one_error(reseeded, "other labels (or the same labels split with another --data-seed)")
+    # The same data from another path: from the store alone, and by a worker (as on another host).
+    again = run_cli("search", "--study", "fp", "--data", "host2/a-copy.npz", "--trials", "2", "-q")
+    assert again.returncode == 0, again.stderr
+    url = f"sqlite:///{db}"
+    w = run_cli("worker", "--storage", url, "--study", "fp", "--data", "host2/a-copy.npz", "--trials", "3", "-q")
+    assert w.returncode == 0, w.stderr
+    assert "worker done: ran 1 trials; the study holds 3 of 3" in w.stderr
+    bad = run_cli("worker", "--storage", url, "--study", "fp", "--data", "scaled.npz", "--trials", "4", "-q")
+    assert_one_error(bad, "was run on other data than scaled")
+    # Re-running a finished search says so instead of showing an empty progress bar.
+    done = run_cli("search", "tiny.yaml", "--data", "a.npz", "--trials", "3", "--epochs", "1", "--study", "fp")
+    assert done.returncode == 0, done.stderr
+    assert ("study fp already holds 3 of 3 trials: nothing to run; pass --trials N with N > 3 to continue"
+            in done.stderr)
+    assert "3/3" not in done.stderr and done.stdout == ""
+    # A study made before data fingerprints were stored still continues.
+    engine = sa.create_engine(url)
+    with engine.begin() as con:
+        con.execute(sa.text("DELETE FROM study_user_attributes WHERE key = 'automl:data_fingerprint'"))
+    engine.dispose()
+    old = run_cli("search", "--study", "fp", "--trials", "4", "-q")
+    assert old.returncode == 0, old.stderr
+    assert len(optuna.load_study(study_name="fp", storage=url).trials) == 4
+
+
+def test_reading_the_store_imports_no_deep_learning_framework(tmp_path: Path) -> None:
+    # Nothing of Keras or TensorFlow is needed to read the store: their import took seconds.
+    from automl.storage import open_storage
+
+    storage = open_storage(f"sqlite:///{tmp_path / 'automl.db'}")
+    study = optuna.create_study(storage=storage, study_name="s", direction="maximize")
+    study.set_user_attr(f"{ATTR}objective", "val_accuracy")
+    for v in (0.5, 0.7):
+        trial = study.ask()
+        trial.suggest_float("x", 0, 1)
+        study.tell(trial, v)
+    storage.engine.dispose()
+    code = ("import runpy, sys\n"
+            "for argv in (['studies'], ['trials', 's'], ['trials', 's', '--format', 'csv'], ['best', 's']):\n"
+            "    sys.argv = ['automl', *argv]\n"
+            "    try:\n"
+            "        runpy.run_module('automl', run_name='__main__')\n"
+            "    except SystemExit as e:\n"
+            "        assert not e.code, (argv, e.code)\n"
+            "print('HEAVY', sorted(m for m in ('tensorflow', 'keras', 'jax', 'torch', 'keras_tuner') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                         env=cli_env(tmp_path), timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "0.7" in out.stdout and out.stdout.strip().splitlines()[-1] == "HEAVY []"
 
 
 def test_kerastuner_hyperband_from_the_cli_and_delete(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
