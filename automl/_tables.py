@@ -8,8 +8,10 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
+from automl._text import strip_ansi
 from automl.storage import StudyRow, TrialRow
 
 __all__ = ["trials_table", "trials_csv", "trials_json", "studies_table", "fmt"]
@@ -38,7 +40,10 @@ def trials_table(rows: Sequence[TrialRow], title: str, objective: str = "value")
     for r in rows:
         hp = ", ".join(f"{k}={fmt(v)}" for k, v in r.params.items())
         if r.error:
-            hp = f"{hp}  [red]{r.error}[/]" if hp else f"[red]{r.error}[/]"
+            # Stores written before errors were stripped of Keras's colour codes still hold
+            # them; and an error's own brackets are text, not rich markup.
+            error = escape(strip_ansi(r.error) or "")
+            hp = f"{hp}  [red]{error}[/]" if hp else f"[red]{error}[/]"
         value = " / ".join(fmt(v) for v in r.values) if r.values else fmt(r.value)
         table.add_row(str(r.number), r.state, value, str(r.epochs), fmt(r.params_count),
                       fmt(round(r.duration_s, 1)) if r.duration_s is not None else "-", hp)
@@ -51,7 +56,7 @@ def trials_csv(rows: Sequence[TrialRow]) -> str:
     w = csv.writer(buf)
     w.writerow(["number", "state", "value", "epochs", "params_count", "duration_s", "error", *names])
     for r in rows:
-        w.writerow([r.number, r.state, r.value, r.epochs, r.params_count, r.duration_s, r.error or "",
+        w.writerow([r.number, r.state, r.value, r.epochs, r.params_count, r.duration_s, strip_ansi(r.error) or "",
                     *(r.params.get(n, "") for n in names)])
     return buf.getvalue()
 

@@ -6,6 +6,7 @@ import json
 import math
 from typing import Any
 
+from automl._text import strip_ansi
 from automl.engines._base import ATTR, TrialOutcome
 from automl.storage._budget import CLAIM_ATTR
 
@@ -121,7 +122,7 @@ def finish_trial(study: Any, trial: Any, outcome: TrialOutcome, objective: str) 
     if outcome.warning is not None:
         attrs["warning"] = outcome.warning
     # Always written: a retry starts with a copy of its failed original's attributes.
-    attrs["error"] = outcome.error
+    attrs["error"] = strip_ansi(outcome.error)  # Keras colours its messages; the store is read as text
     for k, v in attrs.items():
         trial.set_user_attr(f"{ATTR}{k}", plain(v))
     if outcome.state == "complete":
