@@ -280,15 +280,15 @@ def test_drawing_values_in_the_coordinator_is_timed_out(store: str) -> None:
     from tests.fixtures.user_spaces import build_slow_to_draw
 
     t0 = time.monotonic()
-    automl.search(build_slow_to_draw, "digits", n_trials=4, storage=store, study_name="d", workers=2, gpus="none",
-                  epochs=1, trial_timeout=3, sampler="random", seed=1)
+    automl.search(build_slow_to_draw, "digits", n_trials=3, storage=store, study_name="d", workers=2, gpus="none",
+                  epochs=1, trial_timeout=15, sampler="random", seed=1)
     assert time.monotonic() - t0 < 100
     trials = optuna.load_study(study_name="d", storage=store).trials
     assert {t.params["slow"] for t in trials} == {"yes", "no"}
     for t in trials:
         if t.params["slow"] == "yes":
             assert t.state == optuna.trial.TrialState.FAIL
-            assert t.user_attrs[f"{ATTR}error"].startswith("timed out after 3 s while drawing the hyperparameters")
+            assert t.user_attrs[f"{ATTR}error"].startswith("timed out after 15 s while drawing the hyperparameters")
         else:
             assert t.state == optuna.trial.TrialState.COMPLETE
 
