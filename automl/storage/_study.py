@@ -45,6 +45,7 @@ def prepare_study(storage: Any, name: str, *, fingerprint: str, definition: dict
             if old is not None and old != new:
                 raise StudyConflictError(f"study {name!r} was run with {key} {old!r}, not {new!r}; "
                                          f"use another --study name")
+        _name_metrics(study, objective)  # studies made before automl named them
         _log.info("continuing study %s (%d trials so far)", name, len(study.trials))
         return study
     study = optuna.create_study(study_name=name, storage=storage, directions=direction.split(","),  # type: ignore[arg-type]
@@ -53,5 +54,25 @@ def prepare_study(storage: Any, name: str, *, fingerprint: str, definition: dict
              "objective": objective, "direction": direction, **settings}
     for k, v in attrs.items():
         study.set_user_attr(f"{ATTR}{k}", json.loads(json.dumps(v, default=str)))
+    _name_metrics(study, objective)
     _log.info("created study %s", name)
     return study
+
+
+def _name_metrics(study: Any, objective: str) -> None:
+    """Name each objective in Optuna's own field, so optuna-dashboard and Optuna's plots show
+    ``val_accuracy`` rather than "Objective 0"."""
+    import warnings
+
+    import optuna
+
+    names = objective.split(",")
+    if study.metric_names == names:
+        return
+    if len(names) != len(study.directions):
+        _log.warning("study %s: objective %r does not name its %d directions; its metrics stay unnamed",
+                     study.study_name, objective, len(study.directions))
+        return
+    with warnings.catch_warnings():  # set_metric_names is marked experimental since Optuna 3.2
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(names)
