@@ -1,0 +1,162 @@
+"""``automl report``: one HTML page per study, the page a person opens to understand a search.
+
+The best trial (how to export and reuse it), the top and failed trials, every trial's
+learning curves, when and where trials ran, and Optuna's plots of what mattered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from automl._logging import get_logger
+from automl._report._cards import best_card, failed_table, settings_table, trials_table
+from automl._report._format import Objectives, esc, seconds
+from automl._report._page import PLOTLY_MODES, page, plotly_tag
+from automl._report._plots import (
+    Skip,
+    fix_scale,
+    importance_bars,
+    importances,
+    learning_curves,
+    target_kw,
+    timeline,
+)
+from automl.engines._base import ATTR
+from automl.errors import UsageError
+
+__all__ = ["PLOTLY_MODES", "write_report"]
+
+_log = get_logger("report")
+
+
+class _Page:
+    """Sections in order, the figures drawn, and why any was left out."""
+
+    def __init__(self) -> None:
+        self.sections: list[tuple[str, str, str]] = []
+        self.drawn: list[str] = []
+        self.notes: list[str] = []
+
+    def add(self, title: str, content: str) -> None:
+        if content:
+            anchor = title.lower().replace(" ", "-")
+            self.sections.append((anchor, title, f"<section id='{anchor}'><h2>{esc(title)}</h2>{content}</section>"))
+
+    def figure(self, title: str, make: Callable[[], Any], intro: str = "") -> None:
+        try:
+            fig = make()
+        except Skip as e:
+            self.notes.append(f"{title}: not drawn, {e}.")
+            return
+        except (ValueError, RuntimeError, ZeroDivisionError, IndexError, KeyError) as e:
+            _log.warning("report: %s not drawn: %s", title, e)
+            self.notes.append(f"{title}: not drawn ({type(e).__name__}: {e}).")
+            return
+        fig.update_layout(template="plotly_white", autosize=True, width=None, margin={"l": 60, "r": 30, "t": 60})
+        self.drawn.append(title)
+        html = fig.to_html(full_html=False, include_plotlyjs=False, default_height=f"{fig.layout.height or 480}px",
+                           config={"displaylogo": False, "responsive": True})
+        self.add(title, (f"<p class='note'>{intro}</p>" if intro else "") + html)
+
+
+def _summary(study: Any, obj: Objectives, trials: list[Any]) -> str:
+    counts: dict[str, int] = {}
+    for t in trials:
+        counts[t.state.name.lower()] = counts.get(t.state.name.lower(), 0) + 1
+    attrs = study.user_attrs
+    starts = [t.datetime_start for t in trials if t.datetime_start]
+    ends = [t.datetime_complete for t in trials if t.datetime_complete]
+    wall = (max(ends) - min(starts)).total_seconds() if starts and ends else None
+    devices = sorted({str(t.user_attrs[f"{ATTR}device"]) for t in trials if t.user_attrs.get(f"{ATTR}device")})
+    goals = ", ".join(f"{'maximize' if up else 'minimize'} <b>{esc(n)}</b>" for n, up in zip(obj.names, obj.maximize))
+    engine = " ".join(esc(attrs[f"{ATTR}{k}"]) for k in ("engine", "algorithm") if attrs.get(f"{ATTR}{k}"))
+    return (f"<p>{goals} &middot; {engine or 'engine unknown'} &middot; {len(trials)} trials: "
+            + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+            + f" &middot; {seconds(wall)} from the first start to the last end"
+            + (f" &middot; on {esc(', '.join(devices))}" if devices else "") + "</p>")
+
+
+def write_report(study: Any, out: Path, top: int = 5, plotly: str = "inline") -> list[str]:
+    """Write the report of ``study`` to ``out``; returns the titles of the figures drawn.
+
+    ``plotly``: ``inline`` (one offline file), ``external`` (``plotly.min.js`` beside the
+    report, shared by the reports of a folder) or ``cdn``.
+    """
+    import optuna.visualization as vis
+
+    from automl.storage import leaderboard
+
+    if plotly not in PLOTLY_MODES:
+        raise UsageError(f"unknown plotly mode {plotly!r}; choose one of {', '.join(PLOTLY_MODES)}")
+    obj = Objectives(study)
+    trials = study.get_trials(deepcopy=False)
+    by_number = {t.number: t for t in trials}
+    board = [by_number[r.number] for r in leaderboard(study)]
+    complete = [t for t in board if t.state.name == "COMPLETE"]
+    p = _Page()
+    if obj.multi and complete:
+        front = sorted(study.best_trials, key=lambda t: t.values[0], reverse=obj.maximize[0])
+        p.add("Best trial", best_card(study, front[0], obj, f"on the Pareto front, best {obj.primary}"))
+        p.add("Pareto front trials", "<p class='note'>No other trial is as good on every objective as "
+                                     "one of these.</p>" + trials_table(front, obj))
+    elif complete:
+        p.add("Best trial", best_card(study, complete[0], obj, f"best {obj.primary}"))
+    else:
+        p.add("Best trial", "<p>No trial has completed yet.</p>")
+    if complete:
+        p.add("Top trials", trials_table(complete[:top], obj)
+              + f"<details><summary>All {len(board)} trials</summary>{trials_table(board, obj)}</details>")
+    p.figure("Learning curves", lambda: learning_curves(study, obj, top),
+             f"Every complete and pruned trial, one colour each; the top {top} bold. Click a trial in the "
+             "legend to hide it, double-click to show it alone.")
+    def needs_complete(make: Callable[[], Any]) -> Callable[[], Any]:
+        def checked() -> Any:
+            if not complete:
+                raise Skip("no trial has completed")
+            return make()
+        return checked
+
+    if obj.multi:
+        p.figure("Pareto front", needs_complete(lambda: vis.plot_pareto_front(study, target_names=obj.names)))
+    p.figure("Optimization history", needs_complete(lambda: vis.plot_optimization_history(study, **target_kw(obj))))
+    found: dict[str, float] = {}
+
+    def imp() -> Any:
+        found.update(importances(study, obj))
+        return importance_bars(found, obj)
+
+    p.figure("Parameter importances", imp)
+    ranked = list(found) or list(dict.fromkeys(k for t in complete for k in t.params))
+    tk = target_kw(obj)
+    if ranked and complete:
+        p.figure("Slice", lambda: vis.plot_slice(study, params=ranked[:4], **tk),
+                 f"{obj.primary} against each of the {min(4, len(ranked))} most important parameters.")
+        if len(ranked) < 2 or len(complete) < 2:
+            p.notes.append("Contour: not drawn, needs 2 parameters and 2 complete trials.")
+        else:
+            p.figure("Contour", lambda: fix_scale(vis.plot_contour(study, params=ranked[:3], **tk), obj),
+                     f"{obj.primary} over pairs of the {min(3, len(ranked))} most important parameters.")
+    # Several objectives: Optuna draws an axis for each and colours lines by Pareto rank.
+    p.figure("Parallel coordinates", needs_complete(lambda: vis.plot_parallel_coordinate(
+        study, params=ranked[:8] or None, **({} if obj.multi else tk))))
+    p.figure("Timeline", lambda: timeline(study))
+    p.add("Failed trials", failed_table(study))
+    space_yaml = _space_yaml(study)
+    p.add("Search settings", settings_table(study) + (f"<details><summary>The search space</summary><pre>"
+                                                      f"{esc(space_yaml)}</pre></details>" if space_yaml else ""))
+    if p.notes:
+        p.add("Not drawn", "".join(f"<p class='note'>{esc(n)}</p>" for n in p.notes))
+    title = f"automl report: study {study.study_name}"
+    body = f"<h1>{esc(title)}</h1>" + _summary(study, obj, trials) + "\n".join(s for _, _, s in p.sections)
+    html = page(title, [(a, t) for a, t, _ in p.sections], body, plotly_tag(plotly, out))
+    out.write_text(html, encoding="utf-8")
+    return p.drawn
+
+
+def _space_yaml(study: Any) -> str:
+    import yaml
+
+    space = study.user_attrs.get(f"{ATTR}space")
+    return yaml.safe_dump(space, sort_keys=False, default_flow_style=None, width=100) if space else ""
