@@ -1,4 +1,5 @@
-"""The dashboard as a person sees it: optuna-dashboard on the store, in headless Chromium.
+"""The dashboard and the report as a person sees them: optuna-dashboard on the store, and
+``automl report``'s page, in headless Chromium.
 
 Needs Debian's chromium (scripts/services.sh installs it; CI fails rather than skips
 without it). Screenshots are saved beside the test's store.
@@ -7,6 +8,7 @@ without it). Screenshots are saved beside the test's store.
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import shutil
@@ -71,7 +73,8 @@ def dashboard(tmp_path: Path, tiny_space: dict[str, Any]) -> Iterator[tuple[str,
             except OSError:
                 time.sleep(0.5)
         else:
-            pytest.fail(f"the dashboard did not answer: {p.stderr.read1().decode() if p.stderr else ''}")
+            said = p.stderr.read1().decode() if p.stderr else ""  # type: ignore[attr-defined]
+            pytest.fail(f"the dashboard did not answer: {said}")
         yield base, tmp_path
     finally:
         p.terminate()
@@ -82,10 +85,16 @@ def test_dashboard_shows_both_engines_studies(dashboard: tuple[str, Path]) -> No
     import optuna
 
     base, tmp = dashboard
+    store = f"sqlite:///{tmp / 'store.db'}"
+    for name in ("with-optuna", "with-kerastuner"):
+        # Named metrics: the dashboard labels the values val_accuracy, not "Objective 0".
+        study = optuna.load_study(study_name=name, storage=store)
+        assert study.metric_names == ["val_accuracy"]
+        url = f"{base}/api/studies/{study._study_id}?after=0"  # noqa: SLF001
+        assert json.loads(urllib.request.urlopen(url, timeout=30).read())["objective_names"] == ["val_accuracy"]
     exe = _chromium()
     home = _browse(exe, f"{base}/dashboard", tmp, tmp / "dashboard-home.png")
     assert "with-optuna" in home and "with-kerastuner" in home
-    store = f"sqlite:///{tmp / 'store.db'}"
     for name in ("with-optuna", "with-kerastuner"):
         study = optuna.load_study(study_name=name, storage=store)
         sid = study._study_id  # noqa: SLF001 - the dashboard's URLs use the storage id
@@ -103,3 +112,25 @@ def test_dashboard_shows_both_engines_studies(dashboard: tuple[str, Path]) -> No
         history = _browse(exe, f"{base}/dashboard/studies/{sid}", tmp, tmp / f"{name}-history.png")
         assert "History" in history and "Best Trial" in history
         assert (tmp / f"{name}-trials.png").stat().st_size > 10_000
+
+
+def test_report_renders_every_figure_without_script_errors(tmp_path: Path, tiny_space: dict[str, Any]) -> None:
+    import optuna
+
+    from automl._report import write_report
+
+    store = f"sqlite:///{tmp_path / 'store.db'}"
+    automl.search(tiny_space, "digits", n_trials=3, storage=store, study_name="r", seed=0)
+    study = optuna.load_study(study_name="r", storage=store)
+    exe = _chromium()
+    for mode in ("inline", "external"):
+        out = tmp_path / mode / "report.html"
+        out.parent.mkdir()
+        drawn = write_report(study, out, plotly=mode)
+        profile = tmp_path / f"chrome-{mode}"
+        r = subprocess.run([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
+                            "--dump-dom", out.as_uri()], capture_output=True, text=True, timeout=120)
+        console = [line for line in r.stderr.splitlines() if ":CONSOLE" in line]
+        assert not [line for line in console if "Uncaught" in line or "Error" in line], console
+        # plotly drew every figure (a plot container each): none failed for want of plotly.js
+        assert r.stdout.count('class="plot-container plotly"') == len(drawn) >= 5, (mode, drawn)
