@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from automl.errors import AutomlError, UsageError
 
@@ -44,14 +45,15 @@ def _errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except UsageError as e:
-            _err.print(f"[bold red]error:[/] {e}", highlight=False, markup=True, soft_wrap=True)
+        except UsageError as e:  # the message quotes the user's text: never read as markup
+            _err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
             sys.exit(2)
         except AutomlError as e:
-            _err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+            _err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
             sys.exit(1)
         except KeyboardInterrupt:
-            _err.print("interrupted; the running trial was recorded as failed")
+            _err.print("interrupted; the trials that were running are recorded as failed (the same command "
+                       "continues the study)", highlight=False)
             sys.exit(130)
 
     return wrapper

@@ -99,6 +99,8 @@ SPACE_CASES = {
     "wrong type": (TINY_YAML.replace("epochs: 2", "epochs: two"), "training.epochs"),
     "unknown key": (TINY_YAML + "extra: 1\n", "extra"),
     "not yaml": ("model: [unclosed\n", "not valid YAML"),
+    # brackets in the user's text once read as rich markup: a MarkupError traceback, exit 1
+    "markup in a value": ("model:\n  layers:\n    - {type: '[/x]', units: 4}\n", "'[/x]'"),
     "conv2d on 1-D data": ("model:\n  layers:\n    - {type: conv2d, filters: 4, kernel_size: 3}\n",
                            "model.layers[0].type"),
 }

@@ -334,3 +334,35 @@ def test_workers_failing_to_start_are_counted_one_run_at_a_time(store: str, tmp_
     assert [t.state.name for t in trials].count("COMPLETE") == 3
     [error] = [t.user_attrs[f"{ATTR}error"] for t in trials if t.state.name == "FAIL"]
     assert error.startswith("worker died: killed by SIGKILL")
+
+
+def test_ctrl_c_with_workers_prints_one_line_and_leaves_nothing_running(tmp_path: Path) -> None:
+    """Ctrl-C reaches every process of the terminal's group: each worker once printed its own
+    KeyboardInterrupt traceback (about 280 lines) before the coordinator's message."""
+    (tmp_path / "tiny.yaml").write_text(TINY_YAML.replace("epochs: 2", "epochs: 30"))
+    cmd = [sys.executable, "-m", "automl", "search", "tiny.yaml", "--trials", "6", "--workers", "2", "--gpus", "none",
+           "-q", "--seed", "0"]
+    p = subprocess.Popen(cmd, cwd=tmp_path, env=cli_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, start_new_session=True)
+    url = f"sqlite:///{tmp_path / 'automl.db'}"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and p.poll() is None:
+        time.sleep(0.5)
+        try:
+            states = [t.state for t in optuna.load_study(study_name="tiny", storage=url).trials]
+        except Exception:  # noqa: BLE001 - not created yet
+            continue
+        if states.count(optuna.trial.TrialState.RUNNING) == 2:
+            break
+    else:
+        p.kill()
+        pytest.fail(f"the search never ran two trials at once: {p.communicate()[1][-2000:]}")
+    os.killpg(p.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("interrupted"), err
+    trials = optuna.load_study(study_name="tiny", storage=url).trials
+    assert trials and not [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
+    assert {t.user_attrs[f"{ATTR}error"] for t in trials if t.state == optuna.trial.TrialState.FAIL} == \
+        {"interrupted: the search stopped"}
