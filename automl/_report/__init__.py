@@ -99,8 +99,8 @@ def write_report(study: Any, out: Path, top: int = 5, plotly: str = "inline") ->
     if obj.multi and complete:
         front = sorted(study.best_trials, key=lambda t: t.values[0], reverse=obj.maximize[0])
         p.add("Best trial", best_card(study, front[0], obj, f"on the Pareto front, best {obj.primary}"))
-        p.add("Pareto front trials", "<p class='note'>No other trial is as good on every objective as "
-                                     "one of these.</p>" + trials_table(front, obj))
+        p.add("Pareto front trials", "<p class='note'>The trials no other trial beats on one objective "
+                                     "without doing worse on another.</p>" + trials_table(front, obj))
     elif complete:
         p.add("Best trial", best_card(study, complete[0], obj, f"best {obj.primary}"))
     else:
@@ -108,9 +108,12 @@ def write_report(study: Any, out: Path, top: int = 5, plotly: str = "inline") ->
     if complete:
         p.add("Top trials", trials_table(complete[:top], obj)
               + f"<details><summary>All {len(board)} trials</summary>{trials_table(board, obj)}</details>")
+    logged = {k for t in board for k in (t.user_attrs.get(f"{ATTR}history") or {})}
+    once = [n for n in obj.names if n not in logged]
     p.figure("Learning curves", lambda: learning_curves(study, obj, top),
              f"Every complete and pruned trial, one colour each; the top {top} bold. Click a trial in the "
-             "legend to hide it, double-click to show it alone.")
+             "legend to hide it, double-click to show it alone."
+             + (f" {', '.join(once)}: measured once per trial, not per epoch (see the tables)." if once else ""))
     def needs_complete(make: Callable[[], Any]) -> Callable[[], Any]:
         def checked() -> Any:
             if not complete:
@@ -129,15 +132,18 @@ def write_report(study: Any, out: Path, top: int = 5, plotly: str = "inline") ->
 
     p.figure("Parameter importances", imp)
     ranked = list(found) or list(dict.fromkeys(k for t in complete for k in t.params))
+    which = "most important" if found else "first"
     tk = target_kw(obj)
     if ranked and complete:
         p.figure("Slice", lambda: vis.plot_slice(study, params=ranked[:4], **tk),
-                 f"{obj.primary} against each of the {min(4, len(ranked))} most important parameters.")
+                 f"{obj.primary} against each of the {min(4, len(ranked))} {which} parameters.")
         if len(ranked) < 2 or len(complete) < 2:
             p.notes.append("Contour: not drawn, needs 2 parameters and 2 complete trials.")
         else:
             p.figure("Contour", lambda: fix_scale(vis.plot_contour(study, params=ranked[:3], **tk), obj),
-                     f"{obj.primary} over pairs of the {min(3, len(ranked))} most important parameters.")
+                     f"{obj.primary} over pairs of the {min(3, len(ranked))} {which} parameters.")
+    elif complete:
+        p.notes.append("Slice and contour: not drawn, the trials drew no parameter.")
     # Several objectives: Optuna draws an axis for each and colours lines by Pareto rank.
     p.figure("Parallel coordinates", needs_complete(lambda: vis.plot_parallel_coordinate(
         study, params=ranked[:8] or None, **({} if obj.multi else tk))))
