@@ -77,7 +77,7 @@ def trial_model(study: Any, url: str, number: int | None = None, *, retrain: boo
     if not weights.is_file():
         why = trial.user_attrs.get("automl:warning")
         raise UsageError(f"no saved weights for trial {trial.number} ({weights}{'; ' + why if why else ''}); "
-                         f"use --retrain to train its configuration again")
+                         f"`automl export --retrain` trains its configuration again")
     with warnings.catch_warnings():
         # The optimizer's saved state is not needed to predict or to export (Keras warns).
         warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")

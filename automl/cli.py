@@ -358,8 +358,23 @@ def dashboard(storage: str | None, host: str, port: int) -> None:
     from automl.storage import redact, resolve_url
 
     store = _open(storage)
+    _check_port_free(host, port)
     _err.print(f"optuna-dashboard on http://{host}:{port}/ for {redact(resolve_url(storage))}", highlight=False)
     optuna_dashboard.run_server(store, host=host, port=port)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Refuse a port another program holds before saying "listening" (the server's own
+    failure is a 50-line traceback after that line)."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does: TIME_WAIT is no use
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            raise UsageError(f"cannot serve on {host}:{port} ({e.strerror or e}): another program uses it; "
+                             f"choose another with --port") from None
 
 
 @cli.command()

@@ -353,3 +353,20 @@ def test_export_evaluate_and_report(run_cli, tmp_path: Path) -> None:  # type: i
         assert f"<h2>{title}</h2>" in page
     assert page.count("<script") >= 4 and "cdn.plot.ly" not in page.split("<body>")[1][:2000]
     assert np.isfinite(study.best_value)
+
+
+def test_dashboard_on_a_busy_port_says_so_in_one_line(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """It printed "optuna-dashboard on http://…" and then a 50-line traceback."""
+    import socket
+
+    import optuna
+
+    optuna.create_study(study_name="s", storage=f"sqlite:///{tmp_path / 'automl.db'}")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = run_cli("dashboard", "--port", str(port))
+    assert r.returncode == 2, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "another program uses it" in r.stderr, r.stderr
+    assert "optuna-dashboard on" not in r.stderr and "Traceback" not in r.stderr

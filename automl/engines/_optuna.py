@@ -148,6 +148,8 @@ class OptunaEngine(Engine):
             return Decision.CONTINUE
         trial = spec.handle
         trial.report(float(value), epoch)
+        if epoch >= spec.epochs:  # trained in full: pruning it now saves nothing and hides a complete result
+            return Decision.CONTINUE
         return Decision.PRUNE if trial.should_prune() else Decision.CONTINUE
 
     def tell(self, spec: TrialSpec, outcome: TrialOutcome) -> None:

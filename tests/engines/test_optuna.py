@@ -290,3 +290,24 @@ def test_the_budget_spent_a_search_waits_for_another_process_trial_and_retries_i
     # the stale trial says why it failed
     assert trials[2].user_attrs[f"{ATTR}error"].startswith("its process stopped sending heartbeats (last beat")
     assert trials[3].user_attrs[f"{ATTR}error"] is None
+
+
+def test_a_trial_is_never_pruned_at_its_last_epoch(tiny_space: dict[str, Any], store: str) -> None:
+    """A trial pruned at its final report read 'PRUNED … epochs 8/8': it had trained in full."""
+    from automl._search import make_engine, prepare
+    from automl.engines import Decision
+
+    class PruneAll(optuna.pruners.BasePruner):
+        def prune(self, study: Any, trial: Any) -> bool:
+            return True
+
+    prep = prepare(tiny_space, "digits", epochs=3)
+    eng = make_engine("optuna", prep.space, prep.data, url=store, study_name="p", sampler="random", pruner="none",
+                      algorithm=None, seed=0, n_trials=2)
+    eng.study.pruner = PruneAll()  # type: ignore[attr-defined]
+    assert eng.claim(2)
+    spec = eng.ask()
+    assert spec is not None and spec.epochs == 3
+    assert eng.report(spec, 1, {"val_accuracy": 0.5}) == Decision.PRUNE
+    assert eng.report(spec, 3, {"val_accuracy": 0.6}) == Decision.CONTINUE
+    assert spec.handle.storage.get_trial(spec.handle._trial_id).intermediate_values == {1: 0.5, 3: 0.6}
