@@ -63,7 +63,21 @@ _STORAGE = click.option("--storage", envvar="AUTOML_STORAGE", default=None, meta
                         help="SQLAlchemy URL of the store [env AUTOML_STORAGE; default sqlite:///automl.db].")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _verbose_here(ctx: Any, param: Any, value: int) -> None:
+    if value:  # added to what was given before the command's name
+        _setup_logging(value + int(ctx.find_root().params.get("verbose") or 0))
+
+
+class _Group(click.Group):
+    """Gives every command the group's ``-v``, so it works after the command's name too."""
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        cmd.params.append(click.Option(["-v", "--verbose"], count=True, expose_value=False, callback=_verbose_here,
+                                       help="More log output (-v info, -vv debug)."))
+        super().add_command(cmd, name)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="automl")
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
 def cli(verbose: int) -> None:

@@ -33,8 +33,9 @@ def test_help_does_not_import_tensorflow_or_keras(tmp_path: Path) -> None:
 
 def test_search_end_to_end_then_read_the_store(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "tiny.yaml").write_text(TINY_YAML)
-    r = run_cli("search", "tiny.yaml", "--trials", "3", "--seed", "0", "--study", "e2e")
+    r = run_cli("search", "tiny.yaml", "--trials", "3", "--seed", "0", "--study", "e2e", "-v")
     assert r.returncode == 0, r.stderr
+    assert "3 trials requested" in r.stderr  # -v after the command's name works too (info log)
     assert "study e2e (sqlite:///automl.db): 3 trials, 3 complete" in r.stdout
     assert "best trial #" in r.stdout
     assert "3/3" in r.stderr  # the progress display
