@@ -14,15 +14,8 @@ from automl._logging import get_logger
 from automl._report._cards import best_card, failed_table, settings_table, trials_table
 from automl._report._format import Objectives, esc, seconds
 from automl._report._page import PLOTLY_MODES, page, plotly_tag
-from automl._report._plots import (
-    Skip,
-    fix_scale,
-    importance_bars,
-    importances,
-    learning_curves,
-    target_kw,
-    timeline,
-)
+from automl._report._plots import (Skip, coarse, fix_scale, importance_bars, importances, learning_curves,
+                                   target_kw, timeline)
 from automl.engines._base import ATTR
 from automl.errors import UsageError
 
@@ -140,8 +133,11 @@ def write_report(study: Any, out: Path, top: int = 5, plotly: str = "inline") ->
         if len(ranked) < 2 or len(complete) < 2:
             p.notes.append("Contour: not drawn, needs 2 parameters and 2 complete trials.")
         else:
-            p.figure("Contour", lambda: fix_scale(vis.plot_contour(study, params=ranked[:3], **tk), obj),
-                     f"{obj.primary} over pairs of the {min(3, len(ranked))} {which} parameters.")
+            grid, snapped = coarse(study, ranked[:3])
+            p.figure("Contour", lambda: fix_scale(vis.plot_contour(grid, params=ranked[:3], **tk), obj),
+                     f"{obj.primary} over pairs of the {min(3, len(ranked))} {which} parameters"
+                     + (", each binned into 40 values (the plot's grid grows with the square of the trials)."
+                        if snapped else "."))
     elif complete:
         p.notes.append("Slice and contour: not drawn, the trials drew no parameter.")
     # Several objectives: Optuna draws an axis for each and colours lines by Pareto rank.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -47,6 +48,51 @@ def fix_scale(fig: Any, obj: Objectives) -> Any:
         if trace.type == "contour":
             trace.reversescale = not obj.maximize[0]
     return fig
+
+
+def _round(v: Any) -> Any:
+    """4 significant digits: what a curve can show, at a third of the page's bytes."""
+    return float(f"{v:.4g}") if isinstance(v, float) and math.isfinite(v) else v
+
+
+def coarse(study: Any, params: list[str], levels: int = 40) -> tuple[Any, bool]:
+    """``study``, or a copy in memory whose complete trials have each of ``params`` snapped to
+    one of ``levels`` values: Optuna's contour grid has a row and a column per distinct value,
+    megabytes a pair past a few hundred trials."""
+    import optuna
+
+    S = optuna.trial.TrialState
+    complete = study.get_trials(deepcopy=False, states=(S.COMPLETE,))
+    numeric = {p: [t.params[p] for t in complete if isinstance(t.params.get(p), (int, float))] for p in params}
+    if all(len(set(v)) <= levels for v in numeric.values()):
+        return study, False
+    copy = optuna.create_study(directions=study.directions)
+    for t in complete:
+        snapped = dict(t.params)
+        for p, values in numeric.items():
+            dist = t.distributions.get(p)
+            if p in snapped and len(set(values)) > levels and hasattr(dist, "low"):
+                snapped[p] = _snap(snapped[p], dist, levels)
+        copy.add_trial(optuna.trial.create_trial(state=S.COMPLETE, values=t.values, params=snapped,
+                                                 distributions=t.distributions))
+    return copy, True
+
+
+def _snap(v: float, dist: Any, levels: int) -> float:
+    """The centre of the one of ``levels`` bins of ``dist``'s range (log-spaced for a log
+    one) that holds ``v``, on the distribution's step."""
+    log = bool(getattr(dist, "log", False))
+    lo, hi, x = (math.log(dist.low), math.log(dist.high), math.log(v)) if log else (dist.low, dist.high, v)
+    width = (hi - lo) / levels
+    if width <= 0:
+        return v
+    centre = lo + (min(int((x - lo) / width), levels - 1) + 0.5) * width
+    out = math.exp(centre) if log else centre
+    step = getattr(dist, "step", None)
+    if step:
+        out = dist.low + round((out - dist.low) / step) * step
+    out = min(max(out, dist.low), dist.high)
+    return round(out) if isinstance(dist.low, int) and isinstance(dist.high, int) else out
 
 
 def _panels(obj: Objectives, histories: list[dict[str, Any]]) -> list[str]:
@@ -95,7 +141,8 @@ def learning_curves(study: Any, obj: Objectives, top: int) -> Any:
                 ys = hist.get(key)
                 if not isinstance(ys, list) or not ys:
                     continue
-                fig.add_scatter(x=list(range(first, first + len(ys))), y=ys, mode="lines+markers", name=label,
+                fig.add_scatter(x=list(range(first, first + len(ys))), y=[_round(v) for v in ys],
+                                mode="lines+markers", name=label,
                                 legendgroup=str(t.number), showlegend=not shown, row=row, col=1,
                                 line={"color": colour(i), "dash": dash, "width": 2.5 if strong else 1.2},
                                 marker={"size": 5 if strong else 3}, opacity=1.0 if strong else 0.45,
