@@ -37,8 +37,11 @@ class _Page:
             anchor = title.lower().replace(" ", "-")
             self.sections.append((anchor, title, f"<section id='{anchor}'><h2>{esc(title)}</h2>{content}</section>"))
 
-    def figure(self, title: str, make: Callable[[], Any], intro: str = "") -> None:
+    def figure(self, title: str, make: Callable[[], Any], intro: str = "", skip: str | None = None) -> None:
+        """Draw ``make()`` under ``title``, or note why not (``skip``, or what it raised)."""
         try:
+            if skip:
+                raise Skip(skip)
             fig = make()
         except Skip as e:
             self.notes.append(f"{title}: not drawn, {e}.")
@@ -77,8 +80,6 @@ def write_report(study: Any, out: Path, top: int = 5, plotly: str = "inline") ->
     ``plotly``: ``inline`` (one offline file), ``external`` (``plotly.min.js`` beside the
     report, shared by the reports of a folder) or ``cdn``.
     """
-    import optuna.visualization as vis
-
     from automl.storage import leaderboard
 
     if plotly not in PLOTLY_MODES:
@@ -87,8 +88,24 @@ def write_report(study: Any, out: Path, top: int = 5, plotly: str = "inline") ->
     trials = study.get_trials(deepcopy=False)
     by_number = {t.number: t for t in trials}
     board = [by_number[r.number] for r in leaderboard(study)]
-    complete = [t for t in board if t.state.name == "COMPLETE"]
     p = _Page()
+    _trial_sections(p, study, obj, board, top)
+    _figures(p, study, obj, board, top)
+    p.add("Failed trials", failed_table(study))
+    space_yaml = _space_yaml(study)
+    p.add("Search settings", settings_table(study) + (f"<details><summary>The search space</summary><pre>"
+                                                      f"{esc(space_yaml)}</pre></details>" if space_yaml else ""))
+    if p.notes:
+        p.add("Not drawn", "".join(f"<p class='note'>{esc(n)}</p>" for n in p.notes))
+    title = f"automl report: study {study.study_name}"
+    body = f"<h1>{esc(title)}</h1>" + _summary(study, obj, trials) + "\n".join(s for _, _, s in p.sections)
+    out.write_text(page(title, [(a, t) for a, t, _ in p.sections], body, plotly_tag(plotly, out)), encoding="utf-8")
+    return p.drawn
+
+
+def _trial_sections(p: _Page, study: Any, obj: Objectives, board: list[Any], top: int) -> None:
+    """The best trial's card, the Pareto front's table, the top and all trials."""
+    complete = [t for t in board if t.state.name == "COMPLETE"]
     if obj.multi and complete:
         front = sorted(study.best_trials, key=lambda t: t.values[0], reverse=obj.maximize[0])
         p.add("Best trial", best_card(study, front[0], obj, f"on the Pareto front, best {obj.primary}"))
@@ -101,60 +118,46 @@ def write_report(study: Any, out: Path, top: int = 5, plotly: str = "inline") ->
     if complete:
         p.add("Top trials", trials_table(complete[:top], obj)
               + f"<details><summary>All {len(board)} trials</summary>{trials_table(board, obj)}</details>")
+
+
+def _figures(p: _Page, study: Any, obj: Objectives, board: list[Any], top: int) -> None:
+    """Curves, then Optuna's plots of the first objective, the top parameters' first."""
+    import optuna.visualization as vis
+
+    complete = [t for t in board if t.state.name == "COMPLETE"]
+    none = None if complete else "no trial has completed"
     logged = {k for t in board for k in (t.user_attrs.get(f"{ATTR}history") or {})}
     once = [n for n in obj.names if n not in logged]
     p.figure("Learning curves", lambda: learning_curves(study, obj, top),
              f"Every complete and pruned trial, one colour each; the top {top} bold. Click a trial in the "
              "legend to hide it, double-click to show it alone."
              + (f" {', '.join(once)}: measured once per trial, not per epoch (see the tables)." if once else ""))
-    def needs_complete(make: Callable[[], Any]) -> Callable[[], Any]:
-        def checked() -> Any:
-            if not complete:
-                raise Skip("no trial has completed")
-            return make()
-        return checked
-
+    tk = target_kw(obj)
     if obj.multi:
-        p.figure("Pareto front", needs_complete(lambda: vis.plot_pareto_front(study, target_names=obj.names)))
-    p.figure("Optimization history", needs_complete(lambda: vis.plot_optimization_history(study, **target_kw(obj))))
+        p.figure("Pareto front", lambda: vis.plot_pareto_front(study, target_names=obj.names), skip=none)
+    p.figure("Optimization history", lambda: vis.plot_optimization_history(study, **tk), skip=none)
     found: dict[str, float] = {}
 
-    def imp() -> Any:
+    def ranked_bars() -> Any:
         found.update(importances(study, obj))
         return importance_bars(found, obj)
 
-    p.figure("Parameter importances", imp)
+    p.figure("Parameter importances", ranked_bars)
     ranked = list(found) or list(dict.fromkeys(k for t in complete for k in t.params))
     which = "most important" if found else "first"
-    tk = target_kw(obj)
-    if ranked and complete:
-        p.figure("Slice", lambda: vis.plot_slice(study, params=ranked[:4], **tk),
-                 f"{obj.primary} against each of the {min(4, len(ranked))} {which} parameters.")
-        if len(ranked) < 2 or len(complete) < 2:
-            p.notes.append("Contour: not drawn, needs 2 parameters and 2 complete trials.")
-        else:
-            grid, snapped = coarse(study, ranked[:3])
-            p.figure("Contour", lambda: fix_scale(vis.plot_contour(grid, params=ranked[:3], **tk), obj),
-                     f"{obj.primary} over pairs of the {min(3, len(ranked))} {which} parameters"
-                     + (", each binned into 40 values (the plot's grid grows with the square of the trials)."
-                        if snapped else "."))
-    elif complete:
-        p.notes.append("Slice and contour: not drawn, the trials drew no parameter.")
+    few = none or (None if ranked else "the trials drew no parameter")
+    p.figure("Slice", lambda: vis.plot_slice(study, params=ranked[:4], **tk),
+             f"{obj.primary} against each of the {min(4, len(ranked))} {which} parameters.", skip=few)
+    grid, snapped = coarse(study, ranked[:3]) if not few else (study, False)
+    p.figure("Contour", lambda: fix_scale(vis.plot_contour(grid, params=ranked[:3], **tk), obj),
+             f"{obj.primary} over pairs of the {min(3, len(ranked))} {which} parameters"
+             + (", each binned into 40 values (the plot's grid grows with the square of the trials)."
+                if snapped else "."),
+             skip=few or (None if len(ranked) > 1 and len(complete) > 1 else "needs 2 parameters and 2 complete trials"))
     # Several objectives: Optuna draws an axis for each and colours lines by Pareto rank.
-    p.figure("Parallel coordinates", needs_complete(lambda: vis.plot_parallel_coordinate(
-        study, params=ranked[:8] or None, **({} if obj.multi else tk))))
+    p.figure("Parallel coordinates", lambda: vis.plot_parallel_coordinate(
+        study, params=ranked[:8] or None, **({} if obj.multi else tk)), skip=none)
     p.figure("Timeline", lambda: timeline(study))
-    p.add("Failed trials", failed_table(study))
-    space_yaml = _space_yaml(study)
-    p.add("Search settings", settings_table(study) + (f"<details><summary>The search space</summary><pre>"
-                                                      f"{esc(space_yaml)}</pre></details>" if space_yaml else ""))
-    if p.notes:
-        p.add("Not drawn", "".join(f"<p class='note'>{esc(n)}</p>" for n in p.notes))
-    title = f"automl report: study {study.study_name}"
-    body = f"<h1>{esc(title)}</h1>" + _summary(study, obj, trials) + "\n".join(s for _, _, s in p.sections)
-    html = page(title, [(a, t) for a, t, _ in p.sections], body, plotly_tag(plotly, out))
-    out.write_text(html, encoding="utf-8")
-    return p.drawn
 
 
 def _space_yaml(study: Any) -> str:
