@@ -1,42 +1,40 @@
 """A concrete configuration (from ``Space.sample``) → a compiled Keras model.
 
 Backend-neutral: only ``keras.layers``/``keras.optimizers``, no backend-specific calls.
+The functional API, so that a residual block can add its input to its output.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from automl.errors import ModelBuildError
 from automl.model._backend import import_keras
-from automl.model._init import host_initializers, trial_rng
-from automl.space._catalog import LAYERS, OPTIMIZERS
-from automl.space._space import effective_input_shape
+from automl.model._init import trial_rng
+from automl.model._layers import apply_entry, call_layer
+from automl.model._training import build_loss, build_optimizer, learning_rate
+from automl.space._shapes import RankError, effective_input_shape
 
 __all__ = ["build_model", "build_optimizer", "count_params"]
 
 
-def build_optimizer(config: dict[str, Any]) -> Any:
-    """The Keras optimizer of ``config["optimizer"]`` (name, learning_rate, options)."""
-    keras = import_keras()
-    opt = dict(config)
-    name = opt.pop("name")
-    return getattr(keras.optimizers, OPTIMIZERS[name][0])(**opt)
-
-
-def build_model(config: dict[str, Any], input_shape: tuple[int, ...], num_classes: int) -> Any:
+def build_model(config: dict[str, Any], input_shape: tuple[int, ...], num_classes: int, *,
+                steps_per_epoch: int | None = None) -> Any:
     """Build and compile the model of one trial.
 
     A channel axis is added to the input where the first conv/pool layer needs one, and a
     ``Flatten`` before the output layer when the last feature map is not flat. The output
-    layer is ``Dense(num_classes, output_activation)``. Raises :class:`ModelBuildError`
-    when Keras rejects the configuration (a kernel larger than its input, say).
+    layer is ``Dense(num_classes, output_activation)``. ``steps_per_epoch`` (training
+    batches an epoch) turns a schedule written in epochs into steps; without it the
+    learning rate is the configuration's constant (enough to load weights and predict).
+    Raises :class:`ModelBuildError` when Keras rejects the configuration (a kernel larger
+    than its input, say).
     """
     keras = import_keras()
-    types = [layer["type"] for layer in config["layers"]]
-    shape = effective_input_shape(types, tuple(input_shape))
+    try:
+        shape = effective_input_shape(config["layers"], tuple(input_shape))
+    except RankError as e:
+        raise ModelBuildError(f"the model cannot be built: {e.path}: {e.message}") from None
     try:
         inputs = keras.Input(shape=tuple(input_shape))
         x = inputs
@@ -44,25 +42,17 @@ def build_model(config: dict[str, Any], input_shape: tuple[int, ...], num_classe
             x = keras.layers.Reshape(shape)(x)
         rng = trial_rng()
         for i, layer in enumerate(config["layers"]):
-            kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in layer.items() if k != "type"}
-            cls = getattr(keras.layers, LAYERS[layer["type"]].keras_class)
-            x = _call(cls(name=f"l{i}_{layer['type']}", **kwargs), x, rng)
+            x = apply_entry(keras, layer, x, f"l{i}", rng)
         if len(x.shape) > 2:
             x = keras.layers.Flatten(name="head_flatten")(x)
         head = keras.layers.Dense(num_classes, activation=config.get("output_activation", "softmax"), name="head")
-        outputs = _call(head, x, rng)
+        outputs = call_layer(keras, head, x, rng)
         model = keras.Model(inputs, outputs)
-        model.compile(optimizer=build_optimizer(config["optimizer"]), loss=config["loss"],
-                      metrics=list(config["metrics"]))
+        optimizer = build_optimizer(config["optimizer"], learning_rate(config, steps_per_epoch))
+        model.compile(optimizer=optimizer, loss=build_loss(config), metrics=list(config["metrics"]))
     except (ValueError, TypeError) as e:
         raise ModelBuildError(f"the model cannot be built: {e}") from e
     return model
-
-
-def _call(layer: Any, x: Any, rng: np.random.Generator) -> Any:
-    """``layer(x)``, its weights drawn on the host (no XLA program per weight shape on JAX)."""
-    with host_initializers(layer, rng):
-        return layer(x)
 
 
 def count_params(model: Any) -> int:

@@ -10,7 +10,7 @@ from automl.space._catalog import Arg
 from automl.space._hp import HP
 from automl.space._limits import MAX_LISTED, clip, key_text, show
 
-__all__ = ["Fixed", "IntRange", "FloatRange", "Choice", "Param", "Problems", "parse_param"]
+__all__ = ["Fixed", "IntRange", "FloatRange", "Choice", "Param", "Problems", "mapping", "parse_param"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,13 @@ class Problems:
     def __init__(self) -> None:
         self.items: list[tuple[str, str]] = []
         self.more = 0
+        self._said: set[str] = set()
+
+    def first_time(self, key: str) -> bool:
+        """True the first time ``key`` is asked: a long hint (every layer type) is given once."""
+        said = key in self._said
+        self._said.add(key)
+        return not said
 
     def add(self, path: str, message: str) -> None:
         if len(self.items) < MAX_LISTED:
@@ -81,6 +88,22 @@ class Problems:
 
     def __bool__(self) -> bool:
         return bool(self.items)
+
+
+def mapping(raw: Any, path: str, keys: tuple[str, ...], problems: Problems,
+            required: bool = False) -> dict[str, Any]:
+    """``raw`` if it is a mapping (its unknown keys reported), else ``{}`` with the problem."""
+    if raw is None:
+        if required:
+            problems.add(path, "is required")
+        return {}
+    if not isinstance(raw, dict):
+        problems.add(path, f"must be a mapping (got {type(raw).__name__})")
+        return {}
+    for k in raw:
+        if k not in keys:
+            problems.add(f"{path}.{key_text(k)}", f"unknown key; allowed: {', '.join(keys)}")
+    return raw
 
 
 def _is_int(v: Any) -> bool:
@@ -110,6 +133,18 @@ def _bounds_message(arg: Arg, v: float) -> str | None:
 def check_scalar(v: Any, arg: Arg, path: str, problems: Problems) -> bool:
     """Check one concrete value against ``arg``; record a problem and return False if bad."""
     kind = arg.kind
+    if kind == "float_pair":
+        if not isinstance(v, list) or len(v) != 2:
+            problems.add(path, f"must be a pair of numbers [low, high] (got {show(v)})")
+            return False
+        if not all(check_scalar(x, Arg("float"), f"{path}[{i}]", problems) for i, x in enumerate(v)):
+            return False
+        if v[0] >= v[1]:
+            problems.add(path, f"the first number must be below the second (got {show(v)})")
+            return False
+        return True
+    if kind == "shape":
+        return _check_shape(v, path, problems)
     if kind in ("int", "int_or_pair"):
         if kind == "int_or_pair" and isinstance(v, list):
             if len(v) != 2:
@@ -143,6 +178,20 @@ def check_scalar(v: Any, arg: Arg, path: str, problems: Problems) -> bool:
     return True
 
 
+def _check_shape(v: Any, path: str, problems: Problems) -> bool:
+    """A list of positive integers, one of which may be -1 (Keras's "whatever is left")."""
+    if not isinstance(v, list) or not v or not all(_is_int(d) and (d >= 1 or d == -1) for d in v):
+        problems.add(path, f"must be a non-empty list of positive integers, one of them may be -1 (got {show(v)})")
+        return False
+    if v.count(-1) > 1:
+        problems.add(path, f"at most one -1 (got {show(v)})")
+        return False
+    return True
+
+
+_LIST_KINDS = ("int_or_pair", "float_pair", "shape")
+
+
 def _first_key(keys: set[Any]) -> str:
     """The first of some unknown keys, for the path (sorted as text: keys may mix types)."""
     return key_text(min(keys, key=str))
@@ -155,11 +204,14 @@ _CHOICE_KEYS = {"choice", "name"}
 def parse_param(raw: Any, arg: Arg, path: str, problems: Problems) -> Param | None:
     """Turn the raw YAML value of one argument into a :data:`Param` (None if invalid)."""
     if not isinstance(raw, dict):
-        if isinstance(raw, list) and arg.kind != "int_or_pair":
+        if isinstance(raw, list) and arg.kind not in _LIST_KINDS:
             problems.add(path, "a list is not a value here; to search over values write {choice: [...]}")
             return None
         return Fixed(raw) if check_scalar(raw, arg, path, problems) else None
 
+    if arg.kind in ("float_pair", "shape"):
+        problems.add(path, "is fixed: write the list itself (it cannot be searched)")
+        return None
     name = raw.get("name")
     if name is not None and (not isinstance(name, str) or not name):
         problems.add(f"{path}.name", "must be a non-empty string")

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from automl.errors import SpaceError
-from automl.space._catalog import (LAYER_ALIASES, LAYERS, LEARNING_RATE, LOSSES, METRICS,
-                                   OPTIMIZERS, Arg)
 from automl.space._limits import MAX_DESCRIPTION, MAX_LAYERS, MAX_NAME, check_size, key_text, show
-from automl.space._params import Choice, Fixed, IntRange, Param, Problems, parse_param
-from automl.space._space import (Item, LayerSpec, Objective, OptimizerSpec, RepeatSpec, Space,
-                                 TrainingSpec, largest_count, parameter_sites)
+from automl.space._params import Choice, Fixed, IntRange, Param, Problems, mapping
+from automl.space._parse_layers import parse_layers
+from automl.space._parse_training import parse_optimizer, parse_training
+from automl.space._space import (Item, Objective, OptimizerSpec, RepeatSpec, Space, TrainingSpec, largest_count,
+                                 parameter_sites)
 from automl.space._yaml import read_space_text, yaml_load
 
 __all__ = ["load_space", "parse_space", "yaml_load"]
@@ -49,13 +49,13 @@ def parse_space(raw: Any, *, default_name: str = "space", source: str = "search 
     if num_classes is not None and (not isinstance(num_classes, int) or isinstance(num_classes, bool)
                                     or num_classes < 2):
         problems.add("num_classes", f"must be an integer >= 2 (got {show(num_classes)})")
-    model = _mapping(raw.get("model"), "model", ("layers", "output_activation"), problems, required=True)
-    layers = _layers(model.get("layers"), "model.layers", problems, allow_repeat=True) if model else []
+    model = mapping(raw.get("model"), "model", ("layers", "output_activation"), problems, required=True)
+    layers = parse_layers(model.get("layers"), "model.layers", problems) if model else []
     out_act = model.get("output_activation", "softmax") if model else "softmax"
     if out_act not in ("softmax", "sigmoid", "linear"):
         problems.add("model.output_activation", f"must be softmax, sigmoid or linear (got {show(out_act)})")
-    optimizer = _optimizer(raw.get("optimizer"), problems)
-    training = _training(raw.get("training"), problems)
+    optimizer = parse_optimizer(raw.get("optimizer"), problems)
+    training = parse_training(raw.get("training"), problems)
     objectives = _objectives(raw.get("objective"), training, problems)
     if not problems and optimizer is not None and training is not None:
         _check_drawn(layers, optimizer, training, problems)
@@ -128,21 +128,6 @@ def _describe(p: Param) -> str:
     return f"{kind} in [{p.low}, {p.high}]{step}{' on a log scale' if p.log else ''}"
 
 
-def _mapping(raw: Any, path: str, keys: tuple[str, ...], problems: Problems,
-             required: bool = False) -> dict[str, Any]:
-    if raw is None:
-        if required:
-            problems.add(path, "is required")
-        return {}
-    if not isinstance(raw, dict):
-        problems.add(path, f"must be a mapping (got {type(raw).__name__})")
-        return {}
-    for k in raw:
-        if k not in keys:
-            problems.add(f"{path}.{key_text(k)}", f"unknown key; allowed: {', '.join(keys)}")
-    return raw
-
-
 def _shape(raw: Any, problems: Problems) -> tuple[int, ...] | None:
     if raw is None:
         return None
@@ -151,131 +136,6 @@ def _shape(raw: Any, problems: Problems) -> tuple[int, ...] | None:
         problems.add("input_shape", f"must be a list of positive integers (got {show(raw)})")
         return None
     return tuple(raw)
-
-
-def _layers(raw: Any, path: str, problems: Problems, allow_repeat: bool) -> list[Item]:
-    if not isinstance(raw, list) or not raw:
-        problems.add(path, "must be a non-empty list of layers")
-        return []
-    out: list[Item] = []
-    for i, item in enumerate(raw):
-        p = f"{path}[{i}]"
-        if not isinstance(item, dict):
-            problems.add(p, f"must be a mapping with a 'type' (got {show(item)})")
-            continue
-        if "repeat" in item:
-            if not allow_repeat:
-                problems.add(f"{p}.repeat", "repeated blocks cannot be nested")
-                continue
-            for k in item:
-                if k not in ("repeat", "layers"):
-                    problems.add(f"{p}.{key_text(k)}", "unknown key in a repeated block; allowed: repeat, layers")
-            times = parse_param(item["repeat"], Arg("int", ge=0), f"{p}.repeat", problems)
-            inner = _layers(item.get("layers"), f"{p}.layers", problems, allow_repeat=False)
-            if times is not None and inner:
-                out.append(RepeatSpec(times, tuple(l for l in inner if isinstance(l, LayerSpec))))
-            continue
-        layer = _layer(item, p, problems)
-        if layer is not None:
-            out.append(layer)
-    return out
-
-
-def _layer(item: dict[str, Any], p: str, problems: Problems) -> LayerSpec | None:
-    t = item.get("type")
-    if not isinstance(t, str):
-        problems.add(f"{p}.type", "is required (a layer type such as dense or conv2d)")
-        return None
-    key = LAYER_ALIASES.get(t.lower(), t.lower())
-    if key not in LAYERS:
-        problems.add(f"{p}.type", f"unknown layer type {show(t)}; known: {', '.join(LAYERS)}")
-        return None
-    spec = LAYERS[key]
-    args: dict[str, Param] = {}
-    for k, v in item.items():
-        if k == "type":
-            continue
-        if k not in spec.args:
-            allowed = ", ".join(spec.args) or "none"
-            problems.add(f"{p}.{key_text(k)}", f"unknown argument for {key}; allowed: {allowed}")
-            continue
-        param = parse_param(v, spec.args[k], f"{p}.{k}", problems)
-        if param is not None:
-            args[k] = param
-    for k, a in spec.args.items():
-        if a.required and k not in item:
-            problems.add(f"{p}.{k}", f"is required for {key}")
-    return LayerSpec(key, args)
-
-
-def _optimizer(raw: Any, problems: Problems) -> OptimizerSpec | None:
-    if raw is None:
-        raw = {"name": "adam", "learning_rate": 0.001}
-    if isinstance(raw, str):
-        raw = {"name": raw}
-    m = _mapping(raw, "optimizer", ("name", "learning_rate", "options"), problems)
-    if not m:
-        return None
-    names_arg = Arg("str", choices=tuple(OPTIMIZERS))
-    name = parse_param(m.get("name", "adam"), names_arg, "optimizer.name", problems)
-    lr = parse_param(m.get("learning_rate", 0.001), LEARNING_RATE, "optimizer.learning_rate", problems)
-    possible = list(name.values) if isinstance(name, Choice) else [name.value] if isinstance(name, Fixed) else []
-    options: dict[str, dict[str, Param]] = {}
-    raw_opts = m.get("options") or {}
-    if not isinstance(raw_opts, dict):
-        problems.add("optimizer.options", "must be a mapping: optimizer name -> its arguments")
-        raw_opts = {}
-    for opt_name, opt_args in raw_opts.items():
-        p = f"optimizer.options.{key_text(opt_name)}"
-        if opt_name not in OPTIMIZERS:
-            problems.add(p, f"unknown optimizer {show(opt_name)}; known: {', '.join(OPTIMIZERS)}")
-            continue
-        if opt_name not in possible:
-            problems.add(p, f"{opt_name} is not among the optimizers searched ({', '.join(map(str, possible))})")
-            continue
-        if not isinstance(opt_args, dict):
-            problems.add(p, "must be a mapping of argument -> value")
-            continue
-        spec_args = OPTIMIZERS[opt_name][1]
-        parsed: dict[str, Param] = {}
-        for k, v in opt_args.items():
-            if k not in spec_args:
-                problems.add(f"{p}.{key_text(k)}", f"unknown argument for {opt_name}; allowed: {', '.join(spec_args)}")
-                continue
-            param = parse_param(v, spec_args[k], f"{p}.{k}", problems)
-            if param is not None:
-                parsed[k] = param
-        options[opt_name] = parsed
-    if name is None or lr is None:
-        return None
-    return OptimizerSpec(name, lr, options)
-
-
-def _training(raw: Any, problems: Problems) -> TrainingSpec | None:
-    m = _mapping(raw if raw is not None else {}, "training", ("batch_size", "epochs", "loss", "metrics"),
-                 problems)
-    batch = parse_param(m.get("batch_size", 32), Arg("int", ge=1), "training.batch_size", problems)
-    epochs = m.get("epochs", 10)
-    ok = True
-    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
-        problems.add("training.epochs", f"must be a positive integer (got {show(epochs)})")
-        ok = False
-    loss = m.get("loss", "sparse_categorical_crossentropy")
-    if loss not in LOSSES:
-        problems.add("training.loss", f"unknown loss {show(loss)}; supported: {', '.join(LOSSES)}")
-        ok = False
-    metrics = m.get("metrics", ["accuracy"])
-    if not isinstance(metrics, list) or not all(isinstance(x, str) for x in metrics):
-        problems.add("training.metrics", "must be a list of metric names")
-        ok = False
-        metrics = []
-    for i, x in enumerate(metrics):
-        if x not in METRICS:
-            problems.add(f"training.metrics[{i}]", f"unknown metric {show(x)}; supported: {', '.join(METRICS)}")
-            ok = False
-    if batch is None or not ok:
-        return None
-    return TrainingSpec(batch, epochs, loss, tuple(metrics))
 
 
 # Objectives that are not Keras logs: measured by automl after training.
@@ -310,7 +170,7 @@ def _objectives(raw: Any, training: TrainingSpec | None, problems: Problems) -> 
 def _objective(raw: Any, training: TrainingSpec | None, problems: Problems, path: str) -> Objective | None:
     if isinstance(raw, str):
         raw = {"metric": raw}
-    m = _mapping(raw if raw is not None else {}, path, ("metric", "direction"), problems)
+    m = mapping(raw if raw is not None else {}, path, ("metric", "direction"), problems)
     metrics = training.metrics if training else ()
     default = "val_accuracy" if "accuracy" in metrics else "val_loss"
     metric = m.get("metric", default)

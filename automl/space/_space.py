@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Iterable, Iterator
@@ -9,31 +10,51 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
 from automl.errors import SpaceError
-from automl.space._catalog import LAYERS
+from automl.space._catalog import RECURRENT, SCHEDULES
 from automl.space._hp import HP
 from automl.space._params import Choice, Fixed, IntRange, Param
+from automl.space._shapes import RankError, Step, effective_input_shape, sequence_ranks, walk_ranks
 
-__all__ = ["LayerSpec", "RepeatSpec", "OptimizerSpec", "TrainingSpec", "Objective", "Space",
-           "effective_input_shape", "largest_count", "parameter_sites"]
+__all__ = ["LayerSpec", "RepeatSpec", "ScheduleSpec", "OptimizerSpec", "TrainingSpec", "Objective", "Space",
+           "effective_input_shape", "largest_count", "parameter_sites", "spec_steps"]
 
 Direction = Literal["maximize", "minimize"]
 
 
 @dataclass(frozen=True)
 class LayerSpec:
+    """One layer. Nested arguments (a regularizer's factors, a wrapped layer's arguments)
+    are flattened under dotted keys (``kernel_regularizer.l2``, ``layer.units``), so that
+    the key is the end of their field path and of their parameter name alike."""
+
     type: str
     args: dict[str, Param]
 
 
 @dataclass(frozen=True)
 class RepeatSpec:
-    """A block of layers repeated ``times`` times; each repetition draws its own values."""
+    """A block of layers repeated ``times`` times; each repetition draws its own values.
+
+    ``residual``: each repetition adds its input to its output (projected when the shapes
+    differ), then applies ``norm`` and ``activation`` (drawn once for the block).
+    """
 
     times: Param
     layers: tuple[LayerSpec, ...]
+    residual: bool = False
+    norm: Param | None = None
+    activation: Param | None = None
 
 
 Item = Union[LayerSpec, RepeatSpec]
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """A learning-rate schedule: its type (searchable) and the arguments of its types."""
+
+    type: Param
+    args: dict[str, Param]
 
 
 @dataclass(frozen=True)
@@ -41,6 +62,8 @@ class OptimizerSpec:
     name: Param
     learning_rate: Param
     options: dict[str, dict[str, Param]]
+    common: dict[str, Param] = field(default_factory=dict)  # weight_decay, clipnorm, clipvalue
+    schedule: ScheduleSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +72,8 @@ class TrainingSpec:
     epochs: int
     loss: str
     metrics: tuple[str, ...]
+    early_stopping: dict[str, Param] | None = None
+    label_smoothing: Param | None = None
 
 
 @dataclass(frozen=True)
@@ -145,92 +170,110 @@ class Space:
         for i, item in enumerate(self.layers):
             if isinstance(item, LayerSpec):
                 layers.append(_sample_layer(item, hp, f"layer{i}"))
-                continue
-            repeat_name = repeat_param_name(item, i)
-            n = int(item.times.sample(hp, repeat_name))
-            counts = _param_values(item.times)
-            for r in range(max(counts) if exhaustive else n):
-                active = None if isinstance(item.times, Fixed) else [v for v in counts if v > r]
-                for j, layer in enumerate(item.layers):
-                    prefix = block_prefix(i, r, j, len(item.layers))
-                    if active is None:
-                        layers.append(_sample_layer(layer, hp, prefix))
-                    else:
-                        with hp.conditional(repeat_name, active):
-                            layers.append(_sample_layer(layer, hp, prefix))
-        opt = self.optimizer
-        opt_param = optimizer_param_name(opt)
-        name = opt.name.sample(hp, opt_param)
-        optimizer: dict[str, Any] = {"name": name,
-                                     "learning_rate": opt.learning_rate.sample(hp, "learning_rate")}
-        for candidate in (_param_values(opt.name) if exhaustive else [name]):
-            options = opt.options.get(str(candidate), {})
-            if not options:
-                continue
-            if isinstance(opt.name, Fixed):
-                optimizer.update({k: p.sample(hp, f"{candidate}.{k}") for k, p in options.items()})
             else:
-                with hp.conditional(opt_param, [candidate]):
-                    optimizer.update({k: p.sample(hp, f"{candidate}.{k}") for k, p in options.items()})
-        return {
+                layers.extend(_sample_block(item, i, hp, exhaustive))
+        config: dict[str, Any] = {
             "layers": layers,
             "output_activation": self.output_activation,
-            "optimizer": optimizer,
+            "optimizer": _sample_optimizer(self.optimizer, hp, exhaustive),
             "batch_size": self.training.batch_size.sample(hp, "batch_size"),
             "epochs": self.training.epochs,
             "loss": self.training.loss,
             "metrics": list(self.training.metrics),
         }
+        # Only what the space defines: configurations of older spaces stay as they were.
+        if self.optimizer.schedule is not None:
+            config["schedule"] = _sample_schedule(self.optimizer.schedule, hp, exhaustive)
+        t = self.training
+        if t.early_stopping is not None:
+            config["early_stopping"] = {k: p.sample(hp, f"early_stopping.{k}") for k, p in t.early_stopping.items()}
+        if t.label_smoothing is not None:
+            config["label_smoothing"] = t.label_smoothing.sample(hp, "label_smoothing")
+        return config
 
     def check_data(self, input_shape: tuple[int, ...], num_classes: int) -> None:
         """Raise :class:`SpaceError` if this space cannot run on data of that shape."""
-        items: list[tuple[str, str]] = []
-        for i, item in enumerate(self.layers):
-            if isinstance(item, LayerSpec):
-                items.append((f"model.layers[{i}].type", item.type))
-            else:
-                items.extend((f"model.layers[{i}].layers[{j}].type", l.type) for j, l in enumerate(item.layers))
         try:
-            effective_input_shape([t for _, t in items], input_shape, paths=[p for p, _ in items])
-        except _RankError as e:
+            walk_ranks(spec_steps(self.layers), input_shape)
+        except RankError as e:
             raise SpaceError([(e.path, e.message)]) from None
 
 
-class _RankError(Exception):
-    def __init__(self, path: str, message: str) -> None:
-        super().__init__(message)
-        self.path, self.message = path, message
+def spec_steps(items: Iterable[Item]) -> list[Step]:
+    """The rank-check steps of a space's layers (every value a searched argument may take)."""
+    out: list[Step] = []
+    for i, item in enumerate(items):
+        base = f"model.layers[{i}]"
+        if isinstance(item, LayerSpec):
+            out.append(_spec_step(item, base))
+            continue
+        inner = tuple(_spec_step(layer, f"{base}.layers[{j}]") for j, layer in enumerate(item.layers))
+        if item.residual:
+            out.append(Step("residual", base, block=inner))
+        else:
+            out.extend(inner)
+    return out
 
 
-_RANK_WORDS = {1: "1-D input (features,)", 2: "1-D sequence input (steps[, channels])",
-               3: "2-D image input (height, width[, channels])"}
+def _spec_step(layer: LayerSpec, path: str) -> Step:
+    key = {"bidirectional": "layer.return_sequences"}.get(layer.type, "return_sequences")
+    if layer.type in RECURRENT or layer.type == "bidirectional":
+        seq = layer.args.get(key)
+        return Step(layer.type, path, sequence_ranks(_param_values(seq) if seq is not None else [False]))
+    if layer.type == "reshape":
+        target = tuple(layer.args["target_shape"].value)  # type: ignore[union-attr]
+        return Step("reshape", path, frozenset([len(target)]), target)
+    return Step(layer.type, path)
 
 
-def effective_input_shape(layer_types: list[str], data_shape: tuple[int, ...],
-                          paths: list[str] | None = None) -> tuple[int, ...]:
-    """The input shape the model uses for data of ``data_shape``.
+def _sample_block(item: RepeatSpec, i: int, hp: HP, exhaustive: bool) -> list[dict[str, Any]]:
+    """A repeated block's layers, each repetition drawn under its condition; a residual
+    block gives one ``{"type": "residual", ...}`` entry per repetition."""
+    out: list[dict[str, Any]] = []
+    repeat_name = repeat_param_name(item, i)
+    n = int(item.times.sample(hp, repeat_name))
+    after = {k: p.sample(hp, f"block{i}.residual.{k}") for k, p in
+             (("norm", item.norm), ("activation", item.activation)) if p is not None}
+    counts = _param_values(item.times)
+    for r in range(max(counts) if exhaustive else n):
+        active = None if isinstance(item.times, Fixed) else [v for v in counts if v > r]
+        rep: list[dict[str, Any]] = []
+        for j, layer in enumerate(item.layers):
+            prefix = block_prefix(i, r, j, len(item.layers))
+            with hp.conditional(repeat_name, active) if active is not None else contextlib.nullcontext():
+                rep.append(_sample_layer(layer, hp, prefix))
+        out.extend([{"type": "residual", "layers": rep, **after}] if item.residual else rep)
+    return out
 
-    A channel axis is added when the first layer that needs a rank gets one axis less
-    (conv1d on ``(40,)`` data sees ``(40, 1)``). Raises on a rank that cannot work.
-    """
-    rank = len(data_shape)
-    shape = tuple(data_shape)
-    changed = False
-    for k, t in enumerate(layer_types):
-        lt = LAYERS[t]
-        if lt.in_rank is not None and lt.in_rank != rank:
-            if not changed and lt.in_rank == rank + 1:
-                shape, rank = shape + (1,), rank + 1
-            else:
-                where = "the data has shape " + str(tuple(data_shape)) if not changed else \
-                    f"the layers before it give rank-{rank} output"
-                raise _RankError(paths[k] if paths else f"layers[{k}]",
-                                 f"{t} needs {_RANK_WORDS.get(lt.in_rank, f'rank-{lt.in_rank} input')}, "
-                                 f"but {where}")
-        if lt.out_rank is not None:
-            changed = changed or lt.out_rank != rank
-            rank = lt.out_rank
-    return shape
+
+def _sample_optimizer(opt: OptimizerSpec, hp: HP, exhaustive: bool) -> dict[str, Any]:
+    opt_param = optimizer_param_name(opt)
+    name = opt.name.sample(hp, opt_param)
+    optimizer: dict[str, Any] = {"name": name, "learning_rate": opt.learning_rate.sample(hp, "learning_rate")}
+    optimizer.update({k: p.sample(hp, k) for k, p in opt.common.items()})
+    for candidate in (_param_values(opt.name) if exhaustive else [name]):
+        options = opt.options.get(str(candidate), {})
+        if not options:
+            continue
+        with hp.conditional(opt_param, [candidate]) if not isinstance(opt.name, Fixed) else contextlib.nullcontext():
+            optimizer.update({k: p.sample(hp, f"{candidate}.{k}") for k, p in options.items()})
+    return optimizer
+
+
+def _sample_schedule(schedule: ScheduleSpec, hp: HP, exhaustive: bool) -> dict[str, Any]:
+    """The schedule's type, then the arguments of that type (conditional when it is searched)."""
+    kind = schedule.type.sample(hp, "schedule")
+    out: dict[str, Any] = {"type": kind}
+    types = _param_values(schedule.type)
+    for k, p in schedule.args.items():
+        having = [t for t in types if k in SCHEDULES[t]]
+        if not exhaustive and kind not in having:
+            continue
+        with hp.conditional("schedule", having) if len(types) > 1 else contextlib.nullcontext():
+            value = p.sample(hp, f"schedule.{k}")
+        if kind in having:
+            out[k] = value
+    return out
 
 
 def parameter_sites(layers: Iterable[Item], optimizer: OptimizerSpec,
@@ -246,15 +289,28 @@ def parameter_sites(layers: Iterable[Item], optimizer: OptimizerSpec,
             yield from _layer_sites(item, f"layer{i}", base)
             continue
         yield from _site(item.times, repeat_param_name(item, i), f"{base}.repeat")
+        for key, p in (("norm", item.norm), ("activation", item.activation)):
+            if p is not None:
+                yield from _site(p, f"block{i}.residual.{key}", f"{base}.residual.{key}")
         for r in range(largest_count(item.times)):
             for j, layer in enumerate(item.layers):
                 yield from _layer_sites(layer, block_prefix(i, r, j, len(item.layers)), f"{base}.layers[{j}]")
     yield from _site(optimizer.name, optimizer_param_name(optimizer), "optimizer.name")
     yield from _site(optimizer.learning_rate, "learning_rate", "optimizer.learning_rate")
+    for k, p in optimizer.common.items():
+        yield from _site(p, k, f"optimizer.{k}")
+    if optimizer.schedule is not None:
+        yield from _site(optimizer.schedule.type, "schedule", "optimizer.schedule.type")
+        for k, p in optimizer.schedule.args.items():
+            yield from _site(p, f"schedule.{k}", f"optimizer.schedule.{k}")
     for candidate, options in optimizer.options.items():
         for k, p in options.items():
             yield from _site(p, f"{candidate}.{k}", f"optimizer.options.{candidate}.{k}")
     yield from _site(training.batch_size, "batch_size", "training.batch_size")
+    for k, p in (training.early_stopping or {}).items():
+        yield from _site(p, f"early_stopping.{k}", f"training.early_stopping.{k}")
+    if training.label_smoothing is not None:
+        yield from _site(training.label_smoothing, "label_smoothing", "training.label_smoothing")
 
 
 def _layer_sites(layer: LayerSpec, prefix: str, path: str) -> Iterator[tuple[str, Param, str]]:
@@ -268,7 +324,12 @@ def _site(p: Param, default: str, path: str) -> Iterator[tuple[str, Param, str]]
 
 
 def _sample_layer(layer: LayerSpec, hp: HP, prefix: str) -> dict[str, Any]:
+    """A layer's values; dotted arguments become nested mappings (``{"layer": {...}}``)."""
     out: dict[str, Any] = {"type": layer.type}
     for arg, p in layer.args.items():
-        out[arg] = p.sample(hp, f"{prefix}.{arg}")
+        *parents, last = arg.split(".")
+        node = out
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[last] = p.sample(hp, f"{prefix}.{arg}")
     return out
