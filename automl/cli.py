@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -18,7 +19,8 @@ from automl.errors import AutomlError, UsageError
 __all__ = ["main", "cli"]
 
 _err = Console(stderr=True)
-_out = Console(soft_wrap=False, width=None if sys.stdout.isatty() else 160)
+# Piped output is 160 columns wide unless COLUMNS says otherwise (a terminal's own width wins).
+_out = Console(soft_wrap=False, width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160)
 
 
 def _setup_logging(verbose: int) -> None:
@@ -210,7 +212,9 @@ def search(space: str | None, data: str | None, n_trials: int, timeout: float | 
     objective_name = obj.metric if obj else "value"
     title = (f"study {result.study_name} ({redact(resolve_url(storage))}): {len(result.leaderboard)} trials, "
              f"{result.count('COMPLETE')} complete, {result.count('PRUNED')} pruned, {result.count('FAIL')} failed")
-    _out.print(trials_table(result.leaderboard[:top], title, objective_name))
+    front = {r.number for r in result.pareto}
+    _out.print(trials_table(result.leaderboard[:top], title, ",".join(metrics) if len(metrics) > 1 else objective_name,
+                            front=front))
     if result.best is not None:
         _out.print(f"best trial #{result.best.number}: {objective_name} = {result.best.value:.4f}", highlight=False)
     elif result.pareto:
@@ -319,16 +323,18 @@ def trials(study: str, storage: str | None, fmt_: str, top: int | None) -> None:
     """The leaderboard of STUDY: complete trials best first, then pruned, failed, running."""
     from automl._tables import trials_csv, trials_json, trials_table
     from automl.engines import ATTR
-    from automl.storage import leaderboard, load_study
+    from automl.storage import leaderboard, load_study, pareto_front
 
     st = load_study(_open(storage), study)
     rows = leaderboard(st, top)
+    objective = st.user_attrs.get(f"{ATTR}objective", "value")
     if fmt_ == "csv":
-        click.echo(trials_csv(rows), nl=False)
+        click.echo(trials_csv(rows, objective), nl=False)
     elif fmt_ == "json":
         click.echo(trials_json(rows))
     else:
-        _out.print(trials_table(rows, f"study {study}", st.user_attrs.get(f"{ATTR}objective", "value")))
+        front = {r.number for r in pareto_front(st)}
+        _out.print(trials_table(rows, f"study {study}", objective, front=front))
 
 
 @cli.command()
@@ -421,7 +427,7 @@ def delete(study: str, storage: str | None, yes: bool) -> None:
 @click.argument("study")
 @_STORAGE
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="[default: STUDY-report.html]")
-@click.option("--top", type=int, default=5, show_default=True, help="Trials whose learning curves are drawn.")
+@click.option("--top", type=int, default=5, show_default=True, help="Trials in the top table, drawn bold in the learning curves.")
 @click.option("--plotly", "plotly_js", type=click.Choice(["inline", "external", "cdn"]), default="inline",
               show_default=True, help="plotly.js inlined (offline, ~5 MB), external (plotly.min.js written once "
                                       "beside the report, shared by a folder's reports) or from its CDN.")
@@ -503,10 +509,16 @@ def evaluate(study: str, storage: str | None, data: str | None, number: int | No
 @cli.command()
 def spaces() -> None:
     """List the bundled search spaces."""
+    from rich.table import Table
+
     from automl.space import catalog, load_space
 
+    table = Table.grid(padding=(0, 2))  # descriptions wrap between words, beside their names
+    table.add_column(no_wrap=True)
+    table.add_column()
     for name, path in catalog().items():
-        click.echo(f"{name:16} {load_space(path).description}")
+        table.add_row(name, load_space(path).description)
+    _out.print(table)
 
 
 def main() -> None:

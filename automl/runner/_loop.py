@@ -25,6 +25,9 @@ class SearchObserver:
 
     def on_search_start(self, total: int, done: int, slots: list[str] | None = None) -> None: ...
 
+    def on_worker(self, slot: str, state: str) -> None:
+        """A worker slot's state changed (``starting``, ``idle``, ``replacing: why``, ``done``)."""
+
     def on_trial_start(self, spec: TrialSpec, slot: str = "") -> None: ...
 
     def on_epoch(self, spec: TrialSpec, epoch: int, metrics: dict[str, float]) -> None: ...

@@ -120,6 +120,7 @@ class _Pool:
         self.start_failures = 0  # consecutive: reset when a worker gets ready
         self.retries_scheduled = 0
         self.pending: list[TrialSpec] = []  # trials whose worker died as they were sent: run next
+        self.observer = SearchObserver()  # told when workers start, get ready and stop
         self.stats = PoolStats()
         self.t0, self.t0_wall = time.monotonic(), time.time()
         for slot in slots:
@@ -153,6 +154,7 @@ class _Pool:
         p.start()
         child.close()
         w = self.workers[slot.index] = _Worker(slot, p, parent)
+        self.observer.on_worker(slot.label, "starting (importing Keras)")
         if self.meta is not None:
             self._send_data(w)
 
@@ -166,6 +168,7 @@ class _Pool:
         del self.workers[w.slot.index]
         self._ask_to_stop(w)
         self.retired.append(w)
+        self.observer.on_worker(w.slot.label, "done")
 
     def replace(self, w: _Worker) -> None:
         self.stop(w)
@@ -223,7 +226,8 @@ def run_parallel(engine: Engine, slots: list[Slot], space: SearchSpace, data: Da
             meta = save_arrays(data, tmp)  # written while the workers import Keras
             pool.stats.data_seconds = time.monotonic() - t0
             pool.share_data(meta)
-            obs.on_search_start(n_trials, engine.finished(), [s.device for s in slots])
+            obs.on_search_start(n_trials, engine.finished(), [s.label for s in slots])
+            pool.observer = obs
             while True:
                 if not timed_out and timeout is not None and time.monotonic() - start >= timeout:
                     _log.info("timeout of %.0f s reached: finishing the running trials", timeout)
@@ -243,7 +247,7 @@ def run_parallel(engine: Engine, slots: list[Slot], space: SearchSpace, data: Da
                             stopping = not waits.others(engine, pool.own_numbers())
                             break
                         if spec.error:
-                            obs.on_trial_start(spec, w.slot.device)
+                            obs.on_trial_start(spec, w.slot.label)
                             _finish(engine, spec, TrialOutcome("failed", error=spec.error), obs)
                             ran += 1
                         else:
@@ -289,7 +293,7 @@ def _dispatch(pool: _Pool, w: _Worker, spec: TrialSpec, engine: Engine, obs: Sea
     pool.stats.trials += 1
     if w.free_since is not None:
         pool.stats.worker_wait_seconds += w.started - w.free_since
-    obs.on_trial_start(spec, w.slot.device)
+    obs.on_trial_start(spec, w.slot.label)
 
 
 def _serve(pool: _Pool, engine: Engine, obs: SearchObserver, heartbeat: Heartbeat | None, st: PoolSettings) -> int:
@@ -326,6 +330,7 @@ def _serve(pool: _Pool, engine: Engine, obs: SearchObserver, heartbeat: Heartbea
         else:
             outcome = TrialOutcome("failed", error=reason, device=w.slot.device)
             finished += _end(pool, engine, w, outcome, obs, heartbeat, retry=True)
+        pool.observer.on_worker(w.slot.label, f"replacing it: {reason}")
         pool.replace(w)
     now = time.monotonic()
     for w in list(pool.workers.values()):
@@ -367,6 +372,7 @@ def _handle(pool: _Pool, w: _Worker, msg: tuple[Any, ...], engine: Engine, obs: 
         pool.stats.ready_after.append(w.free_since - pool.t0)
         marks = msg[2] if len(msg) > 2 else {}
         pool.stats.start_steps.append({k: round(v - pool.t0_wall, 3) for k, v in marks.items()})
+        pool.observer.on_worker(w.slot.label, "idle")
         return 0
     if kind == "fatal":
         raise AutomlError(msg[1])

@@ -33,6 +33,11 @@ class Slot:
         return "cpu" if self.gpu is None else f"gpu:{self.gpu}"
 
     @property
+    def label(self) -> str:
+        """How a person tells the slots apart: the device and the worker (``gpu:0 w3``)."""
+        return f"{self.device} w{self.index}"
+
+    @property
     def cuda_visible_devices(self) -> str:
         """What ``CUDA_VISIBLE_DEVICES`` is set to before the worker imports Keras."""
         return "" if self.gpu is None else str(self.gpu)

@@ -27,6 +27,8 @@ class TrialRow:
     params_count: int | None
     error: str | None
     values: list[float] | None = None
+    continues: int | None = None  # a Hyperband promotion: the trial whose training it continues
+    retry_of: int | None = None  # a retry: the failed trial whose values it runs again
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -72,10 +74,15 @@ def leaderboard(study: Any, top: int | None = None) -> list[TrialRow]:
 
     sign = -1.0 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else 1.0
     order = {"COMPLETE": 0, "PRUNED": 1, "FAIL": 2, "RUNNING": 3, "WAITING": 4}
-    rows = [trial_row(t) for t in study.get_trials(deepcopy=False)]
-    for r, t in zip(rows, study.get_trials(deepcopy=False)):
+    trials = study.get_trials(deepcopy=False)
+    rows = [trial_row(t) for t in trials]
+    by_kt_id = {t.user_attrs.get(f"{ATTR}kt_trial_id"): t.number for t in trials}
+    for r, t in zip(rows, trials):
         if r.state == "PRUNED" and r.value is None and t.intermediate_values:
             r.value = t.intermediate_values[max(t.intermediate_values)]
+        parent = (t.user_attrs.get(f"{ATTR}budget") or {}).get("trial_id")
+        r.continues = by_kt_id.get(str(parent)) if parent else None
+        r.retry_of = t.system_attrs.get("failed_trial")
 
     def key(r: TrialRow) -> tuple[int, int, float, int]:
         has = r.value is not None and not math.isnan(r.value)
