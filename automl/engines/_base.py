@@ -59,6 +59,8 @@ class TrialOutcome:
     # Set by the runner when the failure was the machine's, not the trial's (its worker
     # died): engines that schedule retries inside ``tell`` (KerasTuner) read it there.
     retryable: bool = False
+    # Why training ended before its epochs (early stopping), when it did; still complete.
+    stopped_early: str | None = None
 
 
 class Decision(str, Enum):

@@ -121,6 +121,8 @@ def finish_trial(study: Any, trial: Any, outcome: TrialOutcome, objective: str) 
         attrs["memory_mb"] = round(outcome.memory_mb, 1)
     if outcome.warning is not None:
         attrs["warning"] = outcome.warning
+    if outcome.stopped_early is not None:
+        attrs["stopped_early"] = outcome.stopped_early
     # Always written: a retry starts with a copy of its failed original's attributes.
     attrs["error"] = strip_ansi(outcome.error)  # Keras colours its messages; the store is read as text
     for k, v in attrs.items():

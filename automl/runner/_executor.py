@@ -16,6 +16,7 @@ from automl.engines._base import Decision, TrialOutcome, TrialSpec
 from automl.errors import ModelBuildError
 from automl.model import build_model, import_keras, seed_everything
 from automl.model._init import host_constants, host_weights, trial_rng
+from automl.model._training import early_stopping_result, training_callbacks
 from automl.runner._feed import fit_arguments
 from automl.space import FixedHP, SearchSpace
 
@@ -40,6 +41,13 @@ def _memory_limit(jax: Any) -> int | None:
     except Exception:  # noqa: BLE001 - a backend without memory statistics
         return None
     return int(stats["bytes_limit"]) if stats and stats.get("bytes_limit") else None
+
+
+def steps_per_epoch(keras: Any, n: int, batch_size: int) -> int:
+    """Training batches an epoch, as ``fit_arguments`` feeds them: full batches only on JAX."""
+    if keras.backend.backend() == "jax":
+        return max(n // max(min(batch_size, n), 1), 1)
+    return max(math.ceil(n / batch_size), 1)
 
 
 def classify_error(e: BaseException) -> str:
@@ -126,7 +134,8 @@ class InProcessExecutor:
 
     def _build(self, keras: Any, spec: TrialSpec) -> Any:
         if self.space.kind == "yaml":
-            return build_model(spec.config, self.data.input_shape, self.data.num_classes)
+            steps = steps_per_epoch(keras, len(self.data.x_train), int(spec.config.get("batch_size", 32)))
+            return build_model(spec.config, self.data.input_shape, self.data.num_classes, steps_per_epoch=steps)
         with host_weights(trial_rng()):
             model = self.space.build_model(FixedHP(spec.params))  # type: ignore[union-attr]
         if not isinstance(model, keras.Model):
@@ -166,7 +175,10 @@ class InProcessExecutor:
             return TrialOutcome("failed", error=f"building the model failed: {classify_error(e)}", device=self.device)
         params_count = int(model.count_params())
         cb = _make_callback(keras, on_epoch, self.space.objective.metric)
-        callbacks = epoch_only_callbacks(keras, [cb], model, epochs=spec.epochs)
+        objective = self.space.objective
+        extra = training_callbacks(keras, spec.config, objective.metric, objective.direction) \
+            if self.space.kind == "yaml" else []
+        callbacks = epoch_only_callbacks(keras, [cb, *extra], model, epochs=spec.epochs)
         t0 = time.perf_counter()
         try:
             feed = fit_arguments(keras, *self._fit_arrays(keras), int(spec.config.get("batch_size", 32)),
@@ -183,6 +195,8 @@ class InProcessExecutor:
             out.state, out.error = "failed", f"NaN or infinite loss at epoch {cb.nan_epoch}"
             return out
         out.value = cb.last_objective
+        out.stopped_early, best = early_stopping_result(keras, extra, cb.history, objective.metric, spec.initial_epoch)
+        out.value = best if best is not None else out.value  # the weights it has are those of its best epoch
         if cb.pruned:
             out.state = "pruned"
         elif len(self.space.objectives) > 1:

@@ -54,6 +54,8 @@ def parse_optimizer(raw: Any, problems: Problems) -> OptimizerSpec | None:
                 parsed[k] = param
         options[opt_name] = parsed
     common = _params_of(m, OPTIMIZER_COMMON, "optimizer", problems)
+    if "clipnorm" in m and "clipvalue" in m:
+        problems.add("optimizer.clipvalue", "give one of clipnorm and clipvalue (Keras takes only one)")
     schedule = _schedule(m["schedule"], problems) if "schedule" in m else None
     if name is None or lr is None:
         return None
