@@ -68,7 +68,8 @@ def _check_compatible(space: SearchSpace, data: Dataset) -> None:
 
 def prepare(space: AnySpace, data: DataSpec, *, epochs: int | None = None, batch_size: int | None = None,
             objective: str | None = None, direction: str | None = None, val_split: float = 0.2,
-            test_split: float = 0.0, data_seed: int = 0, label_column: str | None = None) -> Prepared:
+            test_split: float = 0.0, data_seed: int = 0, label_column: str | None = None,
+            image_size: str | tuple[int, int] | None = None, color_mode: str | None = None) -> Prepared:
     """Validate the space and the data and check that they fit together. Writes nothing."""
     check_space_arguments(epochs=epochs, batch_size=batch_size, objective=objective, direction=direction)
     val_split, test_split, data_seed, label_column = check_data_arguments(
@@ -76,7 +77,7 @@ def prepare(space: AnySpace, data: DataSpec, *, epochs: int | None = None, batch
     resolved = resolve_space(space, epochs=epochs, batch_size=batch_size, objective=objective,
                              direction=direction)
     ds = load_data(data, val_split=val_split, test_split=test_split, seed=data_seed, label_column=label_column,
-                   num_classes=getattr(resolved, "num_classes", None))
+                   num_classes=getattr(resolved, "num_classes", None), image_size=image_size, color_mode=color_mode)
     _check_compatible(resolved, ds)
     return Prepared(resolved, ds)
 
@@ -191,7 +192,7 @@ def check_search_arguments(*, n_trials: Any = 20, timeout: Any = None, engine: A
 
 
 def _stored_space_and_data(storage: Any, study_name: str, data: DataSpec | None,
-                           label_column: str | None) -> tuple[SearchSpace, Dataset]:
+                           label_column: str | None, **image: Any) -> tuple[SearchSpace, Dataset]:
     """The study's space, and its data reloaded (or ``data``, split as the study's was)."""
     import optuna
 
@@ -206,6 +207,7 @@ def _stored_space_and_data(storage: Any, study_name: str, data: DataSpec | None,
     space = space_from_definition(definition)
     if label_column is not None:
         desc = dict(desc, label_column=label_column)
+    desc = dict(desc, **{k: v for k, v in image.items() if v is not None})  # --image-size, --color-mode
     return space, data_from_description(desc, data)
 
 
@@ -215,6 +217,7 @@ def search(space: AnySpace | None = None, data: DataSpec | None = None, *, engin
            study_name: str | None = None, epochs: int | None = None, batch_size: int | None = None,
            objective: str | None = None, direction: str | None = None, val_split: float = 0.2,
            test_split: float = 0.0, data_seed: int = 0, label_column: str | None = None,
+           image_size: str | tuple[int, int] | None = None, color_mode: str | None = None,
            backend: str | None = None, observer: SearchObserver | None = None, gpus: str = "auto",
            trials_per_gpu: int | str = "auto", workers: int | None = None, retries: int = 1,
            trial_timeout: float | None = None, heartbeat_s: float = 10.0, keep_weights: bool = True) -> SearchResult:
@@ -222,7 +225,8 @@ def search(space: AnySpace | None = None, data: DataSpec | None = None, *, engin
 
     ``space``: a YAML path, a catalog name (``demo``), ``FILE.py:FUNCTION``, a dict, a
     :class:`~automl.space.Space` or a ``build_model(hp)`` callable. ``data``: a built-in
-    name (default ``digits``), a ``.npz``/``.csv`` path, ``(x, y)`` or a Dataset.
+    name (default ``digits``), a ``keras.datasets`` name (``cifar10``), a ``.npz``/``.csv``
+    path, a folder of images (``image_size="HxW"``, ``color_mode``), ``(x, y)`` or a Dataset.
     With ``space=None`` the study named ``study_name`` is continued from what the store
     holds. ``gpus`` (``auto``, ``none``, ``"0,1"``), ``trials_per_gpu`` and ``workers`` set
     the device slots: one CPU slot runs trials in this process, anything more runs one
@@ -249,12 +253,13 @@ def search(space: AnySpace | None = None, data: DataSpec | None = None, *, engin
             raise UsageError("give a search space, or the --study to continue")
         _, _, _, label_column = check_data_arguments(label_column=label_column)
         store = open_storage(url, must_exist=True)
-        resolved, ds = _stored_space_and_data(store, study_name, data, label_column)
+        resolved, ds = _stored_space_and_data(store, study_name, data, label_column, image_size=image_size,
+                                              color_mode=color_mode)
         _check_compatible(resolved, ds)
     else:
         prep = prepare(space, "digits" if data is None else data, epochs=epochs, batch_size=batch_size,
                        objective=objective, direction=direction, val_split=val_split, test_split=test_split,
-                       data_seed=data_seed, label_column=label_column)
+                       data_seed=data_seed, label_column=label_column, image_size=image_size, color_mode=color_mode)
         resolved, ds = prep.space, prep.data
     in_process = len(slots) == 1 and slots[0].gpu is None and trial_timeout is None
     eng = make_engine(engine, resolved, ds, url=url, study_name=study_name or resolved.name, sampler=sampler,

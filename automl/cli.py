@@ -122,7 +122,8 @@ def _PARALLEL(fn: Callable[..., Any]) -> Callable[..., Any]:
 @cli.command()
 @click.argument("space", required=False)
 @click.option("--data", default=None, metavar="NAME|PATH",
-              help="digits (default), digits2d, mnist1d, synthetic:SHAPE[:CLASSES[:N]], or a .npz/.csv file.")
+              help="digits (default), digits2d, mnist1d, synthetic:SHAPE[:CLASSES[:N]], mnist, fashion_mnist, "
+                   "cifar10, cifar100 (keras.datasets), a .npz/.csv file, or a folder of images (docs/data.md).")
 @click.option("--trials", "n_trials", type=int, default=20, show_default=True,
               help="Total finished trials the study should hold (a re-run continues up to it).")
 @click.option("--timeout", type=float, default=None, help="Stop starting new trials after S seconds.")
@@ -145,6 +146,9 @@ def _PARALLEL(fn: Callable[..., Any]) -> Callable[..., Any]:
               help="Fraction held out as a test split, never seen by the search.")
 @click.option("--data-seed", type=int, default=0, show_default=True, help="Seed of the splits.")
 @click.option("--label-column", default=None, help="CSV label column [default: 'label', else the last].")
+@click.option("--image-size", default=None, metavar="HxW", help="Image folders: resize every image to H x W pixels.")
+@click.option("--color-mode", type=click.Choice(["rgb", "grayscale"]), default=None,
+              help="Image folders: 3 channels or 1 [default: rgb].")
 @click.option("--backend", type=click.Choice(["tensorflow", "jax", "torch"]), default=None,
               help="Keras backend [default: KERAS_BACKEND, else tensorflow].")
 @_PARALLEL
@@ -157,6 +161,7 @@ def search(space: str | None, data: str | None, n_trials: int, timeout: float | 
            algorithm: str | None, sampler: str, pruner: str, seed: int | None, storage: str | None,
            study_name: str | None, epochs: int | None, batch_size: int | None, objective: str | None,
            direction: str | None, val_split: float, test_split: float, data_seed: int, label_column: str | None,
+           image_size: str | None, color_mode: str | None,
            backend: str | None, keep_weights: bool, top: int, quiet: bool, **parallel: Any) -> None:
     """Search SPACE (a YAML file, a catalog name such as `demo`, or FILE.py:FUNCTION).
 
@@ -181,7 +186,7 @@ def search(space: str | None, data: str | None, n_trials: int, timeout: float | 
         # Validate before anything is imported or written, so bad input fails fast.
         prep = prepare(space, data or "digits", epochs=epochs, batch_size=batch_size, objective=objective,
                        direction=direction, val_split=val_split, test_split=test_split, data_seed=data_seed,
-                       label_column=label_column)
+                       label_column=label_column, image_size=image_size, color_mode=color_mode)
         space_arg: Any = prep.space
         data_arg: Any = prep.data
         obj = prep.space.objective
@@ -202,7 +207,8 @@ def search(space: str | None, data: str | None, n_trials: int, timeout: float | 
         result = run_search(space_arg, data_arg, engine=engine, n_trials=n_trials, timeout=timeout,
                             sampler=sampler, pruner=pruner, algorithm=algorithm, seed=seed, storage=storage,
                             study_name=study_name, epochs=None if space else epochs, backend=backend,
-                            label_column=label_column, observer=observer, keep_weights=keep_weights, **parallel)
+                            label_column=label_column, image_size=image_size, color_mode=color_mode,
+                            observer=observer, keep_weights=keep_weights, **parallel)
     finally:
         if observer is not None:
             observer.close()

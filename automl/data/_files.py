@@ -1,4 +1,4 @@
-"""User data files: ``.npz`` (named arrays) and ``.csv`` (numeric columns and a label column)."""
+"""User data files: ``.npz`` (named arrays, ours or ``keras.datasets``'s) and ``.csv`` (a label column)."""
 
 from __future__ import annotations
 
@@ -16,21 +16,38 @@ Arrays = tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]
 
 
 def read_npz(path: Path) -> tuple[Arrays, tuple[np.ndarray, np.ndarray] | None]:
-    """Arrays ``x`` and ``y`` (required), ``x_test``/``y_test`` and ``x_val``/``y_val`` (optional)."""
+    """The training pair ``x``/``y`` or, as ``keras.datasets`` names them, ``x_train``/``y_train``
+    (required), ``x_test``/``y_test`` and ``x_val``/``y_val`` (optional)."""
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
     except (OSError, ValueError, zipfile.BadZipFile) as e:
         raise DataError(f"{path}: not a readable .npz file ({e})") from None
-    missing = [k for k in ("x", "y") if k not in arrays]
-    if missing:
-        raise DataError(f"{path}: missing array {' and '.join(map(repr, missing))}; it holds "
-                        f"{', '.join(map(repr, arrays)) or 'no arrays'} (expected x, y[, x_test, y_test][, x_val, y_val])")
+    x, y = _training_names(path, arrays)
     for a, b in (("x_test", "y_test"), ("x_val", "y_val")):
         if (a in arrays) != (b in arrays):
             raise DataError(f"{path}: {a!r} and {b!r} must be given together")
     val = (arrays["x_val"], arrays["y_val"]) if "x_val" in arrays else None
-    return (arrays["x"], arrays["y"], arrays.get("x_test"), arrays.get("y_test")), val
+    return (arrays[x], arrays[y], arrays.get("x_test"), arrays.get("y_test")), val
+
+
+_EXPECTED = "expected x, y or x_train, y_train (as keras.datasets names them)[, x_test, y_test][, x_val, y_val]"
+
+
+def _training_names(path: Path, arrays: dict[str, np.ndarray]) -> tuple[str, str]:
+    """Which pair holds the training samples: ``x``/``y`` or Keras's ``x_train``/``y_train``,
+    never a mix of the two (which array would be the training set is anyone's guess)."""
+    plain = [k for k in ("x", "y") if k in arrays]
+    keras = [k for k in ("x_train", "y_train") if k in arrays]
+    if plain and keras:
+        raise DataError(f"{path}: holds both {' and '.join(map(repr, plain))} and {' and '.join(map(repr, keras))}, "
+                        f"so which is the training set is ambiguous; keep one pair (x, y or x_train, y_train)")
+    names = ("x_train", "y_train") if keras else ("x", "y")
+    missing = [k for k in names if k not in arrays]
+    if missing:
+        raise DataError(f"{path}: missing array {' and '.join(map(repr, missing))}; it holds "
+                        f"{', '.join(map(repr, arrays)) or 'no arrays'} ({_EXPECTED})")
+    return names
 
 
 def read_csv(path: Path, label_column: str | None) -> Arrays:

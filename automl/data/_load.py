@@ -11,6 +11,8 @@ from automl._logging import get_logger
 from automl.data._builtin import BUILTIN, builtin_classes, load_builtin
 from automl.data._dataset import Dataset, count_classes, split, validate_arrays
 from automl.data._files import read_csv, read_npz
+from automl.data._images import check_color_mode, parse_image_size, read_image_folder
+from automl.data._keras_datasets import KERAS_DATASETS, load_keras_dataset
 from automl.errors import DataError
 
 __all__ = ["DataSpec", "load_data", "data_from_description"]
@@ -20,12 +22,16 @@ _log = get_logger("data")
 
 
 def load_data(data: DataSpec = "digits", *, val_split: float = 0.2, test_split: float = 0.0, seed: int = 0,
-              label_column: str | None = None, num_classes: int | None = None) -> Dataset:
+              label_column: str | None = None, num_classes: int | None = None,
+              image_size: str | tuple[int, int] | list[int] | None = None, color_mode: str | None = None) -> Dataset:
     """Load and check a dataset, then split it.
 
     ``data`` is a built-in name (``digits``, ``digits2d``, ``mnist1d``,
-    ``synthetic:SHAPE[:CLASSES[:N]]``), a ``.npz`` or ``.csv`` path, a ``(x, y)`` tuple or a
-    :class:`Dataset`. A test split comes from the data where it has one (``x_test``),
+    ``synthetic:SHAPE[:CLASSES[:N]]``), a ``keras.datasets`` name (``mnist``,
+    ``fashion_mnist``, ``cifar10``, ``cifar100``: read from Keras's cache), a ``.npz`` or
+    ``.csv`` path, a folder of images with one sub-folder per class (``image_size`` ``"HxW"``
+    resizes them, ``color_mode`` ``rgb`` or ``grayscale``), a ``(x, y)`` tuple or a
+    :class:`Dataset`. Pixel values are scaled to [0, 1]. A test split comes from the data where it has one (``x_test``),
     else ``test_split`` of the samples is taken first; it is never used by the search.
     The validation split is ``x_val`` where given, else ``val_split`` of the samples left
     after the test split. Without
@@ -42,28 +48,14 @@ def load_data(data: DataSpec = "digits", *, val_split: float = 0.2, test_split: 
     if isinstance(data, tuple):
         if len(data) != 2:
             raise DataError("in-memory data is a tuple (x, y)")
+        _image_options_only_for_folders("arrays", False, image_size, color_mode)
         arrays: tuple[Any, ...] = (data[0], data[1], None, None)
         name = source = "arrays"
     else:
         source = str(data)
-        builtin = load_builtin(source) if not Path(source).suffix in (".npz", ".csv") else None
-        if builtin is not None:
-            arrays, name = builtin, source
-            if num_classes is None:
-                num_classes = builtin_classes(source)
-        else:
-            path = Path(source)
-            if path.suffix not in (".npz", ".csv"):
-                raise DataError(f"unknown data {source!r}: use a built-in ({', '.join(BUILTIN)}), "
-                                f"or a .npz or .csv file")
-            if not path.is_file():
-                raise DataError(f"data file not found: {path}")
-            if path.suffix == ".npz":
-                arrays, val = read_npz(path)
-            else:
-                arrays = read_csv(path, label_column)
-                options["label_column"] = label_column
-            name, source = path.stem, str(path.resolve())
+        arrays, name, source, val, declared = _read(source, options, label_column, image_size, color_mode)
+        if num_classes is None:
+            num_classes = declared
     x, y = validate_arrays(arrays[0], arrays[1], name, num_classes)
     x_test = y_test = x_val = y_val = None
     if arrays[2] is not None:
@@ -85,6 +77,52 @@ def load_data(data: DataSpec = "digits", *, val_split: float = 0.2, test_split: 
     return ds
 
 
+def _read(source: str, options: dict[str, Any], label_column: str | None, image_size: Any,
+          color_mode: Any) -> tuple[tuple[Any, ...], str, str, tuple[np.ndarray, np.ndarray] | None, int | None]:
+    """``(arrays, name, source, validation pair, declared class count)`` of a named dataset,
+    a file or an image folder; what to record of it goes into ``options``."""
+    path = Path(source)
+    # A name wins over a folder of that name in the working directory (write ./digits for that).
+    folder = source not in KERAS_DATASETS and not _builtin_name(source) and path.is_dir()
+    _image_options_only_for_folders(source, folder, image_size, color_mode)
+    if source in KERAS_DATASETS:
+        arrays, extra, classes = load_keras_dataset(source)
+        options.update(extra)
+        return arrays, source, source, None, classes
+    builtin = load_builtin(source) if path.suffix not in (".npz", ".csv") and not folder else None
+    if builtin is not None:
+        return builtin, source, source, None, builtin_classes(source)
+    if folder:
+        size, mode = parse_image_size(image_size), check_color_mode(color_mode)
+        x, y, class_names = read_image_folder(path.resolve(), size, mode)
+        options.update(image_size=None if size is None else list(size), color_mode=mode, class_names=class_names,
+                       scaled="pixels / 255")
+        return (x, y, None, None), path.resolve().name, str(path.resolve()), None, None
+    if path.suffix not in (".npz", ".csv"):
+        raise DataError(f"unknown data {source!r}: use a built-in ({', '.join(BUILTIN)}), a keras.datasets name "
+                        f"({', '.join(KERAS_DATASETS)}), a .npz or .csv file, or a folder of images with one "
+                        f"sub-folder per class")
+    if not path.is_file():
+        raise DataError(f"data file not found: {path}")
+    val = None
+    if path.suffix == ".npz":
+        arrays, val = read_npz(path)
+    else:
+        arrays = read_csv(path, label_column)
+        options["label_column"] = label_column
+    return arrays, path.stem, str(path.resolve()), val, None
+
+
+def _builtin_name(source: str) -> bool:
+    return source in ("digits", "digits2d", "mnist1d", "synthetic") or source.startswith("synthetic:")
+
+
+def _image_options_only_for_folders(source: str, folder: bool, image_size: Any, color_mode: Any) -> None:
+    if not folder and (image_size is not None or color_mode is not None):
+        raise DataError(f"an image size and a color mode (--image-size, --color-mode) apply to image folders only, "
+                        f"and {source!r} is not a folder")
+
+
 def data_from_description(desc: dict[str, Any], data: DataSpec | None = None) -> Dataset:
     """Reload the data a study was run on, from the description stored with it; or load
     ``data`` instead (the same data found elsewhere, as ``automl worker --data`` does), split
@@ -93,4 +131,5 @@ def data_from_description(desc: dict[str, Any], data: DataSpec | None = None) ->
         raise DataError("this study was run on in-memory arrays; pass the data again (--data)")
     return load_data(desc["source"] if data is None else data, val_split=desc.get("val_split", 0.2),
                      test_split=desc.get("test_split", 0.0), seed=desc.get("seed", 0),
-                     label_column=desc.get("label_column"), num_classes=desc.get("num_classes"))
+                     label_column=desc.get("label_column"), num_classes=desc.get("num_classes"),
+                     image_size=desc.get("image_size"), color_mode=desc.get("color_mode"))

@@ -55,6 +55,20 @@ def test_npz_with_test_and_validation_arrays(tmp_path: Path) -> None:
     np.testing.assert_array_equal(again.x_train, d.x_train)
 
 
+def test_npz_with_keras_names(tmp_path: Path) -> None:
+    # As keras.datasets returns them: the train pair is split by val_split, the test pair kept apart.
+    x, y = synthetic((5,), 3, 100)
+    p = tmp_path / "k.npz"
+    np.savez(p, x_train=x[:80], y_train=y[:80], x_test=x[80:], y_test=y[80:])
+    d = load_data(p, val_split=0.25)
+    assert (len(d.y_train), len(d.y_val), len(d.y_test)) == (60, 20, 20)
+    np.testing.assert_array_equal(d.x_test, x[80:])
+    np.savez(p, x_train=x[:60], y_train=y[:60], x_val=x[60:80], y_val=y[60:80])
+    d = load_data(p)
+    assert (len(d.y_train), len(d.y_val), d.y_test) == (60, 20, None)
+    np.testing.assert_array_equal(data_from_description(d.describe()).x_val, x[60:80])
+
+
 def test_csv_with_label_column(tmp_path: Path) -> None:
     p = tmp_path / "d.csv"
     rows = ["f1,f2,target"] + [f"{i * 0.1:.1f},{i % 3},{i % 2}" for i in range(40)]
@@ -77,6 +91,12 @@ Y = np.arange(20) % 2
 BAD = {
     "missing file": (lambda t: t / "nope.npz", "data file not found"),
     "missing array": (lambda t: _npz(t, x=X), "missing array 'y'"),
+    "keras names, y_train missing": (lambda t: _npz(t, x_train=X, x_test=X, y_test=Y), "missing array 'y_train'"),
+    "no training arrays": (lambda t: _npz(t, x_test=X, y_test=Y),
+                           "missing array 'x' and 'y'; it holds 'x_test', 'y_test' (expected x, y or x_train, y_train"),
+    "x and x_train": (lambda t: _npz(t, x=X, y=Y, x_train=X, y_train=Y),
+                      "holds both 'x' and 'y' and 'x_train' and 'y_train', so which is the training set is ambiguous"),
+    "x with y_train": (lambda t: _npz(t, x=X, y_train=Y), "holds both 'x' and 'y_train'"),
     "length mismatch": (lambda t: _npz(t, x=X, y=Y[:15]), "x has 20 samples but y has 15"),
     "nan": (lambda t: _npz(t, x=np.where(np.arange(80).reshape(20, 4) == 9, np.nan, X), y=Y),
             "NaN or infinite values (first in sample 2)"),

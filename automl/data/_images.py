@@ -1,0 +1,180 @@
+"""Image folders: one sub-folder per class, decoded once and cached as ``.npy`` arrays.
+
+The conventions are ``keras.utils.image_dataset_from_directory``'s: class names are the
+sub-folders' names sorted alphabetically (labels ``0..K-1``), files ending in .png, .jpg,
+.jpeg, .bmp or .gif (any case, in nested folders too) are images, decoded with Pillow as
+``keras.utils.load_img`` does (without importing Keras, whose backend is chosen later).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from automl._logging import get_logger
+from automl.errors import DataError
+
+__all__ = ["IMAGE_EXTENSIONS", "COLOR_MODES", "parse_image_size", "check_color_mode", "read_image_folder"]
+
+IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")  # keras.utils.image_dataset_from_directory's
+COLOR_MODES = {"grayscale": ("L", 1), "rgb": ("RGB", 3)}
+# Bumped when the decoding changes, so that older cached arrays are not reused.
+_CACHE_VERSION = 1
+_log = get_logger("data")
+
+
+def parse_image_size(value: Any) -> tuple[int, int] | None:
+    """``"HxW"``, ``(H, W)`` or None, as ``(height, width)``; else a DataError saying how to write it."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", value)
+        if m:
+            value = (int(m.group(1)), int(m.group(2)))
+    if (isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, int) and not isinstance(v, bool)
+                                                                    and 1 <= v <= 16384 for v in value)):
+        return int(value[0]), int(value[1])
+    raise DataError(f"image size must be HEIGHTxWIDTH in pixels, e.g. 64x64 (got {value!r})")
+
+
+def check_color_mode(value: Any) -> str:
+    """``rgb`` (the default, as Keras's) or ``grayscale``."""
+    if value is None:
+        return "rgb"
+    if value not in COLOR_MODES:
+        raise DataError(f"color mode must be grayscale or rgb (got {value!r})")
+    return str(value)
+
+
+def read_image_folder(folder: Path, image_size: tuple[int, int] | None,
+                      color_mode: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """``(x, y, class_names)``: pixels as float32 in [0, 1] of shape ``(n, H, W, channels)``,
+    labels ``0..K-1`` in the order of the sorted class names. Decoded images are cached under
+    ``$AUTOML_CACHE/images/`` keyed by the files' names, sizes and times and the options, so
+    the same folder is decoded once. Raises :class:`DataError` naming the file or folder."""
+    classes, files = _list(folder)
+    key = _key(folder, files, image_size, color_mode)
+    from automl._paths import cache_dir
+
+    entry = cache_dir() / "images" / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', folder.name)[:40]}-{key[:20]}"
+    if (entry / "meta.json").is_file():
+        try:
+            x = np.load(entry / "x.npy", mmap_mode="r")
+            y = np.load(entry / "y.npy")
+            _log.debug("image folder %s: %d images from the cache %s", folder, len(y), entry)
+            return _scaled(x), y, classes
+        except (OSError, ValueError):
+            _log.warning("the cached arrays in %s are unreadable; decoding %s again", entry, folder)
+            shutil.rmtree(entry, ignore_errors=True)
+    start = time.monotonic()
+    x, y = _decode(folder, files, image_size, color_mode)
+    _store(entry, x, y, {"folder": str(folder), "classes": classes, "images": len(y),
+                         "image_size": list(x.shape[1:3]), "color_mode": color_mode})
+    _log.info("image folder %s: decoded %d images of %d classes in %.1f s, cached in %s", folder, len(y),
+              len(classes), time.monotonic() - start, entry)
+    return _scaled(x), y, classes
+
+
+def _scaled(x: np.ndarray) -> np.ndarray:
+    return np.divide(x, np.float32(255.0), dtype=np.float32)  # as x.astype("float32") / 255
+
+
+def _list(folder: Path) -> tuple[list[str], list[tuple[int, Path]]]:
+    """The sorted class names and every image as ``(label, path)``; hidden files and folders
+    (``.DS_Store``, ``.ipynb_checkpoints``) and files directly in ``folder`` are skipped."""
+    try:
+        subdirs = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError as e:
+        raise DataError(f"{folder}: cannot read the folder ({e.strerror or e})") from None
+    if len(subdirs) < 2:
+        found = f"only the class folder {subdirs[0]!r}" if subdirs else "no sub-folders"
+        raise DataError(f"{folder}: an image folder holds one sub-folder of images per class, at least 2; it has "
+                        f"{found}")
+    files: list[tuple[int, Path]] = []
+    for label, name in enumerate(subdirs):
+        found_here = 0
+        for dirpath, dirnames, filenames in os.walk(folder / name):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for f in sorted(filenames):
+                if f.startswith("."):
+                    continue
+                path = Path(dirpath) / f
+                if not f.lower().endswith(IMAGE_EXTENSIONS):
+                    raise DataError(f"{path}: not an image file ({', '.join(e[1:] for e in IMAGE_EXTENSIONS)}); "
+                                    f"move it out of the class folders")
+                files.append((label, path))
+                found_here += 1
+        if not found_here:
+            raise DataError(f"{folder / name}: the class folder {name!r} holds no images; add images or remove it")
+    return subdirs, files
+
+
+def _key(folder: Path, files: list[tuple[int, Path]], image_size: tuple[int, int] | None, color_mode: str) -> str:
+    """What the decoded arrays depend on: each file's name, size and modification time, and
+    the options (a changed, added or removed image gives another key)."""
+    h = hashlib.sha256(json.dumps([_CACHE_VERSION, color_mode, image_size]).encode())
+    for label, path in files:
+        st = path.stat()
+        h.update(f"{label}\0{path.relative_to(folder).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def _decode(folder: Path, files: list[tuple[int, Path]], image_size: tuple[int, int] | None,
+            color_mode: str) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        from PIL import Image
+    except ImportError:
+        raise DataError("image folders need Pillow (what keras.utils.load_img reads images with): "
+                        "pip install pillow") from None
+    mode, channels = COLOR_MODES[color_mode]
+    x: np.ndarray | None = None
+    first: tuple[Path, tuple[int, int]] | None = None
+    for i, (_, path) in enumerate(files):
+        try:
+            with path.open("rb") as f:
+                img: Image.Image = Image.open(io.BytesIO(f.read()))
+                img.load()
+            if img.mode != mode:
+                img = img.convert(mode)
+            if image_size is not None and img.size != (image_size[1], image_size[0]):
+                img = img.resize((image_size[1], image_size[0]), Image.Resampling.BILINEAR)
+        except (OSError, ValueError, Image.DecompressionBombError) as e:
+            raise DataError(f"{path}: not an image Pillow can read ({e}); remove or replace it") from None
+        size = (img.size[1], img.size[0])  # height, width
+        if first is None:
+            first = (path, size)
+            x = np.empty((len(files), *size, channels), dtype=np.uint8)
+        elif size != first[1]:
+            raise DataError(f"{path} is {size[0]}x{size[1]} (HxW) but {first[0]} is {first[1][0]}x{first[1][1]}: "
+                            f"pass --image-size HxW (image_size=) to resize every image to one size")
+        assert x is not None
+        x[i] = np.asarray(img, dtype=np.uint8).reshape(*size, channels)
+    assert x is not None
+    return x, np.asarray([label for label, _ in files], dtype=np.int32)
+
+
+def _store(entry: Path, x: np.ndarray, y: np.ndarray, meta: dict[str, Any]) -> None:
+    """Write the arrays to a new folder, then rename it into place (a search reading the
+    cache meanwhile never sees half an entry). A cache that cannot be written is skipped."""
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=entry.name + ".", dir=entry.parent))
+        np.save(tmp / "x.npy", x)
+        np.save(tmp / "y.npy", y)
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+        try:
+            tmp.rename(entry)
+        except OSError:  # written meanwhile by another search of the same folder
+            shutil.rmtree(tmp, ignore_errors=True)
+    except OSError as e:
+        _log.warning("cannot cache the decoded images in %s (%s); they will be decoded again next time", entry, e)
