@@ -23,7 +23,8 @@ class RandomHP(HP):
         self._scope: list[tuple[str, list[Any]]] = []
 
     def _rec(self, name: str, v: Any) -> Any:
-        self.values[name] = v
+        # As in the engines, a name drawn twice (a shared ``name:``) gives its first value.
+        v = self.values.setdefault(name, v)
         if self._scope:
             self.conditions[name] = self._scope[-1]
         return v
