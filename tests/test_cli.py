@@ -143,8 +143,39 @@ def assert_one_error(r: subprocess.CompletedProcess[str], words: str) -> None:
     assert r.stderr.count("error:") == 1 and len(r.stderr) < 800, r.stderr
 
 
-# (content: npz arrays, CSV text or None for no file, the words of the message[, the space:
-# seed-mlp declares 10 classes and 100 features, tiny declares neither]).
+def _imgs(t: Path, **changes: str) -> list[str]:
+    """A folder of 2 classes of 8x10 PNGs, changed as ``changes`` says (path: what to write)."""
+    from tests.data.fakes import image_folder
+
+    image_folder(t / "imgs", {"cats": 3, "dogs": 3})
+    for rel, what in changes.items():
+        target = t / "imgs" / rel
+        if what == "folder":
+            target.mkdir()
+        elif what == "16x12":
+            image_folder(t / "imgs", {rel: 2}, size=(16, 12))
+        else:
+            target.write_text(what)
+    return ["--data", "imgs"]
+
+
+def _one_class(t: Path) -> list[str]:
+    from tests.data.fakes import image_folder
+
+    image_folder(t / "imgs", {"cats": 3})
+    return ["--data", "imgs"]
+
+
+def _npz_args(t: Path, *args: str) -> list[str]:
+    import numpy as np
+
+    np.savez(t / "data.npz", x=np.zeros((10, 4)), y=np.arange(10) % 2)
+    return ["--data", "data.npz", *args]
+
+
+# (content: npz arrays, CSV text, None for no file, or a function of the folder that writes
+# the data and returns the arguments; the words of the message[, the space: seed-mlp
+# declares 10 classes and 100 features, tiny declares neither]).
 DATA_CASES = {
     "missing file": (None, "data file not found"),
     "missing array": ({"x": [[0.0] * 64] * 10}, "missing array 'y'"),
@@ -161,6 +192,22 @@ DATA_CASES = {
                             "`num_classes: 2000001` in the space", "tiny"),
     "1,200 undeclared classes": ({"x": [[0.0] * 4] * 2400, "y": [i % 1200 for i in range(2400)]},
                                  "1,200 classes, more than 1,000 (is the label column right?)", "tiny"),
+    "npz with x and x_train": ({"x": [[0.0] * 4] * 10, "y": [0, 1] * 5, "x_train": [[0.0] * 4] * 10,
+                                "y_train": [0, 1] * 5}, "so which is the training set is ambiguous", "tiny"),
+    # keras.datasets with no cached copy, offline (a proxy nobody listens on: no network reached)
+    "keras dataset offline": (lambda t: ["--data", "mnist"],
+                              "tf-keras-datasets/mnist.npz and save it as", "tiny"),
+    "corrupt image": (lambda t: _imgs(t, **{"dogs/2.png": "not a png"}),
+                      "imgs/dogs/2.png: not an image Pillow can read", "tiny"),
+    "not an image": (lambda t: _imgs(t, **{"cats/notes.txt": "hello"}),
+                     "imgs/cats/notes.txt: not an image file", "tiny"),
+    "images of two sizes": (lambda t: _imgs(t, birds="16x12"), "pass --image-size HxW", "tiny"),
+    "empty class folder": (lambda t: _imgs(t, fish="folder"),
+                           "the class folder 'fish' holds no images; add images or remove it", "tiny"),
+    "one class folder": (_one_class, "at least 2; it has only the class folder 'cats'", "tiny"),
+    "bad image size": (lambda t: [*_imgs(t), "--image-size", "64"], "image size must be HEIGHTxWIDTH", "tiny"),
+    "image size on a file": (lambda t: _npz_args(t, "--image-size", "8x8"),
+                             "apply to image folders only", "tiny"),
 }
 
 
@@ -170,14 +217,55 @@ def test_bad_data_exits_2_before_the_store_is_touched(run_cli, tmp_path: Path, c
 
     content, words, *space = DATA_CASES[case]
     path = tmp_path / ("data.csv" if isinstance(content, str) else "data.npz")
-    if isinstance(content, str):
+    args = ["--data", str(path)]
+    if callable(content):
+        args = content(tmp_path)
+    elif isinstance(content, str):
         path.write_text(content)
     elif content is not None:
         np.savez(path, **{k: np.asarray(v) for k, v in content.items()})
     (tmp_path / "tiny.yaml").write_text(TINY_YAML)
-    r = run_cli("search", "tiny.yaml" if space == ["tiny"] else "seed-mlp", "--data", str(path), "--trials", "1")
+    r = run_cli("search", "tiny.yaml" if space == ["tiny"] else "seed-mlp", *args, "--trials", "1", env=_OFFLINE)
     assert_one_error(r, words)
     assert not (tmp_path / "automl.db").exists()
+
+
+# Downloads go to a proxy nobody listens on: a test never reaches the network.
+_OFFLINE = {"https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9", "no_proxy": "",
+            "NO_PROXY": ""}
+
+
+def test_an_image_folder_end_to_end_then_continued_from_the_store(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.data.fakes import image_folder
+
+    image_folder(tmp_path / "imgs", {"dogs": 8, "cats": 8}, size=(10, 12))
+    (tmp_path / "tiny.yaml").write_text(TINY_YAML)
+    env = {"AUTOML_CACHE": str(tmp_path / "cache"), **_OFFLINE}
+    r = run_cli("search", "tiny.yaml", "--data", "imgs", "--image-size", "8x8", "--color-mode", "grayscale",
+                "--trials", "1", "--epochs", "1", "-q", env=env)
+    assert r.returncode == 0, r.stderr
+    desc = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'automl.db'}").user_attrs[
+        f"{ATTR}data"]
+    assert desc["input_shape"] == [8, 8, 1] and desc["class_names"] == ["cats", "dogs"]
+    assert desc["image_size"] == [8, 8] and desc["color_mode"] == "grayscale" and desc["num_classes"] == 2
+    assert len(list((tmp_path / "cache" / "images").iterdir())) == 1
+    again = run_cli("search", "--study", "tiny", "--trials", "2", "-q", env=env)  # the folder, from the store
+    assert again.returncode == 0, again.stderr
+    assert len(list((tmp_path / "cache" / "images").iterdir())) == 1  # read from the cache, not decoded again
+
+
+def test_seed_cnn_on_cifar10_from_keras_cache(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.data.fakes import fake_cifar10
+
+    fake_cifar10(tmp_path / ".keras", per_batch=12)  # cli_env's KERAS_HOME
+    r = run_cli("search", "seed-cnn", "--data", "cifar10", "--trials", "1", "--epochs", "1", "-q", env=_OFFLINE)
+    assert r.returncode == 0, r.stderr
+    study = optuna.load_study(study_name="seed-cnn", storage=f"sqlite:///{tmp_path / 'automl.db'}")
+    desc = study.user_attrs[f"{ATTR}data"]
+    assert desc["source"] == "cifar10" and desc["input_shape"] == [32, 32, 3] and desc["test"] == 12
+    assert [t.state.name for t in study.trials] == ["COMPLETE"]
+    again = run_cli("search", "--study", "seed-cnn", "--trials", "2", "-q", env=_OFFLINE)
+    assert again.returncode == 0, again.stderr
 
 
 # Flags that are wrong whatever the space and data: the message names the flag, alone.

@@ -35,6 +35,7 @@ Arrays = tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]
 _log = get_logger("data")
 
 _GCS = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+_TORONTO = "https://www.cs.toronto.edu/~kriz/"
 _FASHION = ("train-labels-idx1-ubyte.gz", "train-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz",
             "t10k-images-idx3-ubyte.gz")
 # Seconds without a byte from the server before a download is given up (offline: at once).
@@ -62,13 +63,13 @@ KERAS_DATASETS: dict[str, _Source] = {
                              classes=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                                       "Sneaker", "Bag", "Ankle boot")),
     "cifar10": _Source("CIFAR-10, 32x32 RGB (50,000 train / 10,000 test, 10 classes)",
-                       (("cifar-10-batches-py-target_archive", "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+                       (("cifar-10-batches-py-target_archive", _TORONTO + "cifar-10-python.tar.gz",
                          "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"),),
                        extract_to="cifar-10-batches-py-target",
                        classes=("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
                                 "truck")),
     "cifar100": _Source("CIFAR-100, 32x32 RGB (50,000 train / 10,000 test, 100 fine classes)",
-                        (("cifar-100-python-target_archive", "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
+                        (("cifar-100-python-target_archive", _TORONTO + "cifar-100-python.tar.gz",
                           "85cd44d02ba6437773c5bbd22e183051d648de2e7d6b014e1ef29b855ba677a7"),),
                         extract_to="cifar-100-python-target"),
 }
@@ -240,8 +241,9 @@ class _NumpyOnly(pickle.Unpickler):
     """Unpickles CIFAR's batches allowing numpy's array reconstruction only, as Keras's
     ``RestrictedUnpickler`` does (a tampered file cannot run code)."""
 
-    _ALLOWED: ClassVar[frozenset[tuple[str, str]]] = frozenset({("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
-                ("numpy._core.multiarray", "_reconstruct")})
+    _ALLOWED: ClassVar[frozenset[tuple[str, str]]] = frozenset({
+        ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct")})
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in self._ALLOWED:
