@@ -10,6 +10,7 @@ from typing import Any
 from automl._logging import get_logger
 from automl._paths import checkpoint_dir
 from automl.engines._base import ATTR
+from automl.engines._record import state_of
 from automl.errors import UsageError
 
 __all__ = ["trial_model", "export_model", "evaluate_model", "EpochProgress"]
@@ -48,7 +49,7 @@ def trial_model(study: Any, url: str, number: int | None = None, *, retrain: boo
     trial = _pick(study, number)
     space = space_from_definition(study.user_attrs[f"{ATTR}space"])
     desc = study.user_attrs[f"{ATTR}data"]
-    config = trial.user_attrs.get(f"{ATTR}config") or {}
+    config = state_of(trial, "config") or {}
     seed_everything(keras, trial.number)
     if isinstance(space, Space):
         model = build_model(config, tuple(desc["input_shape"]), int(desc["num_classes"]))

@@ -50,9 +50,12 @@ def test_search_end_to_end_then_read_the_store(run_cli, tmp_path: Path) -> None:
     with engine.connect() as con:
         n_trials = con.execute(sa.text("SELECT COUNT(*) FROM trials")).scalar()
         attrs = {k for (k,) in con.execute(sa.text("SELECT key FROM trial_user_attributes"))}
+        machine = {k for (k,) in con.execute(sa.text("SELECT key FROM trial_system_attributes"))}
         study_attrs = {k for (k,) in con.execute(sa.text("SELECT key FROM study_user_attributes"))}
     assert n_trials == 3
-    assert {"automl:history", "automl:params_count", "automl:fit_seconds", "automl:device", "automl:config"} <= attrs
+    assert {"automl:history", "automl:params_count", "automl:fit_seconds", "automl:device"} <= attrs
+    # machine state out of the dashboard's sight, and no "automl:error null" on complete trials
+    assert "automl:config" in machine and not {"automl:config", "automl:error"} & attrs
     assert {"automl:space", "automl:data", "automl:engine", "automl:sampler", "automl:pruner"} <= study_attrs
 
     best = run_cli("best", "e2e")

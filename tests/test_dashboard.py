@@ -109,6 +109,10 @@ def test_dashboard_shows_both_engines_studies(dashboard: tuple[str, Path]) -> No
         for step, v in trial.intermediate_values.items():
             assert f"{step} {v}" in page
         assert f"automl:engine {name.removeprefix('with-')}" in page
+        # bulky machine state stays out of the user attributes the trial page lists (it once
+        # stretched the page to 7,600 px), and a complete trial shows no "automl:error null"
+        for hidden in ("automl:config ", "automl:kt_trial ", "automl:kt_state ", "automl:error "):
+            assert hidden not in page, hidden
         history = _browse(exe, f"{base}/dashboard/studies/{sid}", tmp, tmp / f"{name}-history.png")
         assert "History" in history and "Best Trial" in history
         assert (tmp / f"{name}-trials.png").stat().st_size > 10_000

@@ -123,7 +123,7 @@ def test_best_trial_card_with_its_reusable_configuration_and_export_command(sing
     config = yaml.safe_load(html.unescape(_match(r"<pre class='yaml'>(.*?)</pre>", card)))
     # A space whose every value is fixed: it draws exactly the best trial's configuration.
     space = parse_space(config)
-    assert space.sample(FixedHP({})) == best.user_attrs[f"{ATTR}config"]
+    assert space.sample(FixedHP({})) == best.system_attrs[f"{ATTR}config"]
     assert space.objective.metric == "val_accuracy"
 
 

@@ -20,7 +20,9 @@ __all__ = ["best_card", "export_command", "failed_table", "settings_table", "tri
 
 
 def _attr(t: Any, key: str) -> Any:
-    return t.user_attrs.get(f"{ATTR}{key}")
+    from automl.engines._record import state_of
+
+    return state_of(t, key)  # user attributes, or machine state kept as system ones
 
 
 def epochs_of(t: Any) -> int:

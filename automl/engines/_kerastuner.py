@@ -2,8 +2,9 @@
 
 No ``Tuner`` and no project folder: an Oracle is driven through ask/tell directly.
 Its file writes are turned off; its state (``Oracle.get_state()``) and each trial's
-state (``Trial.get_state()``) are kept in the SQL store as ``automl:kt_state`` (study)
-and ``automl:kt_trial`` (trial), so a search resumes from the store alone.
+state (``Trial.get_state()``) are kept in the SQL store as system attributes
+``automl:kt_state`` (study) and ``automl:kt_trial`` (trial), so a search resumes from the
+store alone.
 
 Every KerasTuner trial is mirrored, as it runs, by an Optuna trial of the same study:
 the values KerasTuner chose are suggested to it through a sampler that only replays
@@ -22,7 +23,8 @@ from typing import Any
 from automl._logging import get_logger
 from automl.engines._base import ATTR, Decision, Engine, TrialOutcome, TrialSpec
 from automl.engines._draw import draw
-from automl.engines._record import finish_trial, finished_count, new_trial, pending_count, plain
+from automl.engines._record import (finish_trial, finished_count, new_trial, pending_count, plain, set_state,
+                                    set_study_state, state_of, study_state)
 from automl.errors import AutomlError, StudyConflictError, UsageError
 from automl.space import HP, SearchSpace
 from automl.storage._lease import Lease
@@ -179,7 +181,7 @@ class KerasTunerEngine(Engine):
         import optuna
 
         oracle = self.oracle
-        state = self.study.user_attrs.get(f"{ATTR}kt_state")
+        state = study_state(self.study, "kt_state")
         trials = self.study.get_trials(deepcopy=False)
         if trials:
             if self.lease is None or self.lease.replaced is None:
@@ -199,7 +201,7 @@ class KerasTunerEngine(Engine):
             oracle.hyperparameters = hps
         dead: list[str] = []
         for t in trials:
-            st = t.user_attrs.get(f"{ATTR}kt_trial")  # saved when the trial started, again when it ended
+            st = state_of(t, "kt_trial")  # saved when the trial started, again when it ended
             if st is not None and state is not None:
                 trial = kt.engine.trial.Trial.from_state(st)
                 oracle.trials[trial.trial_id] = trial
@@ -318,9 +320,10 @@ class KerasTunerEngine(Engine):
         trial = new_trial(self.study, self.claim_token)
         tee = _TeeHP(KerasTunerHP(kt_trial.hyperparameters), trial, self.replay)
         config, error = draw(lambda: self.space.sample(tee), self.draw_timeout)
-        for k, v in {"engine": self.name, "config": config, "kt_trial_id": kt_trial.trial_id,
-                     "budget": budget, "kt_trial": kt_trial.get_state()}.items():
+        for k, v in {"engine": self.name, "kt_trial_id": kt_trial.trial_id, "budget": budget}.items():
             trial.set_user_attr(f"{ATTR}{k}", plain(v))
+        set_state(trial, "config", config)
+        set_state(trial, "kt_trial", kt_trial.get_state())
         earlier = self._kt_to_number.get(kt_trial.trial_id)
         if earlier is None and self._replaces:
             earlier = self._replaces.pop(0)
@@ -333,7 +336,7 @@ class KerasTunerEngine(Engine):
         self._kt_trials[trial.number] = kt_trial
         # The Oracle's state is saved as each trial starts too, not only as one ends: a run
         # killed before its first trial ended is resumed like any other.
-        self.study.set_user_attr(f"{ATTR}kt_state", plain(self.oracle.get_state()))
+        set_study_state(self.study, "kt_state", self.oracle.get_state())
         parent = self._kt_to_number.get(str(budget["trial_id"])) if budget.get("trial_id") else None
         spec = TrialSpec(number=trial.number, params=dict(trial.params), config=config,
                          epochs=int(budget["epochs"] if "epochs" in budget else config.get("epochs", 1)),
@@ -369,11 +372,11 @@ class KerasTunerEngine(Engine):
         kt_trial.message = outcome.error
         with contextlib.redirect_stdout(io.StringIO()):  # KerasTuner prints "N retries left"
             self._call(self.oracle.end_trial, kt_trial)
-        spec.handle.set_user_attr(f"{ATTR}kt_trial", plain(kt_trial.get_state()))
+        set_state(spec.handle, "kt_trial", kt_trial.get_state())
         if outcome.state == "pruned":
             outcome.state = "complete"  # KerasTuner never prunes mid-trial
         finish_trial(self.study, spec.handle, outcome, self.objective)
-        self.study.set_user_attr(f"{ATTR}kt_state", plain(self.oracle.get_state()))
+        set_study_state(self.study, "kt_state", self.oracle.get_state())
 
     def retry(self, spec: TrialSpec) -> bool:
         """True when ``tell`` queued the trial for KerasTuner to serve again (its budget unit goes back)."""

@@ -9,7 +9,7 @@ from typing import Any
 
 from automl.engines._base import ATTR, Decision, Engine, TrialOutcome, TrialSpec
 from automl.engines._draw import draw
-from automl.engines._record import finish_trial, finished_count, new_trial, plain, pop_retry
+from automl.engines._record import finish_trial, finished_count, new_trial, pop_retry, set_state
 from automl.errors import UsageError
 from automl.storage._stale import adopt_orphans, explain_stale
 from automl.space import HP, SearchSpace
@@ -97,10 +97,15 @@ def retry_failed(study: Any, number: int, max_retries: int) -> bool:
         return False
     retry = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None) or \
         optuna.storages.RetryFailedTrialCallback  # Optuna < 4.9
+    import copy
+
     frozen = next(t for t in study.get_trials(deepcopy=False) if t.number == number)
     if len(retry.retry_history(frozen)) >= max_retries:
         return False
-    retry(max_retry=max_retries, inherit_intermediate_values=False)(study, frozen)
+    # The retry starts with none of its original's results (Optuna copies user attributes).
+    clean = copy.deepcopy(frozen)
+    clean.user_attrs = {k: v for k, v in frozen.user_attrs.items() if not k.startswith(ATTR)}
+    retry(max_retry=max_retries, inherit_intermediate_values=False)(study, clean)
     return True
 
 
@@ -135,7 +140,7 @@ class OptunaEngine(Engine):
         config, error = draw(lambda: self.space.sample(OptunaHP(trial)), self.draw_timeout)
         trial.set_user_attr(f"{ATTR}engine", self.name)
         if config:
-            trial.set_user_attr(f"{ATTR}config", plain(config))
+            set_state(trial, "config", config)
         return TrialSpec(number=trial.number, params=dict(trial.params), config=config,
                          epochs=int(config.get("epochs", 1)), error=error, handle=trial,
                          checkpoint=str(self.checkpoints / f"trial_{trial.number}.weights.h5")

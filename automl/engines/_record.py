@@ -10,7 +10,7 @@ from automl._text import strip_ansi
 from automl.engines._base import ATTR, TrialOutcome
 from automl.storage._budget import CLAIM_ATTR
 
-__all__ = ["plain", "new_trial", "pop_retry", "finish_trial", "finished_count", "pending_count",
+__all__ = ["plain", "set_state", "state_of", "set_study_state", "study_state", "new_trial", "pop_retry", "finish_trial", "finished_count", "pending_count",
            "retried_numbers", "mark_unclaimed", "UNCLAIMED", "CLAIM"]
 
 # System attribute of a trial ended unrun because it held no unit of the budget.
@@ -22,6 +22,32 @@ CLAIM = CLAIM_ATTR
 def plain(obj: Any) -> Any:
     """``obj`` as JSON-compatible data (what Optuna's attribute columns accept)."""
     return json.loads(json.dumps(obj, default=str))
+
+
+# Machine state (a trial's concrete configuration, KerasTuner's trial and Oracle) is kept in
+# system attributes: the dashboard shows user attributes, and these are kilobytes of JSON
+# nobody reads there. Stores written before kept them as user attributes: read both.
+
+
+def set_state(trial: Any, key: str, value: Any) -> None:
+    """Keep ``value`` on the running Optuna ``trial`` as system attribute ``automl:KEY``."""
+    trial.study._storage.set_trial_system_attr(trial._trial_id, f"{ATTR}{key}", plain(value))  # noqa: SLF001
+
+
+def state_of(trial: Any, key: str) -> Any:
+    """What :func:`set_state` kept on ``trial`` (a FrozenTrial), else None."""
+    name = f"{ATTR}{key}"
+    return trial.system_attrs[name] if name in trial.system_attrs else trial.user_attrs.get(name)
+
+
+def set_study_state(study: Any, key: str, value: Any) -> None:
+    study._storage.set_study_system_attr(study._study_id, f"{ATTR}{key}", plain(value))  # noqa: SLF001
+
+
+def study_state(study: Any, key: str) -> Any:
+    name = f"{ATTR}{key}"
+    attrs = study._storage.get_study_system_attrs(study._study_id)  # noqa: SLF001
+    return attrs[name] if name in attrs else study.user_attrs.get(name)
 
 
 def _template(token: str) -> Any:
@@ -123,8 +149,8 @@ def finish_trial(study: Any, trial: Any, outcome: TrialOutcome, objective: str) 
         attrs["warning"] = outcome.warning
     if outcome.stopped_early is not None:
         attrs["stopped_early"] = outcome.stopped_early
-    # Always written: a retry starts with a copy of its failed original's attributes.
-    attrs["error"] = strip_ansi(outcome.error)  # Keras colours its messages; the store is read as text
+    if outcome.error is not None:  # only when there is one (a retry starts without its original's)
+        attrs["error"] = strip_ansi(outcome.error)  # Keras colours its messages; the store is read as text
     for k, v in attrs.items():
         trial.set_user_attr(f"{ATTR}{k}", plain(v))
     if outcome.state == "complete":

@@ -48,7 +48,7 @@ def test_trials_in_the_store(tiny_space: dict[str, Any], store: str, engine: str
         assert [t.intermediate_values[s] for s in steps] == pytest.approx(hist["val_accuracy"])
         assert t.value == pytest.approx(hist["val_accuracy"][-1])
         assert t.user_attrs[f"{ATTR}params_count"] > 0
-        assert t.user_attrs[f"{ATTR}config"]["layers"][0]["units"] == t.params["layer0.units"]
+        assert t.system_attrs[f"{ATTR}config"]["layers"][0]["units"] == t.params["layer0.units"]
     # Every tool reads it the same way.
     assert result.best is not None and result.best.value == pytest.approx(study.best_value)
     assert [r.number for r in result.leaderboard if r.state == "COMPLETE"][0] == study.best_trial.number

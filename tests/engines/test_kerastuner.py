@@ -115,6 +115,7 @@ def test_resume_after_a_run_killed_between_recording_a_trial_and_saving_the_orac
     6, its second tuner id being served the stale 'ongoing' trial, already complete)."""
     from automl._search import make_engine, prepare
     from automl.engines import TrialOutcome
+    from automl.engines._record import set_study_state, study_state
     from automl.runner._loop import next_spec
 
     url = f"sqlite:///{tmp_path / 'kt.db'}"
@@ -126,9 +127,9 @@ def test_resume_after_a_run_killed_between_recording_a_trial_and_saving_the_orac
     for spec, value in ((first, 0.5), (second, 0.6)):
         engine.report(spec, 0, {"val_accuracy": value})
     engine.tell(first, TrialOutcome("complete", value=0.5, history={"val_accuracy": [0.5]}))
-    saved = engine.study.user_attrs[f"{ATTR}kt_state"]  # the Oracle: the second trial ongoing
+    saved = study_state(engine.study, "kt_state")  # the Oracle: the second trial ongoing
     engine.tell(second, TrialOutcome("complete", value=0.6, history={"val_accuracy": [0.6]}))
-    engine.study.set_user_attr(f"{ATTR}kt_state", saved)  # the last save never happened
+    set_study_state(engine.study, "kt_state", saved)  # the last save never happened
     engine.close()  # the lease, as a dead process on this host loses it
 
     r = _search(tiny_space, url, 4)
@@ -137,5 +138,6 @@ def test_resume_after_a_run_killed_between_recording_a_trial_and_saving_the_orac
     assert [t.state.name for t in study.trials] == ["COMPLETE"] * 4
     assert [t.value for t in study.trials[:2]] == [0.5, 0.6]
     assert finished_count(study) == 4 and Budget(sa.create_engine(url), "r").claimed() == 4
-    ended = study.user_attrs[f"{ATTR}kt_state"]
+    ended = study_state(study, "kt_state")
+    assert f"{ATTR}kt_state" not in study.user_attrs  # machine state, out of the dashboard's sight
     assert ended["ongoing_trials"] == {} and len(ended["end_order"]) == 4

@@ -64,7 +64,7 @@ def test_a_full_checkpoint_disk_keeps_the_trained_result(tiny_space: dict[str, A
     trials = optuna.load_study(study_name="c", storage=store).trials
     assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE"]
     for t in trials:
-        assert t.value is not None and t.user_attrs[f"{ATTR}error"] is None
+        assert t.value is not None and f"{ATTR}error" not in t.user_attrs
         assert t.user_attrs[f"{ATTR}warning"].startswith("weights not kept:")
         assert "No space left on device" in t.user_attrs[f"{ATTR}warning"] or "write" in t.user_attrs[f"{ATTR}warning"]
     assert not list(small_disk.rglob("*.weights.h5"))  # no partial files left

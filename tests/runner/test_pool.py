@@ -131,7 +131,7 @@ def _check_one_retry(trials: list[Any], n: int) -> None:
     retry = [t for t in trials if t.system_attrs.get("failed_trial") == failed[0].number]
     assert len(retry) == 1 and retry[0].state == optuna.trial.TrialState.COMPLETE
     assert retry[0].params == failed[0].params
-    assert retry[0].user_attrs[f"{ATTR}error"] is None
+    assert f"{ATTR}error" not in retry[0].user_attrs  # none of its original's results
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(complete) == n and len(trials) == n + 1
     # No pruner: workers do not wait for an answer after each epoch, and every epoch is recorded.
