@@ -230,6 +230,20 @@ def test_script_without_main_guard_is_told_how_to_fix_it(tmp_path: Path) -> None
     assert 'if __name__ == "__main__":' in r.stderr.splitlines()[-1]
 
 
+def _wait_until_running(proc: Any, url: str, count: int, within: float = 240) -> bool:
+    """Whether study "tiny" had ``count`` trials RUNNING at once while ``proc`` ran."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.5)
+        try:
+            states = [t.state for t in optuna.load_study(study_name="tiny", storage=url).trials]
+        except Exception:  # noqa: BLE001 - not created yet
+            continue
+        if states.count(optuna.trial.TrialState.RUNNING) >= count:
+            return True
+    return False
+
+
 def test_a_second_process_on_a_running_kerastuner_study_is_refused(tmp_path: Path) -> None:
     (tmp_path / "tiny.yaml").write_text(TINY_YAML.replace("epochs: 2", "epochs: 6"))
     cmd = [sys.executable, "-m", "automl", "search", "tiny.yaml", "--engine", "kerastuner", "--trials", "6",
@@ -237,16 +251,7 @@ def test_a_second_process_on_a_running_kerastuner_study_is_refused(tmp_path: Pat
     first = subprocess.Popen(cmd, cwd=tmp_path, env=cli_env(tmp_path), stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE, text=True)
     url = f"sqlite:///{tmp_path / 'automl.db'}"
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and first.poll() is None:
-        time.sleep(0.5)
-        try:
-            states = [t.state for t in optuna.load_study(study_name="tiny", storage=url).trials]
-        except Exception:  # noqa: BLE001 - not created yet
-            continue
-        if optuna.trial.TrialState.RUNNING in states:
-            break
-    else:
+    if not _wait_until_running(first, url, 1):
         first.kill()
         pytest.fail("the first search never had a running trial")
     second = subprocess.run(cmd, cwd=tmp_path, env=cli_env(tmp_path), capture_output=True, text=True, timeout=300)
@@ -345,16 +350,7 @@ def test_ctrl_c_with_workers_prints_one_line_and_leaves_nothing_running(tmp_path
     p = subprocess.Popen(cmd, cwd=tmp_path, env=cli_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True, start_new_session=True)
     url = f"sqlite:///{tmp_path / 'automl.db'}"
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and p.poll() is None:
-        time.sleep(0.5)
-        try:
-            states = [t.state for t in optuna.load_study(study_name="tiny", storage=url).trials]
-        except Exception:  # noqa: BLE001 - not created yet
-            continue
-        if states.count(optuna.trial.TrialState.RUNNING) == 2:
-            break
-    else:
+    if not _wait_until_running(p, url, 2):
         p.kill()
         pytest.fail(f"the search never ran two trials at once: {p.communicate()[1][-2000:]}")
     os.killpg(p.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
