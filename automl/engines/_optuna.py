@@ -11,7 +11,7 @@ from automl.engines._base import ATTR, Decision, Engine, TrialOutcome, TrialSpec
 from automl.engines._draw import draw
 from automl.engines._record import finish_trial, finished_count, new_trial, pop_retry, set_state
 from automl.errors import UsageError
-from automl.storage._stale import adopt_orphans, explain_stale
+from automl.storage._stale import adopt_orphans, fail_stale
 from automl.space import HP, SearchSpace
 
 __all__ = ["OptunaEngine", "OptunaHP", "SAMPLERS", "PRUNERS", "make_sampler", "make_pruner", "pruner_warmup"]
@@ -167,9 +167,5 @@ class OptunaEngine(Engine):
         return retry_failed(self.study, spec.number, self.max_retries)
 
     def reap_stale(self) -> None:
-        import optuna
-
-        storage, study_id = self.study._storage, self.study._study_id  # noqa: SLF001
-        adopt_orphans(storage, study_id)
-        explain_stale(storage, study_id)
-        optuna.storages.fail_stale_trials(self.study)
+        adopt_orphans(self.study._storage, self.study._study_id)  # noqa: SLF001
+        fail_stale(self.study)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.abc
+import importlib.machinery
 import os
 import sys
 from collections.abc import Iterator
@@ -83,11 +84,21 @@ def configure_backend(backend: str) -> None:
 OPTIONAL_INTEGRATIONS = ("sklearn", "matplotlib", "IPython", "pandas")
 
 
-class _SkipOptional(importlib.abc.MetaPathFinder):
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+class _SkipOptional(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Finds the optional packages, with no origin, and fails to load them. Raising in
+    ``find_spec`` instead broke code that probes with ``importlib.util.find_spec`` (PyTorch's
+    ``torch._dynamo`` does, for pandas, while the torch backend of Keras imports)."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> importlib.machinery.ModuleSpec | None:
         if name.partition(".")[0] in OPTIONAL_INTEGRATIONS:
-            raise ModuleNotFoundError(f"{name} is not imported while an automl worker imports Keras", name=name)
+            return importlib.machinery.ModuleSpec(name, self)
         return None
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
+        raise ModuleNotFoundError(f"{spec.name} is not imported while an automl worker imports Keras", name=spec.name)
+
+    def exec_module(self, module: ModuleType) -> None:  # never reached: create_module raises
+        raise ModuleNotFoundError(f"{module.__name__} is not imported while an automl worker imports Keras")
 
 
 @contextlib.contextmanager

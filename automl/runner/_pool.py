@@ -8,10 +8,13 @@ a worker whose memory grew past its bound is replaced between trials.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import multiprocessing as mp
 import signal
+import threading
 import time
+from collections.abc import Iterator
 from multiprocessing.connection import wait
 from typing import Any
 
@@ -95,6 +98,22 @@ class _Worker:
     free_since: float | None = None  # when it last became free for a trial
 
 
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """A worker starts with Ctrl-C ignored, inherited from here: Python installs its
+    KeyboardInterrupt handler only where SIGINT is not ignored, and a worker's start (its
+    bootstrap unpickles the space, importing a user's module and Keras) comes before any
+    line of its own could ignore it. The coordinator alone handles Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _death_reason(process: Any) -> str:
     code = process.exitcode
     if code is not None and code < 0:
@@ -151,7 +170,8 @@ class _Pool:
         p = self.ctx.Process(target=worker_main, name=f"automl-worker-{slot.index}",
                              args=(slot, child, self.space, self.settings.backend,
                                    self.settings.seed, self.settings.data_on_device), daemon=True)
-        p.start()
+        with _sigint_ignored():
+            p.start()
         child.close()
         w = self.workers[slot.index] = _Worker(slot, p, parent)
         self.observer.on_worker(slot.label, "starting (importing Keras)")

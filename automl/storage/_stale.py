@@ -18,7 +18,7 @@ from typing import Any
 from automl._logging import get_logger
 from automl.storage._clock import age_s, db_now
 
-__all__ = ["first_heartbeat", "adopt_orphans", "live_running", "running_numbers", "explain_stale", "grace_seconds",
+__all__ = ["first_heartbeat", "adopt_orphans", "live_running", "running_numbers", "fail_stale", "grace_seconds",
            "heartbeats_on", "rdb_of"]
 
 _log = get_logger("storage")
@@ -103,22 +103,42 @@ def running_numbers(storage: Any, study_id: int) -> list[int]:
     return [number for _, number, _ in _beats(storage, study_id)]
 
 
-def explain_stale(storage: Any, study_id: int) -> list[int]:
-    """Write why on each RUNNING trial that Optuna is about to fail as stale (``automl:error``):
-    otherwise it is recorded with no reason. Returns their numbers."""
-    grace = grace_seconds(storage) if heartbeats_on(storage) else None
-    found = []
-    for tid, number, age in _beats(storage, study_id):
-        if grace is None or age <= grace:
-            continue
+def fail_stale(study: Any) -> list[int]:
+    """Fail the study's stale trials, each with why (``automl:error``), then pass each to the
+    storage's stale-trial callback (the retry): what ``optuna.storages.fail_stale_trials``
+    does, which records no reason. The reason is written just before the trial is failed,
+    once Optuna's own query found it stale. Returns the numbers of the trials failed."""
+    import copy
+
+    import optuna
+    from optuna.trial import TrialState
+
+    storage, study_id = study._storage, study._study_id  # noqa: SLF001
+    if not heartbeats_on(storage):
+        return []
+    stale = storage._get_stale_trial_ids(study_id)  # noqa: SLF001 - Optuna's own rule for "stale"
+    if not stale:
+        return []
+    grace = grace_seconds(storage)
+    ages = {tid: age for tid, _, age in _beats(storage, study_id)}
+    failed = []
+    for tid in stale:
+        age = f"{ages[tid]:.0f} s ago" if tid in ages else "long ago"
         try:
             storage.set_trial_user_attr(tid, "automl:error", f"its process stopped sending heartbeats (last beat "
-                                                             f"{age:.0f} s ago, grace period {grace:.0f} s)")
-        except Exception as e:  # noqa: BLE001 - it finished meanwhile: nothing to explain
-            _log.debug("trial %d finished before it was failed as stale: %s", number, e)
+                                                             f"{age}, grace period {grace:.0f} s)")
+            if storage.set_trial_state_values(tid, state=TrialState.FAIL):
+                failed.append(tid)
+        except optuna.exceptions.UpdateFinishedTrialError:  # its owner, or another process, ended it first
             continue
-        found.append(number)
-    return found
+    callback = storage.get_heartbeat_stale_trial_callback()
+    numbers = []
+    for tid in failed:
+        frozen = copy.deepcopy(storage.get_trial(tid))
+        numbers.append(frozen.number)
+        if callback is not None:
+            callback(study, frozen)
+    return numbers
 
 
 def live_running(storage: Any, study_id: int) -> list[tuple[int, float]]:

@@ -92,3 +92,30 @@ def test_workers_import_keras_without_its_optional_integrations(tmp_path: Path) 
     assert "_SkipOptional" not in lean["finders"]
     full = run_on_jax(_IMPORT_SCRIPT.replace("SKIP", "False"), tmp_path)
     assert "sklearn" in full["imported"], "Keras no longer imports scikit-learn: OPTIONAL_INTEGRATIONS is stale"
+
+
+def test_skipped_integrations_can_still_be_probed_with_find_spec(tmp_path: Path) -> None:
+    """PyTorch's torch._dynamo calls importlib.util.find_spec("pandas") while the torch backend
+    of Keras imports: the finder raised there, and no torch worker started on a GPU."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import importlib.util, sys\n"
+        "from automl.model._backend import _without_optional_integrations\n"
+        "with _without_optional_integrations():\n"
+        "    spec = importlib.util.find_spec('sklearn')\n"  # probing: no exception, nothing to load from
+        "    assert spec is not None and spec.origin is None, spec\n"
+        "    try:\n"
+        "        import sklearn\n"
+        "    except ImportError as e:\n"  # importing: as if it were not installed
+        "        assert 'not imported while an automl worker' in str(e)\n"
+        "    else:\n"
+        "        raise SystemExit('sklearn was imported')\n"
+        "    assert 'sklearn' not in sys.modules\n"
+        "import sklearn\n"  # afterwards, as usual
+        "print('ok')\n")
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                       env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
