@@ -140,10 +140,6 @@ def check_data_arguments(*, val_split: Any = 0.2, test_split: Any = 0.0, data_se
     val = a.number("val_split", val_split, above=0.0, below=1.0)
     test = a.number("test_split", test_split, at_least=0.0, below=1.0)
     assert val is not None and test is not None
-    if test > 0 and val + test >= 1:
-        raise UsageError(f"{a.name('val_split')} ({val:g}) and {a.name('test_split')} ({test:g}) must add up to "
-                         f"less than 1: the test split is taken from all the samples, then the validation split "
-                         f"from the rest")
     seed = a.integer("data_seed", data_seed, 0, MAX_SEED - 1)
     assert seed is not None
     return val, test, seed, a.text("label_column", label_column)
@@ -363,17 +359,36 @@ def make_engine(engine: str, space: SearchSpace, data: Dataset, *, url: str, stu
 
 def _check_same_data(study: Any, study_name: str, data: Dataset, fingerprint: dict[str, Any]) -> None:
     """Refuse to continue a study on other data than it was run on (its trials would not
-    compare, and the export would rebuild a model for the wrong shapes). Studies made
-    before fingerprints were stored are not checked."""
+    compare, and the export would rebuild a model for the wrong shapes). A study made
+    before fingerprints were stored gets one from the data its description reloads, once
+    that data is found to be this one."""
     stored = study.user_attrs.get(f"{ATTR}data_fingerprint")
     if not isinstance(stored, dict):
-        return
+        stored = _fingerprint_of_old_study(study)
+        if stored is None:
+            return
+        if not data_differences(stored, fingerprint):
+            study.set_user_attr(f"{ATTR}data_fingerprint", stored)
     differences = data_differences(stored, fingerprint)
     if differences:
         old = (study.user_attrs.get(f"{ATTR}data") or {}).get("name", "?")
         raise StudyConflictError(f"study {study_name!r} was run on other data than {data.name}: "
                                  f"{'; '.join(differences)} (the study's data: {old}); continue it on the study's "
                                  f"data (leave out --data) or use another --study name")
+
+
+def _fingerprint_of_old_study(study: Any) -> dict[str, Any] | None:
+    """The fingerprint of the data a study without one was run on, reloaded from its
+    description; None for a new study, or when that data cannot be reloaded here."""
+    desc = study.user_attrs.get(f"{ATTR}data")
+    if not isinstance(desc, dict) or not study.get_trials(deepcopy=False):
+        return None
+    try:
+        return data_fingerprint(data_from_description(desc))
+    except Exception as e:  # noqa: BLE001 - a file moved, a dataset not cached here: nothing to compare with
+        _log.info("study %s has no data fingerprint and its data cannot be reloaded to make one (%s): not "
+                  "checked", study.study_name, e)
+        return None
 
 
 def _with_budget(engine: Engine, storage: Any, study: Any, n_trials: int) -> Engine:

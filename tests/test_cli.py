@@ -274,8 +274,6 @@ def test_seed_cnn_on_cifar10_from_keras_cache(run_cli, tmp_path: Path) -> None: 
 # Flags that are wrong whatever the space and data: the message names the flag, alone.
 ARG_CASES = {
     "negative test split": (["--test-split", "-0.1"], "--test-split must be ≥ 0 and below 1 (got -0.1)"),
-    "splits adding up to 1": (["--val-split", "0.5", "--test-split", "0.5"],
-                              "--val-split (0.5) and --test-split (0.5) must add up to less than 1"),
     "validation split of 1": (["--val-split", "1"], "--val-split must be above 0 and below 1 (got 1)"),
     "zero epochs": (["--epochs", "0"], "--epochs must be ≥ 1 (got 0)"),
     "zero batch size": (["--batch-size", "0"], "--batch-size must be ≥ 1 (got 0)"),
@@ -347,9 +345,13 @@ def test_a_study_continues_only_on_its_own_data(run_cli, tmp_path: Path) -> None
     with engine.begin() as con:
         con.execute(sa.text("DELETE FROM study_user_attributes WHERE key = 'automl:data_fingerprint'"))
     engine.dispose()
+    # ... and is then guarded too: its own data reloaded gave it a fingerprint
+    mixed = run_cli("search", "--study", "fp", "--data", "scaled.npz", "--trials", "4", "-q")
+    assert_one_error(mixed, "was run on other data than scaled")
     old = run_cli("search", "--study", "fp", "--trials", "4", "-q")
     assert old.returncode == 0, old.stderr
     assert len(optuna.load_study(study_name="fp", storage=url).trials) == 4
+    assert "automl:data_fingerprint" in optuna.load_study(study_name="fp", storage=url).user_attrs
 
 
 def test_reading_the_store_imports_no_deep_learning_framework(tmp_path: Path) -> None:

@@ -23,12 +23,24 @@ _ATOL = 1e-3  # a sum of thousands of features near 0 keeps their last bits' dif
 _ROWS = 16
 
 
+# Rows read at a time for the moments: whole-array float64 temporaries would double the
+# data's memory (an image cache is memory-mapped, and may not fit twice).
+_CHUNK = 4096
+
+
 def _stats(x: np.ndarray | None) -> list[float] | None:
     if x is None or x.size == 0:
         return None
-    rows = x[:_ROWS].reshape(min(len(x), _ROWS), -1).sum(axis=1, dtype=np.float64)
-    return [float(x.mean(dtype=np.float64)), float(x.std(dtype=np.float64)), float(x.min()), float(x.max()),
-            *map(float, rows)]
+    flat = x.reshape(len(x), -1)
+    total = squares = 0.0
+    for i in range(0, len(flat), _CHUNK):
+        chunk = flat[i:i + _CHUNK].astype(np.float64)
+        total += float(chunk.sum())
+        squares += float(np.square(chunk).sum())
+    mean = total / flat.size
+    std = math.sqrt(max(squares / flat.size - mean * mean, 0.0))
+    rows = flat[:_ROWS].sum(axis=1, dtype=np.float64)
+    return [mean, std, float(x.min()), float(x.max()), *map(float, rows)]
 
 
 def data_fingerprint(data: Dataset) -> dict[str, Any]:

@@ -319,7 +319,7 @@ class KerasTunerEngine(Engine):
         self.replay.clear()
         trial = new_trial(self.study, self.claim_token)
         tee = _TeeHP(KerasTunerHP(kt_trial.hyperparameters), trial, self.replay)
-        config, error = draw(lambda: self.space.sample(tee), self.draw_timeout)
+        config, error = draw(self.space.sample, tee, self.draw_timeout)
         for k, v in {"engine": self.name, "kt_trial_id": kt_trial.trial_id, "budget": budget}.items():
             trial.set_user_attr(f"{ATTR}{k}", plain(v))
         set_state(trial, "config", config)

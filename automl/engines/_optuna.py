@@ -137,10 +137,9 @@ class OptunaEngine(Engine):
         return None if trial is None else self._spec(trial)
 
     def _spec(self, trial: Any) -> TrialSpec:
-        config, error = draw(lambda: self.space.sample(OptunaHP(trial)), self.draw_timeout)
+        config, error = draw(self.space.sample, OptunaHP(trial), self.draw_timeout)
         trial.set_user_attr(f"{ATTR}engine", self.name)
-        if config:
-            set_state(trial, "config", config)
+        set_state(trial, "config", config)  # always: a retry starts with a copy of its original's
         return TrialSpec(number=trial.number, params=dict(trial.params), config=config,
                          epochs=int(config.get("epochs", 1)), error=error, handle=trial,
                          checkpoint=str(self.checkpoints / f"trial_{trial.number}.weights.h5")

@@ -1,7 +1,7 @@
 """A study's global trial budget, claimed atomically in the store.
 
 Several coordinators (on one host or many) share one study. Before making a trial, each
-claims one unit: ``UPDATE automl_budget SET claimed = claimed + 1 WHERE study = :s AND
+claims one unit: ``UPDATE automl_study_budget SET claimed = claimed + 1 WHERE study = :s AND
 claimed < :n`` succeeds for exactly ``n`` claims, whatever the number of processes, on
 SQLite, PostgreSQL and MySQL alike. A failed trial that is retried hands its unit to its
 retry (a WAITING trial), which starts without claiming.
@@ -128,7 +128,7 @@ class Budget:
         in :attr:`token`, for the trial) until :meth:`settle` or :meth:`release`."""
         self.reap()
         token = uuid.uuid4().hex
-        # Every transaction here touches automl_claims before automl_budget: no two wait on
+        # Every transaction here touches automl_claims before automl_study_budget: no two wait on
         # each other in opposite orders.
         with self.engine.connect() as con:
             with con.begin() as txn:

@@ -259,12 +259,9 @@ def test_the_budget_spent_a_search_waits_for_another_process_trial_and_retries_i
     import time
 
     from automl._search import make_engine, prepare
+    from automl.runner import SearchObserver
 
-    def run(n: int) -> Any:
-        return automl.search(tiny_space, "digits", n_trials=n, storage=store, study_name="o", seed=0, epochs=1,
-                             heartbeat_s=1)
-
-    run(2)
+    automl.search(tiny_space, "digits", n_trials=2, storage=store, study_name="o", seed=0, epochs=1, heartbeat_s=1)
     # another coordinator's trial, holding the last unit: it beats for a while, then its process dies
     prep = prepare(tiny_space, "digits", epochs=1)
     other = make_engine("optuna", prep.space, prep.data, url=store, study_name="o", sampler="tpe", pruner="none",
@@ -273,16 +270,26 @@ def test_the_budget_spent_a_search_waits_for_another_process_trial_and_retries_i
     spec = other.ask()
     assert spec is not None and other.settle(3)
     tid = spec.handle._trial_id
-    stop = time.monotonic() + 6
+    looping = threading.Event()
+
+    class Started(SearchObserver):
+        def on_search_start(self, total: int, done: int, slots: list[str] | None = None) -> None:
+            looping.set()
 
     def beat() -> None:
-        while time.monotonic() < stop:
+        # alive until 4 s after the search's loop began (then its process "dies"), however
+        # slowly the search got there: it must find the trial running, whatever the machine
+        stop = None
+        while stop is None or time.monotonic() < stop:
             other.storage.record_heartbeat(tid)  # type: ignore[attr-defined]
+            if stop is None and looping.is_set():
+                stop = time.monotonic() + 4
             time.sleep(0.3)
 
     beating = threading.Thread(target=beat, daemon=True)
     beating.start()
-    r = run(3)
+    r = automl.search(tiny_space, "digits", n_trials=3, storage=store, study_name="o", seed=0, epochs=1,
+                      heartbeat_s=1, observer=Started())
     beating.join()
     trials = optuna.load_study(study_name="o", storage=store).trials
     assert r.ran == 1 and [t.state.name for t in trials] == ["COMPLETE", "COMPLETE", "FAIL", "COMPLETE"]
