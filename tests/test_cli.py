@@ -104,6 +104,9 @@ SPACE_CASES = {
     "unknown key": (TINY_YAML + "extra: 1\n", "extra"),
     "not yaml": ("model: [unclosed\n", "not valid YAML"),
     # brackets in the user's text once read as rich markup: a MarkupError traceback, exit 1
+    # a search of out-of-memory trials once: refused, naming the field and how to raise the bound
+    "a layer too big to build": ("model:\n  layers:\n    - {type: dense, units: {low: 100000000, high: 1000000000}}\n",
+                                 "model.layers[0].units: a dense layer this size has at least 200,000,000 weights"),
     "markup in a value": ("model:\n  layers:\n    - {type: '[/x]', units: 4}\n", "'[/x]'"),
     "conv2d on 1-D data": ("model:\n  layers:\n    - {type: conv2d, filters: 4, kernel_size: 3}\n",
                            "model.layers[0].type"),

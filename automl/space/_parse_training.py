@@ -8,11 +8,12 @@ from automl.space._catalog import (EARLY_STOPPING, LEARNING_RATE, LOSSES, METRIC
                                    SCHEDULES, Arg)
 from automl.space._limits import key_text, show
 from automl.space._params import Choice, Fixed, Param, Problems, mapping, parse_param
+from automl.space._sizes import DEFAULT_MAX_LAYER_PARAMS
 from automl.space._space import OptimizerSpec, ScheduleSpec, TrainingSpec
 
 __all__ = ["parse_optimizer", "parse_training"]
 
-_TRAINING_KEYS = ("batch_size", "epochs", "loss", "metrics", "early_stopping", "label_smoothing")
+_TRAINING_KEYS = ("batch_size", "epochs", "loss", "metrics", "early_stopping", "label_smoothing", "max_layer_params")
 
 
 def parse_optimizer(raw: Any, problems: Problems) -> OptimizerSpec | None:
@@ -86,9 +87,13 @@ def parse_training(raw: Any, problems: Problems) -> TrainingSpec | None:
     early = _early_stopping(m["early_stopping"], problems) if "early_stopping" in m else None
     smoothing = parse_param(m["label_smoothing"], Arg("float", ge=0.0, lt=1.0), "training.label_smoothing",
                             problems) if "label_smoothing" in m else None
+    limit = m.get("max_layer_params", DEFAULT_MAX_LAYER_PARAMS)
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        problems.add("training.max_layer_params", f"must be a positive integer (got {show(limit)})")
+        ok = False
     if batch is None or not ok:
         return None
-    return TrainingSpec(batch, epochs, loss, tuple(metrics), early, smoothing)
+    return TrainingSpec(batch, epochs, loss, tuple(metrics), early, smoothing, limit)
 
 
 def _schedule(raw: Any, problems: Problems) -> ScheduleSpec | None:

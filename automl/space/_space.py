@@ -13,6 +13,7 @@ from automl.errors import SpaceError
 from automl.space._catalog import RECURRENT, SCHEDULES
 from automl.space._hp import HP
 from automl.space._params import Choice, Fixed, IntRange, Param
+from automl.space._sizes import DEFAULT_MAX_LAYER_PARAMS, oversized_layers
 from automl.space._shapes import RankError, Step, effective_input_shape, sequence_ranks, walk_ranks
 
 __all__ = ["LayerSpec", "RepeatSpec", "ScheduleSpec", "OptimizerSpec", "TrainingSpec", "Objective", "Space",
@@ -74,6 +75,7 @@ class TrainingSpec:
     metrics: tuple[str, ...]
     early_stopping: dict[str, Param] | None = None
     label_smoothing: Param | None = None
+    max_layer_params: int = DEFAULT_MAX_LAYER_PARAMS  # see automl/space/_sizes.py
 
 
 @dataclass(frozen=True)
@@ -197,6 +199,19 @@ class Space:
             walk_ranks(spec_steps(self.layers), input_shape)
         except RankError as e:
             raise SpaceError([(e.path, e.message)]) from None
+        too_big = list(oversized_layers(_layer_paths(self.layers), self.training.max_layer_params))
+        if too_big:
+            raise SpaceError(too_big)
+
+
+def _layer_paths(items: Iterable[Item]) -> Iterator[tuple[str, str, dict[str, Param]]]:
+    """(field path, type, arguments) of every layer, those inside blocks too."""
+    for i, item in enumerate(items):
+        if isinstance(item, LayerSpec):
+            yield f"model.layers[{i}]", item.type, item.args
+        else:
+            for j, layer in enumerate(item.layers):
+                yield f"model.layers[{i}].layers[{j}]", layer.type, layer.args
 
 
 def spec_steps(items: Iterable[Item]) -> list[Step]:
