@@ -38,10 +38,9 @@ def _quiet_fd2() -> Iterator[None]:
         os.close(saved)
 
 
-# XLA's Triton GEMM autotuning compiles many candidate kernels for every matrix product:
-# measured on 2 x H200 (benchmarks/README.md), a small CNN's first trial in each of 8
-# workers compiled for 12.2 s with it and 7.3 s without, later trials 2.2 s and 1.8 s,
-# with epochs as fast (cuBLAS runs the products instead).
+# XLA's Triton GEMM autotuning compiles many candidate kernels for every matrix product,
+# which costs first trials seconds and epochs nothing (cuBLAS runs the products instead;
+# benchmarks/README.md).
 TRITON_GEMM_FLAG = "--xla_gpu_enable_triton_gemm=false"
 
 
@@ -64,8 +63,8 @@ def configure_backend(backend: str) -> None:
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     if backend == "jax":
-        # Compiled XLA programs are reused across trials, workers and runs: measured on an
-        # H100 (benchmarks/README.md), compiling costs more than training small models.
+        # Compiled XLA programs are reused across trials, workers and runs: compiling costs
+        # more than training small models (benchmarks/README.md).
         from automl._paths import cache_dir
 
         os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(cache_dir() / "xla"))
@@ -79,8 +78,8 @@ def configure_backend(backend: str) -> None:
 # Packages Keras imports only for optional integrations (its scikit-learn wrappers, image
 # galleries, IPython display of saved files, pandas inputs), each in a try/except
 # ImportError. scikit-learn is automl's own dependency and matplotlib comes with mnist1d,
-# so Keras always found them: on the lent 2 x H200 machine they were about 2.3 s of a
-# 6.8 s ``import keras``. Worker processes, which train on NumPy arrays only, skip them.
+# so Keras always found them, a third of ``import keras`` (benchmarks/README.md). Worker
+# processes, which train on NumPy arrays only, skip them.
 OPTIONAL_INTEGRATIONS = ("sklearn", "matplotlib", "IPython", "pandas")
 
 

@@ -8,9 +8,8 @@ truncation) and the arrays are copied to the device as they are: nothing to comp
 Initializers of other kinds are left to Keras.
 
 The same holds for the variables Keras creates inside ``fit``: the optimizer's slots
-(zeros of each weight's shape) and the metrics' totals. On a GPU each of those programs
-cost 0.2-0.4 s to compile with one worker (2 x H200, benchmarks/README.md), more when
-several workers compile at once: ``host_constants`` fills them with NumPy too.
+(zeros of each weight's shape) and the metrics' totals: on a GPU each would be a program to
+compile (benchmarks/README.md), so ``host_constants`` fills them with NumPy too.
 """
 
 from __future__ import annotations

@@ -1,14 +1,13 @@
 """Starting a GPU worker's device while Keras is still being imported.
 
 A fresh JAX process pays, once, for the CUDA context and for the first use of the GPU
-compiler and its libraries (cuDNN, cuBLAS, the autotuner): measured on 2 x H200
-(benchmarks/README.md), a worker's first trial compiled for about 5 s longer than its
-later ones, and ``jax.devices()`` alone took 1-2 s. Those are mostly native code that
+compiler and its libraries (cuDNN, cuBLAS, the autotuner), seconds of a worker's first
+trial (benchmarks/README.md). Those are mostly native code that
 runs without Python's lock, so a thread can do them while the main thread imports Keras
 (2-4 s of Python). ``start_warmup`` starts that thread; the worker joins it before it
 takes its first trial. What the first trial still pays is mostly XLA autotuning its own
-convolution shapes, longer when several workers on a GPU do it at once; a warm-up network
-closer to a trial did not shorten it (benchmarks/README.md, runs 15-17). A worker that
+convolution shapes, longer when several workers on a GPU do it at once, which a warm-up
+network closer to a trial does not shorten (benchmarks/README.md). A worker that
 keeps its data on the GPU copies it there in another thread, started once the device is up.
 """
 
@@ -56,10 +55,8 @@ def start_warmup(backend: str, then: Callable[[], None] | None = None,
     is started and ``then`` is not called).
 
     ``then`` (a worker copies its data to the device there) runs in a thread of its own,
-    started as soon as the device is up, while the warm-up compiles: measured on 2 x H200
-    (benchmarks/README.md, runs 29-31), copying 40,000 images after the warm-up had kept
-    workers waiting 0.25-0.36 s; in parallel it ended before the warm-up (the workers were
-    not measurably ready sooner: importing Keras became the last step). The returned
+    started as soon as the device is up, while the warm-up compiles, so that copying the data
+    never keeps a worker waiting (benchmarks/README.md). The returned
     thread ends after both. Call it after
     :func:`automl.model.configure_backend` (JAX reads its settings when it starts). A
     failure of the warm-up is only logged: the first trial meets the same error and

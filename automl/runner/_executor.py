@@ -66,8 +66,8 @@ class InProcessExecutor:
     trial; every trial is seeded with ``seed + trial number``. With ``freeze_gc`` (worker
     processes, which run nothing else) what survives the clearing is moved out of the
     garbage collector's sight (``gc.freeze``): Keras's ``clear_session`` runs a full
-    collection, which otherwise walks every object of Keras and JAX (about 480,000; 0.3 s
-    a trial on JAX, measured) to find the last trial's model.
+    collection, which otherwise walks every object of Keras and JAX each trial to find the
+    last trial's model.
 
     With ``data_on_device`` (JAX only), the training and validation arrays are copied to
     JAX's default device once, at the first trial, and every trial's batches are cut there
@@ -243,10 +243,8 @@ def epoch_only_callbacks(keras: Any, callbacks: list[Any], model: Any, *, epochs
 
     Keras's own list converts every batch's metrics to Python floats before calling the
     per-batch hooks, even when no callback overrides them: on JAX, a task on a thread pool
-    per batch that waits for the device and copies the metrics to the host. Skipping it,
-    measured side by side on 2 x H200 (benchmarks/README.md, run 22): epochs after the
-    first 0.433 -> 0.401 s with 4 workers on a GPU, 0.455 -> 0.401 s with 8 on two; 5 % and
-    7 % more trials a minute; a fifth less host CPU. A callback that overrides a per-batch
+    per batch that waits for the device and copies the metrics to the host; skipping it makes
+    epochs shorter (benchmarks/README.md). A callback that overrides a per-batch
     hook is refused (it would never be called).
     """
     base = keras.callbacks.Callback

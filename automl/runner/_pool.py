@@ -38,8 +38,8 @@ _log = get_logger("runner")
 class PoolSettings:
     """``trial_timeout``: seconds a trial may run. ``memory_growth``: a worker is replaced when
     its memory exceeds (1 + growth) × what it held after its first trial. ``data_on_device``:
-    GPU workers on JAX keep the data on their GPU (``InProcessExecutor``): 19 % more trials
-    a minute on one and on two H200s (benchmarks/README.md, run 18)."""
+    GPU workers on JAX keep the data on their GPU (``InProcessExecutor``), for more trials a
+    minute (benchmarks/README.md)."""
 
     backend: str | None = None
     seed: int = 0

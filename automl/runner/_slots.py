@@ -16,8 +16,7 @@ __all__ = ["Slot", "detect_gpus", "plan_slots", "cpu_count", "auto_trials_per_gp
 # (DESIGN.md: 8 at once took 48 s where one alone took 20 s).
 AUTO_TRIALS_PER_GPU = 4
 # Each worker compiles its trials' XLA programs on the host CPU: with fewer than about 4
-# cores a worker, more workers made trials longer, not more (benchmarks/README.md, run 5:
-# 16 workers on 32 cores ran 2.45x the plain loop, 4 workers 3.65x).
+# cores a worker, more workers make trials longer, not more (benchmarks/README.md).
 CPUS_PER_WORKER = 4
 
 

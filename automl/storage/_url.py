@@ -155,9 +155,8 @@ def _sqlite_without_fsync_per_commit(engine: Any) -> None:
     ``synchronous=NORMAL``: a commit no longer waits for the disk, only WAL checkpoints do.
 
     With SQLite's default (FULL) each commit is an fsync, and a trial makes dozens (its
-    creation, each epoch's report, the heartbeat, the budget, the result): measured on the
-    2-core dev machine (benchmarks/README.md, ``store_overhead.py``), an Optuna trial with 16
-    reports spent 28 % less time in the store. A process killed at any point
+    creation, each epoch's report, the heartbeat, the budget, the result), a large share of
+    a short trial's time in the store (benchmarks/README.md). A process killed at any point
     loses nothing: what it committed is in the operating system's hands. What NORMAL gives
     up is the last transactions before a power cut or an operating-system crash; the file
     stays consistent (those transactions are rolled back in order, the budget with its
