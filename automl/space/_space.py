@@ -13,7 +13,7 @@ from automl.errors import SpaceError
 from automl.space._catalog import RECURRENT, SCHEDULES
 from automl.space._hp import HP
 from automl.space._params import Choice, Fixed, IntRange, Param
-from automl.space._sizes import DEFAULT_MAX_LAYER_PARAMS, oversized_layers
+from automl.space._sizes import DEFAULT_MAX_LAYER_PARAMS, oversized_layers, unbuildable_layers
 from automl.space._shapes import RankError, Step, effective_input_shape, sequence_ranks, walk_ranks
 
 __all__ = ["LayerSpec", "RepeatSpec", "ScheduleSpec", "OptimizerSpec", "TrainingSpec", "Objective", "Space",
@@ -196,9 +196,12 @@ class Space:
     def check_data(self, input_shape: tuple[int, ...], num_classes: int) -> None:
         """Raise :class:`SpaceError` if this space cannot run on data of that shape."""
         try:
-            walk_ranks(spec_steps(self.layers), input_shape)
+            shape = walk_ranks(spec_steps(self.layers), input_shape)
         except RankError as e:
             raise SpaceError([(e.path, e.message)]) from None
+        too_small = unbuildable_layers(self.layers, shape)
+        if too_small:
+            raise SpaceError(too_small)
         too_big = list(oversized_layers(_layer_paths(self.layers), self.training.max_layer_params))
         if too_big:
             raise SpaceError(too_big)
