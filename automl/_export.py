@@ -10,7 +10,7 @@ from typing import Any
 from automl._logging import get_logger
 from automl._paths import checkpoint_dir
 from automl.engines._base import ATTR
-from automl.engines._record import state_of
+from automl.engines._record import epochs_of, state_of
 from automl.errors import UsageError
 
 __all__ = ["trial_model", "export_model", "evaluate_model", "EpochProgress"]
@@ -64,7 +64,7 @@ def trial_model(study: Any, url: str, number: int | None = None, *, retrain: boo
         data = data_from_description(desc)
         x = np.concatenate([data.x_train, data.x_val])
         y = np.concatenate([data.y_train, data.y_val])
-        epochs = int(config.get("epochs") or max(len(v) for v in trial.user_attrs[f"{ATTR}history"].values()))
+        epochs = int(config.get("epochs") or epochs_of(trial))
         _log.info("retraining trial %d on %d samples for %d epochs", trial.number, len(y), epochs)
         callbacks = []
         if on_epoch is not None:

@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from automl.engines import ATTR
+from automl.engines._record import history_of
 from tests.conftest import TINY_YAML, cli_env, file_digest
 
 pytestmark = pytest.mark.slow
@@ -53,9 +54,9 @@ def test_search_end_to_end_then_read_the_store(run_cli, tmp_path: Path) -> None:
         machine = {k for (k,) in con.execute(sa.text("SELECT key FROM trial_system_attributes"))}
         study_attrs = {k for (k,) in con.execute(sa.text("SELECT key FROM study_user_attributes"))}
     assert n_trials == 3
-    assert {"automl:history", "automl:params_count", "automl:fit_seconds", "automl:device"} <= attrs
+    assert {"automl:epochs", "automl:params_count", "automl:fit_seconds", "automl:device"} <= attrs
     # machine state out of the dashboard's sight, and no "automl:error null" on complete trials
-    assert "automl:config" in machine and not {"automl:config", "automl:error"} & attrs
+    assert {"automl:config", "automl:history"} <= machine and not {"automl:config", "automl:history", "automl:error"} & attrs
     assert {"automl:space", "automl:data", "automl:engine", "automl:sampler", "automl:pruner"} <= study_attrs
 
     best = run_cli("best", "e2e")
@@ -440,7 +441,7 @@ def test_export_evaluate_and_report(run_cli, tmp_path: Path) -> None:  # type: i
     assert again.returncode == 0, again.stderr
     assert (tmp_path / "re.keras").exists()
     # it says how the retraining went: every epoch of the trial, and the last loss
-    epochs = len(study.best_trial.user_attrs[f"{ATTR}history"]["loss"])
+    epochs = len(history_of(study.best_trial)["loss"])
     found = re.search(r"retrained on train \+ validation: (\d+) epochs, final loss ([\d.]+)", again.stderr)
     assert found and int(found[1]) == epochs and float(found[2]) > 0, again.stderr
     rep = run_cli("report", "tiny", "--out", "report.html")

@@ -18,6 +18,7 @@ import pytest
 
 import automl
 from automl.engines import ATTR
+from automl.engines._record import history_of
 from tests.conftest import TINY_SPACE
 
 pytestmark = pytest.mark.slow
@@ -163,7 +164,7 @@ def test_curves_of_every_trial_pruned_ones_included_one_colour_per_trial(single:
     assert all(len(c) == 1 for c in colours.values()), colours  # train and val traces of one trial share it
     assert len({c.pop() for c in colours.values()}) == len(groups)  # and no two trials share one
     for t in drawn:
-        hist = t.user_attrs[f"{ATTR}history"]
+        hist = history_of(t)
         ys = {tuple(tr.y) for tr in groups[str(t.number)]}
         # validation and training, of the objective and of the loss
         assert {_rounded(hist[k]) for k in ("val_accuracy", "accuracy", "val_loss", "loss")} == ys
@@ -204,8 +205,8 @@ def test_multi_objective_report_has_curves_of_each_objective_and_a_pareto_table(
     assert any("val_accuracy (max)" in t for t in titles) and any("val_loss (min)" in t for t in titles)
     for t in multi.trials:
         ys = {tuple(tr.y) for tr in _by_trial(fig)[str(t.number)]}
-        assert _rounded(t.user_attrs[f"{ATTR}history"]["val_accuracy"]) in ys
-        assert _rounded(t.user_attrs[f"{ATTR}history"]["val_loss"]) in ys
+        assert _rounded(history_of(t)["val_accuracy"]) in ys
+        assert _rounded(history_of(t)["val_loss"]) in ys
     drawn = write_report(multi, tmp_path / "multi.html")
     assert {"Learning curves", "Pareto front", "Parallel coordinates"} <= set(drawn)
     page = (tmp_path / "multi.html").read_text()

@@ -17,6 +17,7 @@ from automl._report._page import PLOTLY_MODES, page, plotly_tag
 from automl._report._plots import (Skip, coarse, fix_scale, importance_bars, importances, learning_curves,
                                    target_kw, timeline)
 from automl.engines._base import ATTR
+from automl.engines._record import history_of
 from automl.errors import UsageError
 
 __all__ = ["PLOTLY_MODES", "write_report"]
@@ -126,7 +127,7 @@ def _figures(p: _Page, study: Any, obj: Objectives, board: list[Any], top: int) 
 
     complete = [t for t in board if t.state.name == "COMPLETE"]
     none = None if complete else "no trial has completed"
-    logged = {k for t in board for k in (t.user_attrs.get(f"{ATTR}history") or {})}
+    logged = {k for t in board for k in history_of(t)}
     once = [n for n in obj.names if n not in logged]
     p.figure("Learning curves", lambda: learning_curves(study, obj, top),
              f"Every complete and pruned trial, one colour each; the top {top} bold. Click a trial in the "

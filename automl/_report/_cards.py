@@ -15,6 +15,7 @@ from automl._report._format import (
     text,
 )
 from automl.engines._base import ATTR
+from automl.engines._record import epochs_of
 
 __all__ = ["best_card", "export_command", "failed_table", "settings_table", "trial_space", "trials_table"]
 
@@ -23,12 +24,6 @@ def _attr(t: Any, key: str) -> Any:
     from automl.engines._record import state_of
 
     return state_of(t, key)  # user attributes, or machine state kept as system ones
-
-
-def epochs_of(t: Any) -> int:
-    """Epochs the trial trained: its history's length, else its reported steps."""
-    history = _attr(t, "history") or {}
-    return max((len(v) for v in history.values() if isinstance(v, list)), default=len(t.intermediate_values))
 
 
 def _duration(t: Any) -> float | None:

@@ -111,13 +111,14 @@ def learning_curves(study: Any, obj: Objectives, top: int) -> Any:
     colour and its legend entry, the ``top`` best are drawn bolder."""
     from plotly.subplots import make_subplots
 
+    from automl.engines._record import history_of
     from automl.storage import leaderboard
 
     trials = [t for t in study.get_trials(deepcopy=False)
-              if t.state.name in ("COMPLETE", "PRUNED") and t.user_attrs.get(f"{ATTR}history")]
+              if t.state.name in ("COMPLETE", "PRUNED") and history_of(t)]
     if not trials:
         raise Skip("no complete or pruned trial recorded a history")
-    histories = [t.user_attrs[f"{ATTR}history"] for t in trials]
+    histories = [history_of(t) for t in trials]
     panels = _panels(obj, histories)
     if not panels:
         raise Skip("the trials' histories hold none of the objectives nor the loss")

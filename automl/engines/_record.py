@@ -10,8 +10,9 @@ from automl._text import strip_ansi
 from automl.engines._base import ATTR, TrialOutcome
 from automl.storage._budget import CLAIM_ATTR
 
-__all__ = ["plain", "set_state", "state_of", "set_study_state", "study_state", "new_trial", "pop_retry", "finish_trial", "finished_count", "pending_count",
-           "retried_numbers", "mark_unclaimed", "UNCLAIMED", "CLAIM"]
+__all__ = ["plain", "set_state", "state_of", "history_of", "epochs_of", "set_study_state", "study_state", "new_trial",
+           "pop_retry", "finish_trial", "finished_count", "pending_count", "retried_numbers", "mark_unclaimed",
+           "UNCLAIMED", "CLAIM"]
 
 # System attribute of a trial ended unrun because it held no unit of the budget.
 UNCLAIMED = f"{ATTR}unclaimed"
@@ -24,9 +25,10 @@ def plain(obj: Any) -> Any:
     return json.loads(json.dumps(obj, default=str))
 
 
-# Machine state (a trial's concrete configuration, KerasTuner's trial and Oracle) is kept in
-# system attributes: the dashboard shows user attributes, and these are kilobytes of JSON
-# nobody reads there. Stores written before kept them as user attributes: read both.
+# Machine state (a trial's concrete configuration and per-epoch history, KerasTuner's trial
+# and Oracle) is kept in system attributes: the dashboard shows user attributes, and these
+# are kilobytes of JSON nobody reads there. Stores written before kept them as user
+# attributes: read both.
 
 
 def set_state(trial: Any, key: str, value: Any) -> None:
@@ -38,6 +40,23 @@ def state_of(trial: Any, key: str) -> Any:
     """What :func:`set_state` kept on ``trial`` (a FrozenTrial), else None."""
     name = f"{ATTR}{key}"
     return trial.system_attrs[name] if name in trial.system_attrs else trial.user_attrs.get(name)
+
+
+def history_of(trial: Any) -> dict[str, list[float]]:
+    """Every metric of every epoch a finished ``trial`` (a FrozenTrial) trained, by Keras
+    log key (``automl:history``); empty when it trained none."""
+    history = state_of(trial, "history")
+    return history if isinstance(history, dict) else {}
+
+
+def epochs_of(trial: Any) -> int:
+    """Epochs a finished ``trial`` trained: ``automl:epochs``, else (stores written before)
+    its history's length, else its reported steps."""
+    n = trial.user_attrs.get(f"{ATTR}epochs")
+    if isinstance(n, int):
+        return n
+    return max((len(v) for v in history_of(trial).values() if isinstance(v, list)),
+               default=len(trial.intermediate_values))
 
 
 def set_study_state(study: Any, key: str, value: Any) -> None:
@@ -140,9 +159,10 @@ def finish_trial(study: Any, trial: Any, outcome: TrialOutcome, objective: str) 
     final = outcome.values if multi else [outcome.value]
     if outcome.state == "complete" and (not final or any(v is None or not math.isfinite(v) for v in final)):
         outcome.state, outcome.error = "failed", outcome.error or f"objective {objective} was not logged or not finite"
-    attrs = {"history": outcome.history, "params_count": outcome.params_count,
-             "fit_seconds": round(outcome.fit_seconds, 4), "device": outcome.device,
-             "epoch_seconds": [round(x, 4) for x in outcome.epoch_seconds]}
+    set_state(trial, "history", outcome.history)
+    attrs = {"epochs": max((len(v) for v in outcome.history.values()), default=0),
+             "params_count": outcome.params_count, "fit_seconds": round(outcome.fit_seconds, 4),
+             "device": outcome.device, "epoch_seconds": [round(x, 4) for x in outcome.epoch_seconds]}
     if outcome.memory_mb is not None:
         attrs["memory_mb"] = round(outcome.memory_mb, 1)
     if outcome.warning is not None:

@@ -60,8 +60,9 @@ def load_study(storage: Any, name: str) -> Any:
 
 def trial_row(t: Any) -> TrialRow:
     value = t.values[0] if t.values else None
-    history = t.user_attrs.get(f"{ATTR}history") or {}
-    epochs = max((len(v) for v in history.values()), default=len(t.intermediate_values))
+    from automl.engines._record import epochs_of  # imports this package
+
+    epochs = epochs_of(t)
     duration = t.duration.total_seconds() if t.duration is not None else None
     return TrialRow(t.number, t.state.name, value, dict(t.params), duration, epochs,
                     t.user_attrs.get(f"{ATTR}params_count"), t.user_attrs.get(f"{ATTR}error"),

@@ -9,6 +9,7 @@ import pytest
 
 import automl
 from automl.engines import ATTR
+from automl.engines._record import history_of
 
 ENGINES = [("optuna", None), ("kerastuner", "random"), ("kerastuner", "bayesian"), ("kerastuner", "hyperband"),
            ("kerastuner", "grid")]
@@ -42,7 +43,7 @@ def test_trials_in_the_store(tiny_space: dict[str, Any], store: str, engine: str
     for t in study.trials:
         assert t.state == optuna.trial.TrialState.COMPLETE, t.user_attrs.get(f"{ATTR}error")
         _check_params(t)
-        hist = t.user_attrs[f"{ATTR}history"]
+        hist = history_of(t)
         steps = sorted(t.intermediate_values)
         assert steps and steps == list(range(steps[0], steps[-1] + 1)) and steps[-1] <= 2
         assert [t.intermediate_values[s] for s in steps] == pytest.approx(hist["val_accuracy"])
@@ -116,8 +117,8 @@ def test_hyperband_promoted_trials_start_from_their_parents_weights(tiny_space: 
         # The child trains only the epochs after its parent's, numbered from there on.
         assert min(child.intermediate_values) == budget["initial_epoch"] + 1
         assert max(child.intermediate_values) == budget["epochs"]
-        p_loss = parent.user_attrs[f"{ATTR}history"]["loss"]
-        c_loss = child.user_attrs[f"{ATTR}history"]["loss"]
+        p_loss = history_of(parent)["loss"]
+        c_loss = history_of(child)["loss"]
         assert len(p_loss) == budget["initial_epoch"] - by_number[parent.number].user_attrs[f"{ATTR}budget"]["initial_epoch"]
         # Starting from the parent's weights, the child's first epoch continues the parent's
         # curve: its loss is below the parent's first epoch, far from a fresh start.

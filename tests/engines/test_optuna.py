@@ -9,6 +9,7 @@ import pytest
 
 import automl
 from automl.engines import ATTR
+from automl.engines._record import history_of
 from automl.errors import StudyConflictError, UsageError
 
 
@@ -23,7 +24,7 @@ def test_search_records_trials_with_attributes(tiny_space: dict[str, Any], store
     assert study.user_attrs[f"{ATTR}data"]["source"] == "digits"
     for t in study.trials:
         assert t.state == optuna.trial.TrialState.COMPLETE
-        hist = t.user_attrs[f"{ATTR}history"]
+        hist = history_of(t)
         assert len(hist["val_accuracy"]) == 2 and len(hist["loss"]) == 2
         assert sorted(t.intermediate_values) == [1, 2]
         assert t.intermediate_values[2] == pytest.approx(hist["val_accuracy"][-1])
@@ -95,7 +96,7 @@ def test_median_pruner_prunes_bad_trials(tiny_space: dict[str, Any], store: str)
     pruned = [t for t in trials if t.state == optuna.trial.TrialState.PRUNED]
     assert pruned, "the median pruner pruned nothing"
     for t in pruned:
-        assert len(t.user_attrs[f"{ATTR}history"]["loss"]) < 4
+        assert len(history_of(t)["loss"]) < 4
     slow = [t for t in trials[4:] if t.params["learning_rate"] == 1e-6]
     assert slow and all(t.state == optuna.trial.TrialState.PRUNED for t in slow), \
         "every hopeless trial after the startup trials must be pruned"
@@ -128,7 +129,7 @@ def test_multi_objective_accuracy_and_size(tiny_space: dict[str, Any], store: st
     for t in study.trials:
         assert t.state == optuna.trial.TrialState.COMPLETE
         acc, size, latency = t.values
-        assert acc == pytest.approx(t.user_attrs[f"{ATTR}history"]["val_accuracy"][-1])
+        assert acc == pytest.approx(history_of(t)["val_accuracy"][-1])
         assert size == t.user_attrs[f"{ATTR}params_count"] and latency > 0
     front = pareto_front(study)
     assert r.best is None and [x.number for x in r.pareto] == [x.number for x in front]

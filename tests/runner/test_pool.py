@@ -17,6 +17,7 @@ import pytest
 
 import automl
 from automl.engines import ATTR
+from automl.engines._record import history_of
 from tests.conftest import TINY_YAML, cli_env
 
 pytestmark = pytest.mark.slow
@@ -47,9 +48,9 @@ def test_parallel_search_and_pruning(tiny_space: dict[str, Any], store: str, cap
     assert any(t.state == optuna.trial.TrialState.PRUNED for t in trials)
     for t in trials:
         # each epoch trained is timed in the worker and carried to the store
-        assert len(t.user_attrs[f"{ATTR}epoch_seconds"]) == len(t.user_attrs[f"{ATTR}history"]["loss"])
+        assert len(t.user_attrs[f"{ATTR}epoch_seconds"]) == len(history_of(t)["loss"])
         if t.state == optuna.trial.TrialState.PRUNED:
-            assert len(t.user_attrs[f"{ATTR}history"]["loss"]) < 4
+            assert len(history_of(t)["loss"]) < 4
         else:
             assert t.state == optuna.trial.TrialState.COMPLETE
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import optuna
 import pytest
 
+from automl.engines._record import history_of
 from tests.conftest import TINY_YAML, cli_env
 
 pytestmark = pytest.mark.slow
@@ -36,7 +37,7 @@ def test_coordinators_share_one_global_budget(shared_store: str, tmp_path: Path)
     assert sorted(t.number for t in trials) == list(range(total))
     for t in trials:
         assert t.state == optuna.trial.TrialState.COMPLETE, t.user_attrs.get("automl:error")
-        assert t.value is not None and len(t.user_attrs["automl:history"]["val_accuracy"]) == 1
+        assert t.value is not None and len(history_of(t)["val_accuracy"]) == 1
         assert t.intermediate_values
     devices = {t.user_attrs["automl:device"] for t in trials}
     assert devices == {"cpu"}
