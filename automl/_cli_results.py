@@ -20,9 +20,9 @@ def studies(storage: str | None, fmt_: str) -> None:
     from dataclasses import asdict
 
     from automl._tables import studies_table
-    from automl.storage import list_studies, redact, resolve_url
+    from automl.storage import list_studies, read_store, redact, resolve_url
 
-    rows = list_studies(_open(storage))
+    rows = list_studies(read_store(resolve_url(storage)))
     if fmt_ == "json":
         click.echo(json.dumps([asdict(r) for r in rows], indent=2))
     else:
@@ -39,9 +39,9 @@ def trials(study: str, storage: str | None, fmt_: str, top: int | None) -> None:
     """The leaderboard of STUDY: complete trials best first, then pruned, failed, running."""
     from automl._tables import trials_csv, trials_json, trials_table
     from automl.engines import ATTR
-    from automl.storage import leaderboard, load_study, pareto_front
+    from automl.storage import leaderboard, pareto_front, read_store, resolve_url
 
-    st = load_study(_open(storage), study)
+    (st,) = read_store(resolve_url(storage), study)
     rows = leaderboard(st, top)
     objective = st.user_attrs.get(f"{ATTR}objective", "value")
     if fmt_ == "csv":
@@ -60,15 +60,15 @@ def trials(study: str, storage: str | None, fmt_: str, top: int | None) -> None:
 def best(study: str, storage: str | None) -> None:
     """The best trial of STUDY as JSON: number, value, params (several objectives: the Pareto front)."""
     from automl.engines import ATTR
-    from automl.storage import best_trial, load_study, pareto_front
+    from automl.storage import best_trial, pareto_front, read_store, resolve_url
 
-    st = load_study(_open(storage), study)
+    (st,) = read_store(resolve_url(storage), study)
     if len(st.directions) > 1:
         front = pareto_front(st)
         if not front:
             raise UsageError(f"study {study!r} has no complete trial yet")
         click.echo(json.dumps({"study": study, "objectives": st.user_attrs.get(f"{ATTR}objective", "").split(","),
-                               "directions": [d.name.lower() for d in st.directions],
+                               "directions": st.directions,
                                "pareto_front": [{"number": r.number, "values": r.values, "params": r.params}
                                                 for r in front]}, indent=2))
         return
@@ -76,7 +76,7 @@ def best(study: str, storage: str | None) -> None:
     if row is None:
         raise UsageError(f"study {study!r} has no complete trial yet")
     click.echo(json.dumps({"study": study, "number": row.number, "objective": st.user_attrs.get(f"{ATTR}objective"),
-                           "direction": st.direction.name.lower(), "value": row.value, "params": row.params},
+                           "direction": st.directions[0], "value": row.value, "params": row.params},
                           indent=2))
 
 

@@ -13,6 +13,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
+from automl._logging import set_optuna_verbosity
 from automl.errors import AutomlError, UsageError
 
 __all__ = ["main", "cli"]
@@ -31,12 +32,7 @@ def _setup_logging(verbose: int) -> None:
     logger.handlers[:] = [handler]
     logger.setLevel(level)
     logger.propagate = False
-    try:
-        import optuna
-
-        optuna.logging.set_verbosity(logging.WARNING if verbose < 2 else logging.INFO)
-    except ImportError:  # pragma: no cover - optuna is a dependency
-        pass
+    set_optuna_verbosity(logging.WARNING if verbose < 2 else logging.INFO)
 
 
 def _errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -144,7 +140,10 @@ def _PARALLEL(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--test-split", type=float, default=0.0, show_default=True,
               help="Fraction held out as a test split, never seen by the search.")
 @click.option("--data-seed", type=int, default=0, show_default=True, help="Seed of the splits.")
-@click.option("--label-column", default=None, help="CSV label column [default: 'label', else the last].")
+@click.option("--label-column", default=None,
+              help="CSV label column, or a,b for several targets [default: 'label', else the last].")
+@click.option("--task", type=click.Choice(["classification", "binary", "multilabel", "regression"]), default=None,
+              help="What the labels are [default: the space's task, else inferred from the labels].")
 @click.option("--image-size", default=None, metavar="HxW", help="Image folders: resize every image to H x W pixels.")
 @click.option("--color-mode", type=click.Choice(["rgb", "grayscale"]), default=None,
               help="Image folders: 3 channels or 1 [default: rgb].")
@@ -160,14 +159,14 @@ def search(space: str | None, data: str | None, n_trials: int, timeout: float | 
            algorithm: str | None, sampler: str, pruner: str, seed: int | None, storage: str | None,
            study_name: str | None, epochs: int | None, batch_size: int | None, objective: str | None,
            direction: str | None, val_split: float, test_split: float, data_seed: int, label_column: str | None,
-           image_size: str | None, color_mode: str | None,
+           image_size: str | None, color_mode: str | None, task: str | None,
            backend: str | None, keep_weights: bool, top: int, quiet: bool, **parallel: Any) -> None:
     """Search SPACE (a YAML file, a catalog name such as `demo`, or FILE.py:FUNCTION).
 
     Without SPACE, continues the study given by --study from what the store holds.
     """
     from automl._progress import RichProgress
-    from automl._search import check_data_arguments, check_search_arguments, check_space_arguments, prepare
+    from automl._search import check_data_arguments, check_search_arguments, check_space_arguments, prepare, task_line
     from automl._search import search as run_search
     from automl._tables import trials_table
     from automl.model import import_keras
@@ -185,7 +184,8 @@ def search(space: str | None, data: str | None, n_trials: int, timeout: float | 
         # Validate before anything is imported or written, so bad input fails fast.
         prep = prepare(space, data or "digits", epochs=epochs, batch_size=batch_size, objective=objective,
                        direction=direction, val_split=val_split, test_split=test_split, data_seed=data_seed,
-                       label_column=label_column, image_size=image_size, color_mode=color_mode)
+                       label_column=label_column, image_size=image_size, color_mode=color_mode, task=task)
+        _err.print(task_line(prep.data), highlight=False, soft_wrap=True)
         space_arg: Any = prep.space
         data_arg: Any = prep.data
         obj = prep.space.objective
@@ -207,7 +207,7 @@ def search(space: str | None, data: str | None, n_trials: int, timeout: float | 
                             sampler=sampler, pruner=pruner, algorithm=algorithm, seed=seed, storage=storage,
                             study_name=study_name, epochs=None if space else epochs, backend=backend,
                             label_column=label_column, image_size=image_size, color_mode=color_mode,
-                            observer=observer, keep_weights=keep_weights, **parallel)
+                            task=None if space else task, observer=observer, keep_weights=keep_weights, **parallel)
     finally:
         if observer is not None:
             observer.close()

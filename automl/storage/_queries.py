@@ -1,17 +1,20 @@
-"""Reading studies back: summaries, leaderboards, the best trial. Optuna's API only."""
+"""Reading studies back: summaries, leaderboards, the best trial, from a study's rows
+(:mod:`automl.storage._snapshot`: Optuna's objects, or its tables read directly)."""
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from automl.engines._base import ATTR
 from automl.errors import UsageError
+from automl.storage._snapshot import StoredStudy, StoredTrial, pareto, read_studies, snapshot
 
-__all__ = ["TrialRow", "StudyRow", "load_study", "list_studies", "leaderboard", "best_trial", "pareto_front",
-           "trial_row"]
+__all__ = ["TrialRow", "StudyRow", "load_study", "read_store", "list_studies", "leaderboard", "best_trial",
+           "pareto_front", "trial_row"]
 
 
 @dataclass
@@ -58,27 +61,46 @@ def load_study(storage: Any, name: str) -> Any:
         raise UsageError(f"no study named {name!r} in this store; studies: {', '.join(names) or 'none'}") from None
 
 
-def trial_row(t: Any) -> TrialRow:
+def read_store(url: str, name: str | None = None) -> list[StoredStudy]:
+    """The studies at ``url`` (only ``name``, or :class:`UsageError`), as rows: from Optuna's
+    tables where their schema is one this code reads directly, else through Optuna."""
+    studies = read_studies(url, name)
+    if studies is not None:
+        return studies
+    import optuna
+
+    from automl.storage._url import open_storage
+
+    storage = open_storage(url, must_exist=True)
+    if name is not None:
+        return [snapshot(load_study(storage, name))]
+    return [snapshot(optuna.load_study(study_name=s.study_name, storage=storage))
+            for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
+
+
+def _rows(study: Any) -> StoredStudy:
+    return study if isinstance(study, StoredStudy) else snapshot(study)
+
+
+def trial_row(t: StoredTrial) -> TrialRow:
     value = t.values[0] if t.values else None
     from automl.engines._record import epochs_of  # imports this package
 
     epochs = epochs_of(t)
     duration = t.duration.total_seconds() if t.duration is not None else None
-    return TrialRow(t.number, t.state.name, value, dict(t.params), duration, epochs,
+    return TrialRow(t.number, t.state, value, dict(t.params), duration, epochs,
                     t.user_attrs.get(f"{ATTR}params_count"), t.user_attrs.get(f"{ATTR}error"),
                     list(t.values) if t.values and len(t.values) > 1 else None)
 
 
 def leaderboard(study: Any, top: int | None = None) -> list[TrialRow]:
     """Complete trials best first, then pruned (by their last value), then failed and running."""
-    import optuna
-
-    sign = -1.0 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else 1.0
+    st = _rows(study)
+    sign = -1.0 if st.directions[0] == "maximize" else 1.0
     order = {"COMPLETE": 0, "PRUNED": 1, "FAIL": 2, "RUNNING": 3, "WAITING": 4}
-    trials = study.get_trials(deepcopy=False)
-    rows = [trial_row(t) for t in trials]
-    by_kt_id = {t.user_attrs.get(f"{ATTR}kt_trial_id"): t.number for t in trials}
-    for r, t in zip(rows, trials):
+    rows = [trial_row(t) for t in st.trials]
+    by_kt_id = {t.user_attrs.get(f"{ATTR}kt_trial_id"): t.number for t in st.trials}
+    for r, t in zip(rows, st.trials):
         if r.state == "PRUNED" and r.value is None and t.intermediate_values:
             r.value = t.intermediate_values[max(t.intermediate_values)]
         parent = (t.user_attrs.get(f"{ATTR}budget") or {}).get("trial_id")
@@ -95,36 +117,34 @@ def leaderboard(study: Any, top: int | None = None) -> list[TrialRow]:
 
 def pareto_front(study: Any) -> list[TrialRow]:
     """The non-dominated complete trials of a multi-objective study (empty for one objective)."""
-    if len(study.directions) < 2:
+    st = _rows(study)
+    if len(st.directions) < 2:
         return []
-    return sorted((trial_row(t) for t in study.best_trials), key=lambda r: r.number)
+    return sorted((trial_row(t) for t in pareto(st.trials, st.directions)), key=lambda r: r.number)
 
 
 def best_trial(study: Any) -> TrialRow | None:
     """The best complete trial (None without one, and for several objectives: see pareto_front)."""
-    import optuna
-
-    if len(study.directions) > 1:
+    st = _rows(study)
+    if len(st.directions) > 1:
         return None
-    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    sign = -1.0 if st.directions[0] == "maximize" else 1.0
+    complete = [t for t in st.trials if t.state == "COMPLETE" and t.values]
     if not complete:
         return None
-    return trial_row(study.best_trial)
+    return trial_row(min(complete, key=lambda t: (sign * t.values[0], t.number)))  # type: ignore[index]
 
 
-def list_studies(storage: Any) -> list[StudyRow]:
-    import optuna
-
+def list_studies(studies: Sequence[StoredStudy]) -> list[StudyRow]:
     rows = []
-    for s in optuna.get_all_study_summaries(storage, include_best_trial=False):
-        study = optuna.load_study(study_name=s.study_name, storage=storage)
+    for s in studies:
         counts = {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0, "RUNNING": 0}
-        for t in study.get_trials(deepcopy=False):
-            counts[t.state.name] = counts.get(t.state.name, 0) + 1
-        best = best_trial(study)
+        for t in s.trials:
+            counts[t.state] = counts.get(t.state, 0) + 1
+        best = best_trial(s)
         attrs = s.user_attrs
-        rows.append(StudyRow(s.study_name, attrs.get(f"{ATTR}engine", "?"), attrs.get(f"{ATTR}algorithm", ""),
-                             s.direction.name.lower() if len(s.directions) == 1 else "multi",
+        rows.append(StudyRow(s.name, attrs.get(f"{ATTR}engine", "?"), attrs.get(f"{ATTR}algorithm", ""),
+                             s.directions[0] if len(s.directions) == 1 else "multi",
                              attrs.get(f"{ATTR}objective", ""), counts["COMPLETE"], counts["PRUNED"],
                              counts["FAIL"], counts["RUNNING"], best.value if best else None))
     return rows

@@ -96,6 +96,9 @@ def open_storage(url: str, *, must_exist: bool = False, heartbeat_s: float | Non
     import optuna
     from sqlalchemy.exc import SQLAlchemyError
 
+    from automl._logging import apply_optuna_verbosity
+
+    apply_optuna_verbosity()
     backend = _parse(url).get_backend_name()
     engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
     path = sqlite_path(url)
