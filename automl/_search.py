@@ -16,6 +16,7 @@ from automl.runner._heartbeat import Heartbeat
 from automl.runner._pool import PoolSettings, run_parallel
 from automl.runner._slots import plan_slots
 from automl.space import AnySpace, SearchSpace, Space, resolve_space, space_from_definition
+from automl.space._task import TASKS, for_task
 from automl.storage import TrialRow, best_trial, leaderboard, open_storage, pareto_front, redact, resolve_url
 from automl.storage._study import prepare_study
 
@@ -69,17 +70,39 @@ def _check_compatible(space: SearchSpace, data: Dataset) -> None:
 def prepare(space: AnySpace, data: DataSpec, *, epochs: int | None = None, batch_size: int | None = None,
             objective: str | None = None, direction: str | None = None, val_split: float = 0.2,
             test_split: float = 0.0, data_seed: int = 0, label_column: str | None = None,
-            image_size: str | tuple[int, int] | None = None, color_mode: str | None = None) -> Prepared:
-    """Validate the space and the data and check that they fit together. Writes nothing."""
+            image_size: str | tuple[int, int] | None = None, color_mode: str | None = None,
+            task: str | None = None) -> Prepared:
+    """Validate the space and the data and check that they fit together; the space is
+    turned to the data's task (declared by ``task``, the space, or inferred from the
+    labels). Writes nothing."""
     check_space_arguments(epochs=epochs, batch_size=batch_size, objective=objective, direction=direction)
     val_split, test_split, data_seed, label_column = check_data_arguments(
         val_split=val_split, test_split=test_split, data_seed=data_seed, label_column=label_column)
+    check_task(task)
     resolved = resolve_space(space, epochs=epochs, batch_size=batch_size, objective=objective,
                              direction=direction)
+    loaded = isinstance(data, Dataset)
+    if loaded and task is not None and data.task != task:  # type: ignore[union-attr]
+        raise UsageError(f"the data's task is {data.task}, not {task}")  # type: ignore[union-attr]
     ds = load_data(data, val_split=val_split, test_split=test_split, seed=data_seed, label_column=label_column,
-                   num_classes=getattr(resolved, "num_classes", None), image_size=image_size, color_mode=color_mode)
+                   num_classes=getattr(resolved, "num_classes", None), image_size=image_size, color_mode=color_mode,
+                   task=task or getattr(resolved, "task", None))
+    resolved = for_task(resolved, ds.task, ds.head(), objective_given=objective is not None)
     _check_compatible(resolved, ds)
+    if not loaded:
+        _log.info("%s", task_line(ds))
     return Prepared(resolved, ds)
+
+
+def task_line(data: Dataset) -> str:
+    """The line a search starts with: what holds the labels, the task and why."""
+    why = "" if data.task_reason == "declared" else f" (inferred: {data.task_reason})"
+    return f"label: {data.label_text()}; task: {data.task}{why}"
+
+
+def check_task(task: Any, flags: bool = False) -> None:
+    if task is not None and task not in TASKS:
+        raise UsageError(f"{'--task' if flags else 'task'} must be one of {', '.join(TASKS)} (got {task!r})")
 
 
 # Seeds are offset by trial numbers and handed to NumPy, whose seeds are below 2**32.
@@ -204,7 +227,9 @@ def _stored_space_and_data(storage: Any, study_name: str, data: DataSpec | None,
     if label_column is not None:
         desc = dict(desc, label_column=label_column)
     desc = dict(desc, **{k: v for k, v in image.items() if v is not None})  # --image-size, --color-mode
-    return space, data_from_description(desc, data)
+    ds = data_from_description(desc, data)
+    _log.info("%s", task_line(ds))
+    return for_task(space, ds.task, ds.head()), ds
 
 
 def search(space: AnySpace | None = None, data: DataSpec | None = None, *, engine: str = "optuna",
@@ -214,7 +239,7 @@ def search(space: AnySpace | None = None, data: DataSpec | None = None, *, engin
            objective: str | None = None, direction: str | None = None, val_split: float = 0.2,
            test_split: float = 0.0, data_seed: int = 0, label_column: str | None = None,
            image_size: str | tuple[int, int] | None = None, color_mode: str | None = None,
-           backend: str | None = None, observer: SearchObserver | None = None, gpus: str = "auto",
+           task: str | None = None, backend: str | None = None, observer: SearchObserver | None = None, gpus: str = "auto",
            trials_per_gpu: int | str = "auto", workers: int | None = None, retries: int = 1,
            trial_timeout: float | None = None, heartbeat_s: float = 10.0, keep_weights: bool = True) -> SearchResult:
     """Search ``space`` on ``data`` until the study holds ``n_trials`` finished trials.
@@ -223,7 +248,9 @@ def search(space: AnySpace | None = None, data: DataSpec | None = None, *, engin
     :class:`~automl.space.Space` or a ``build_model(hp)`` callable. ``data``: a built-in
     name (default ``digits``), a ``keras.datasets`` name (``cifar10``), a ``.npz``/``.csv``
     path, a folder of images (``image_size="HxW"``, ``color_mode``), ``(x, y)`` or a Dataset.
-    With ``space=None`` the study named ``study_name`` is continued from what the store
+    ``task`` (``classification``, ``binary``, ``multilabel``, ``regression``) is inferred
+    from the labels when neither it nor the space declares it; it sets the model's head,
+    loss, metrics and default objective (docs/data.md, "Tasks"). With ``space=None`` the study named ``study_name`` is continued from what the store
     holds. ``gpus`` (``auto``, ``none``, ``"0,1"``), ``trials_per_gpu`` and ``workers`` set
     the device slots: one CPU slot runs trials in this process, anything more runs one
     worker process per slot. ``n_trials`` is a global budget counted in the store, shared
@@ -248,14 +275,19 @@ def search(space: AnySpace | None = None, data: DataSpec | None = None, *, engin
         if not study_name:
             raise UsageError("give a search space, or the --study to continue")
         _, _, _, label_column = check_data_arguments(label_column=label_column)
+        check_task(task)
         store = open_storage(url, must_exist=True)
         resolved, ds = _stored_space_and_data(store, study_name, data, label_column, image_size=image_size,
                                               color_mode=color_mode)
+        if task is not None and task != ds.task:
+            raise UsageError(f"study {study_name!r} searches a {ds.task} task, not {task}; leave out --task to "
+                             f"continue it, or start another --study")
         _check_compatible(resolved, ds)
     else:
         prep = prepare(space, "digits" if data is None else data, epochs=epochs, batch_size=batch_size,
                        objective=objective, direction=direction, val_split=val_split, test_split=test_split,
-                       data_seed=data_seed, label_column=label_column, image_size=image_size, color_mode=color_mode)
+                       data_seed=data_seed, label_column=label_column, image_size=image_size, color_mode=color_mode,
+                       task=task)
         resolved, ds = prep.space, prep.data
     in_process = len(slots) == 1 and slots[0].gpu is None and trial_timeout is None
     eng = make_engine(engine, resolved, ds, url=url, study_name=study_name or resolved.name, sampler=sampler,
@@ -326,6 +358,7 @@ def make_engine(engine: str, space: SearchSpace, data: Dataset, *, url: str, stu
                                         "data_fingerprint": data_fp},
                               sampler=opt_sampler, pruner=opt_pruner)
         _check_same_data(study, study_name, data, data_fp)
+        _record_task(study, data)
         eng: Engine = OptunaEngine(study, space, objective=obj.metric, max_retries=retries,
                                    checkpoints=checkpoint_dir(url, study_name) if keep_weights else None)
         return _with_budget(eng, storage, study, n_trials)
@@ -347,6 +380,7 @@ def make_engine(engine: str, space: SearchSpace, data: Dataset, *, url: str, stu
                                     "seed": seed, "data_fingerprint": data_fp},
                           sampler=_replay_sampler(replay))
     _check_same_data(study, study_name, data, data_fp)
+    _record_task(study, data)
     old = study.user_attrs.get(f"{ATTR}algorithm")
     if old is not None and old != algorithm:
         raise StudyConflictError(f"study {study_name!r} was run with algorithm {old!r}, not {algorithm!r}; "
@@ -355,6 +389,17 @@ def make_engine(engine: str, space: SearchSpace, data: Dataset, *, url: str, stu
     kt_engine = KerasTunerEngine(storage, study, space, oracle, replay, algorithm=algorithm, objective=obj.metric,
                                  n_trials=n_trials, checkpoints=checkpoints, max_retries=retries)
     return _with_budget(kt_engine, storage, study, n_trials)
+
+
+def _record_task(study: Any, data: Dataset) -> None:
+    """The task, as the system attribute ``automl:task``: what export, evaluate, predict
+    and the reports read to name outputs (the data's description holds the class names
+    and the targets' statistics)."""
+    from automl.engines._record import set_study_state
+
+    set_study_state(study, "task", {"task": data.task, "reason": data.task_reason,
+                                    "label": data.options.get("label_columns"),
+                                    "class_names": data.options.get("class_names")})
 
 
 def _check_same_data(study: Any, study_name: str, data: Dataset, fingerprint: dict[str, Any]) -> None:

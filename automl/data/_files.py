@@ -50,8 +50,62 @@ def _training_names(path: Path, arrays: dict[str, np.ndarray]) -> tuple[str, str
     return names
 
 
-def read_csv(path: Path, label_column: str | None) -> Arrays:
-    """A header row, numeric feature columns and one label column (default ``label``, else the last)."""
+def label_columns(label_column: str | None, header: list[str]) -> list[str]:
+    """The label column(s): ``a`` or ``a,b`` (several targets or labels), default ``label``
+    where there is one, else the last column."""
+    if label_column is None:
+        return ["label" if "label" in header else header[-1]]
+    return [c.strip() for c in label_column.split(",") if c.strip()]
+
+
+def read_csv(path: Path, label_column: str | None) -> tuple[Arrays, list[str], list[str]]:
+    """A header row, numeric feature columns and the label column(s) (default ``label``,
+    else the last; ``a,b`` for several). Returns the arrays, the feature columns' names
+    and the label columns' names. Labels keep their kind: numbers (an empty or ``NA`` cell
+    is NaN), ``true``/``false``, or text."""
+    header, rows = _read_rows(path)
+    labels = label_columns(label_column, header)
+    missing = [c for c in labels if c not in header]
+    if missing:
+        raise DataError(f"{path}: no label column {missing[0]!r}; columns are {', '.join(header)}")
+    if len(set(labels)) != len(labels):
+        raise DataError(f"{path}: label column {labels!r} names a column twice")
+    li = [header.index(c) for c in labels]
+    features = [h for i, h in enumerate(header) if i not in li]
+    if not features:
+        raise DataError(f"{path}: needs at least one feature column besides {', '.join(map(repr, labels))}")
+    fi = [header.index(c) for c in features]
+    xs, ys = [], []
+    for n, row in rows:
+        try:
+            xs.append([float(row[i]) for i in fi])
+        except ValueError:
+            j = next(i for i in fi if not _is_float(row[i]))
+            raise DataError(f"{path}, line {n}: {row[j]!r} is not a number (column {header[j]!r})") from None
+        ys.append([row[i].strip() for i in li])
+    y = _label_values(np.asarray(ys, dtype=str))
+    return (np.asarray(xs, dtype=np.float32), y[:, 0] if len(labels) == 1 else y, None, None), features, labels
+
+
+def read_features_csv(path: Path, features: list[str]) -> np.ndarray:
+    """The columns ``features`` of a CSV file (any others, a label among them, are left out)."""
+    header, rows = _read_rows(path)
+    missing = [c for c in features if c not in header]
+    if missing:
+        raise DataError(f"{path}: no column {missing[0]!r}, which the model takes; it needs the columns "
+                        f"{', '.join(features)}")
+    fi = [header.index(c) for c in features]
+    out = []
+    for n, row in rows:
+        try:
+            out.append([float(row[i]) for i in fi])
+        except ValueError:
+            bad = next(row[i] for i in fi if not _is_float(row[i]))
+            raise DataError(f"{path}, line {n}: {bad!r} is not a number") from None
+    return np.asarray(out, dtype=np.float32).reshape(len(out), len(features))
+
+
+def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     try:
         with path.open(newline="", encoding="utf-8") as f:
             rows = list(csv.reader(f))
@@ -60,27 +114,31 @@ def read_csv(path: Path, label_column: str | None) -> Arrays:
     if len(rows) < 2:
         raise DataError(f"{path}: needs a header row and at least one data row")
     header = [h.strip() for h in rows[0]]
-    if label_column is None:
-        label_column = "label" if "label" in header else header[-1]
-    if label_column not in header:
-        raise DataError(f"{path}: no label column {label_column!r}; columns are {', '.join(header)}")
-    li = header.index(label_column)
-    if len(header) < 2:
-        raise DataError(f"{path}: needs at least one feature column besides {label_column!r}")
-    xs, ys = [], []
+    body = []
     for n, row in enumerate(rows[1:], start=2):
         if not row:
             continue
         if len(row) != len(header):
             raise DataError(f"{path}, line {n}: {len(row)} values but the header has {len(header)} columns")
-        try:
-            values = [float(v) for v in row]
-        except ValueError:
-            bad = next(v for v in row if not _is_float(v))
-            raise DataError(f"{path}, line {n}: {bad!r} is not a number") from None
-        ys.append(values.pop(li))
-        xs.append(values)
-    return np.asarray(xs, dtype=np.float32), np.asarray(ys), None, None
+        body.append((n, row))
+    if not body:
+        raise DataError(f"{path}: needs a header row and at least one data row")
+    return header, body
+
+
+_MISSING = ("", "NA", "N/A", "NaN", "nan", "?", "null", "None")
+
+
+def _label_values(cells: np.ndarray) -> np.ndarray:
+    """Label cells as numbers (missing ones NaN) when every present one is a number, as
+    booleans when every one is true/false, else as text."""
+    present = cells[~np.isin(cells, _MISSING)]
+    if all(_is_float(v) for v in present.ravel()):
+        return np.where(np.isin(cells, _MISSING), "nan", cells).astype(np.float64)
+    lower = np.char.lower(cells)
+    if np.isin(lower, ("true", "false")).all():
+        return lower == "true"
+    return cells
 
 
 def _is_float(v: str) -> bool:

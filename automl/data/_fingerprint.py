@@ -44,16 +44,18 @@ def _stats(x: np.ndarray | None) -> list[float] | None:
 
 
 def data_fingerprint(data: Dataset) -> dict[str, Any]:
-    """Shapes, class count, split sizes, a hash of the labels (in order: the splits' seed
+    """Task, shapes, class count, split sizes, a hash of the labels (in order: the splits' seed
     shows) and statistics of the features (and of the first samples'): the same data loaded on another host, from
     another path, gives the same fingerprint; other data, other splits or another
     preprocessing do not. Paths and names are left out (a worker's copy lies elsewhere)."""
     labels = hashlib.sha256()
     for y in (data.y_train, data.y_val, data.y_test):
-        a = np.zeros(0, np.int32) if y is None else np.ascontiguousarray(y, dtype="<i4")
+        # Classes as int32 (as fingerprints were before other tasks); targets as float32.
+        dtype = "<f4" if y is not None and y.dtype.kind == "f" else "<i4"
+        a = np.zeros(0, np.int32) if y is None else np.ascontiguousarray(y, dtype=dtype)
         labels.update(len(a).to_bytes(8, "little"))
         labels.update(a.tobytes())
-    return {"input_shape": list(data.input_shape), "num_classes": int(data.num_classes),
+    return {"input_shape": list(data.input_shape), "num_classes": int(data.num_classes), "task": data.task,
             "samples": [len(data.y_train), len(data.y_val), 0 if data.y_test is None else len(data.y_test)],
             "labels": labels.hexdigest()[:32],
             "features": [_stats(x) for x in (data.x_train, data.x_val, data.x_test)]}
@@ -71,6 +73,8 @@ def data_differences(stored: dict[str, Any], new: dict[str, Any]) -> list[str]:
     out = []
     if list(stored.get("input_shape", [])) != list(new["input_shape"]):
         out.append(f"samples of shape {tuple(stored.get('input_shape', []))}, not {tuple(new['input_shape'])}")
+    if stored.get("task", "classification") != new.get("task", "classification"):
+        out.append(f"task {stored.get('task', 'classification')}, not {new.get('task', 'classification')}")
     if stored.get("num_classes") != new["num_classes"]:
         out.append(f"{stored.get('num_classes')} classes, not {new['num_classes']}")
     if list(stored.get("samples", [])) != list(new["samples"]):

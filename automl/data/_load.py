@@ -9,10 +9,11 @@ import numpy as np
 
 from automl._logging import get_logger
 from automl.data._builtin import BUILTIN, builtin_classes, load_builtin
-from automl.data._dataset import Dataset, count_classes, split, validate_arrays
+from automl.data._dataset import Dataset, split, validate_features
 from automl.data._files import read_csv, read_npz
 from automl.data._images import check_color_mode, parse_image_size, read_image_folder
 from automl.data._keras_datasets import KERAS_DATASETS, load_keras_dataset
+from automl.data._labels import Labels, encode_labels, target_stats
 from automl.errors import DataError
 
 __all__ = ["DataSpec", "load_data", "data_from_description"]
@@ -23,21 +24,26 @@ _log = get_logger("data")
 
 def load_data(data: DataSpec = "digits", *, val_split: float = 0.2, test_split: float = 0.0, seed: int = 0,
               label_column: str | None = None, num_classes: int | None = None,
-              image_size: str | tuple[int, int] | list[int] | None = None, color_mode: str | None = None) -> Dataset:
+              image_size: str | tuple[int, int] | list[int] | None = None, color_mode: str | None = None,
+              task: str | None = None) -> Dataset:
     """Load and check a dataset, then split it.
 
     ``data`` is a built-in name (``digits``, ``digits2d``, ``mnist1d``,
     ``synthetic:SHAPE[:CLASSES[:N]]``), a ``keras.datasets`` name (``mnist``,
     ``fashion_mnist``, ``cifar10``, ``cifar100``: read from Keras's cache), a ``.npz`` or
-    ``.csv`` path, a folder of images with one sub-folder per class (``image_size`` ``"HxW"``
-    resizes them, ``color_mode`` ``rgb`` or ``grayscale``), a ``(x, y)`` tuple or a
-    :class:`Dataset`. Pixel values are scaled to [0, 1]. A test split comes from the data where it has one (``x_test``),
-    else ``test_split`` of the samples is taken first; it is never used by the search.
-    The validation split is ``x_val`` where given, else ``val_split`` of the samples left
-    after the test split. Without
-    ``num_classes`` (declared by the space) the classes are the distinct labels, which must
-    be ``0..K-1`` and at most 1,000; with it, labels must be below it. Raises
-    :class:`DataError`.
+    ``.csv`` path (``label_column`` ``a`` or ``a,b``), a folder of images with one
+    sub-folder per class (``image_size`` ``"HxW"`` resizes them, ``color_mode`` ``rgb`` or
+    ``grayscale``), a ``(x, y)`` tuple or a :class:`Dataset`. Pixel values are scaled to
+    [0, 1]. A test split comes from the data where it has one (``x_test``), else
+    ``test_split`` of the samples is taken first; it is never used by the search. The
+    validation split is ``x_val`` where given, else ``val_split`` of the samples left
+    after the test split.
+
+    ``task`` (``classification``, ``binary``, ``multilabel``, ``regression``) is inferred
+    from the labels when not given (docs/data.md, "Tasks"); ``num_classes`` (declared by
+    the space) makes it classification with labels below it. Text and boolean labels are
+    encoded, their names kept in ``options["class_names"]``; regression targets keep their
+    units, with their training-split mean and std in ``options``. Raises :class:`DataError`.
     """
     if isinstance(data, Dataset):
         return data
@@ -45,25 +51,40 @@ def load_data(data: DataSpec = "digits", *, val_split: float = 0.2, test_split: 
         raise DataError(f"test_split must be ≥ 0 and below 1 (got {test_split})")
     options: dict[str, Any] = {"val_split": val_split, "test_split": test_split, "seed": seed}
     val: tuple[np.ndarray, np.ndarray] | None = None
+    names: list[str] | None = None
     if isinstance(data, tuple):
         if len(data) != 2:
             raise DataError("in-memory data is a tuple (x, y)")
         _image_options_only_for_folders("arrays", False, image_size, color_mode)
         arrays: tuple[Any, ...] = (data[0], data[1], None, None)
         name = source = "arrays"
+        what = "the labels y"
     else:
         source = str(data)
         arrays, name, source, val, declared = _read(source, options, label_column, image_size, color_mode)
         if num_classes is None:
             num_classes = declared
-    x, y = validate_arrays(arrays[0], arrays[1], name, num_classes)
-    x_test = y_test = x_val = y_val = None
+        names = options.get("label_columns")
+        what = (f"{name}: label column{'s' if len(names) > 1 else ''} {', '.join(map(repr, names))}" if names
+                else f"the labels of {name}")
+    x = validate_features(arrays[0], arrays[1], name)
+    x_test = x_val = None
     if arrays[2] is not None:
-        x_test, y_test = validate_arrays(arrays[2], arrays[3], f"{name} (test)", num_classes)
+        x_test = validate_features(arrays[2], arrays[3], f"{name} (test)")
     if val is not None:
-        x_val, y_val = validate_arrays(val[0], val[1], f"{name} (validation)", num_classes)
+        x_val = validate_features(val[0], val[1], f"{name} (validation)")
+    hinted = task is None and num_classes is None and isinstance(data, (str, Path)) and _of_classes(str(data), options)
+    if hinted:  # image folders and named datasets hold classes, however few images each has
+        task = "binary" if len(options.get("class_names") or []) == 2 else "classification"
     # Before splitting: a stratified split counts the labels, 10^9 of them for a label of 10^9.
-    classes = count_classes([a for a in (y, y_val, y_test) if a is not None], name, num_classes)
+    labels = encode_labels([arrays[1], None if val is None else val[1], arrays[3]], what, task=task,
+                           num_classes=num_classes, names=names)
+    if hinted:
+        labels.reason = "an image folder's classes" if "class_names" in options else f"the classes of {name}"
+    y_train, y_val, y_test = labels.y
+    assert y_train is not None  # the training labels are always given
+    y = y_train
+    options.update(_label_options(labels, options.get("class_names")))
     if x_test is None and test_split > 0:
         x, y, x_test, y_test = split(x, y, test_split, seed, "the test split")
     if x_val is None or y_val is None:
@@ -72,9 +93,24 @@ def load_data(data: DataSpec = "digits", *, val_split: float = 0.2, test_split: 
         if xp is not None and xp.shape[1:] != x.shape[1:]:
             raise DataError(f"{name}: {part} samples have shape {xp.shape[1:]} but training samples "
                             f"{x.shape[1:]}")
-    ds = Dataset(name, x, y, x_val, y_val, classes, x_test, y_test, source=source, options=options)
-    _log.debug("data %s: train %s, val %s, classes %d", name, x.shape, x_val.shape, classes)
+    if labels.task == "regression":
+        options["target_mean"], options["target_std"] = target_stats(y, what)
+    ds = Dataset(name, x, y, x_val, y_val, labels.num_classes, x_test, y_test, source=source, options=options,
+                 task=labels.task, task_reason=labels.reason)
+    _log.debug("data %s: train %s, val %s, task %s, %d classes/outputs", name, x.shape, x_val.shape, labels.task,
+               labels.num_classes)
     return ds
+
+
+def _label_options(labels: Labels, folder_names: list[str] | None) -> dict[str, Any]:
+    """What of the labels is recorded with the study: the task as declared or inferred (so
+    that reloading the data gives the same one), and the names of encoded classes."""
+    out: dict[str, Any] = {"task": labels.task}
+    if labels.class_names is not None:
+        # An image folder's labels are the positions of its class names: name them by those.
+        out["class_names"] = [folder_names[int(v)] for v in labels.class_names] if folder_names else \
+            labels.class_names
+    return out
 
 
 def _read(source: str, options: dict[str, Any], label_column: str | None, image_size: Any,
@@ -108,9 +144,14 @@ def _read(source: str, options: dict[str, Any], label_column: str | None, image_
     if path.suffix == ".npz":
         arrays, val = read_npz(path)
     else:
-        arrays = read_csv(path, label_column)
-        options["label_column"] = label_column
+        arrays, features, labels = read_csv(path, label_column)
+        options.update(label_column=label_column, label_columns=labels, feature_columns=features)
     return arrays, path.stem, str(path.resolve()), val, None
+
+
+def _of_classes(source: str, options: dict[str, Any]) -> bool:
+    """Whether the data's labels are classes by what it is (not by their values)."""
+    return source in KERAS_DATASETS or _builtin_name(source) or "class_names" in options
 
 
 def _builtin_name(source: str) -> bool:
@@ -123,6 +164,14 @@ def _image_options_only_for_folders(source: str, folder: bool, image_size: Any, 
                         f"and {source!r} is not a folder")
 
 
+def _declared_count(desc: dict[str, Any]) -> int | None:
+    """The class count to reload with: classification's (it may count classes absent from
+    the data), unless the classes were encoded from names (their count is theirs)."""
+    if desc.get("task", "classification") != "classification" or desc.get("class_names"):
+        return None
+    return desc.get("num_classes")
+
+
 def data_from_description(desc: dict[str, Any], data: DataSpec | None = None) -> Dataset:
     """Reload the data a study was run on, from the description stored with it; or load
     ``data`` instead (the same data found elsewhere, as ``automl worker --data`` does), split
@@ -131,5 +180,6 @@ def data_from_description(desc: dict[str, Any], data: DataSpec | None = None) ->
         raise DataError("this study was run on in-memory arrays; pass the data again (--data)")
     return load_data(desc["source"] if data is None else data, val_split=desc.get("val_split", 0.2),
                      test_split=desc.get("test_split", 0.0), seed=desc.get("seed", 0),
-                     label_column=desc.get("label_column"), num_classes=desc.get("num_classes"),
-                     image_size=desc.get("image_size"), color_mode=desc.get("color_mode"))
+                     label_column=desc.get("label_column"), num_classes=_declared_count(desc),
+                     image_size=desc.get("image_size"), color_mode=desc.get("color_mode"),
+                     task=desc.get("task", "classification"))

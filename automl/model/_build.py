@@ -12,7 +12,7 @@ from automl.errors import ModelBuildError
 from automl.model._backend import import_keras
 from automl.model._init import trial_rng
 from automl.model._layers import apply_entry, call_layer
-from automl.model._training import build_loss, build_optimizer, learning_rate
+from automl.model._training import build_loss, build_metrics, build_optimizer, learning_rate
 from automl.space._shapes import RankError, effective_input_shape
 
 __all__ = ["build_model", "build_optimizer", "count_params"]
@@ -24,7 +24,8 @@ def build_model(config: dict[str, Any], input_shape: tuple[int, ...], num_classe
 
     A channel axis is added to the input where the first conv/pool layer needs one, and a
     ``Flatten`` before the output layer when the last feature map is not flat. The output
-    layer is ``Dense(num_classes, output_activation)``. ``steps_per_epoch`` (training
+    layer is ``Dense(num_classes, output_activation)``, or the head of the configuration's
+    task (``config["head"]``: binary, multi-label, regression). ``steps_per_epoch`` (training
     batches an epoch) turns a schedule written in epochs into steps; without it the
     learning rate is the configuration's constant (enough to load weights and predict).
     Raises :class:`ModelBuildError` when Keras rejects the configuration (a kernel larger
@@ -45,14 +46,36 @@ def build_model(config: dict[str, Any], input_shape: tuple[int, ...], num_classe
             x = apply_entry(keras, layer, x, f"l{i}", rng)
         if len(x.shape) > 2:
             x = keras.layers.Flatten(name="head_flatten")(x)
-        head = keras.layers.Dense(num_classes, activation=config.get("output_activation", "softmax"), name="head")
-        outputs = call_layer(keras, head, x, rng)
+        outputs = _head(keras, config, x, num_classes, rng)
         model = keras.Model(inputs, outputs)
         optimizer = build_optimizer(config["optimizer"], learning_rate(config, steps_per_epoch))
-        model.compile(optimizer=optimizer, loss=build_loss(config), metrics=list(config["metrics"]))
+        model.compile(optimizer=optimizer, loss=build_loss(config), metrics=build_metrics(config))
     except (ValueError, TypeError) as e:
         raise ModelBuildError(f"the model cannot be built: {e}") from e
     return model
+
+
+# The head's activation per task; classification's is the configuration's (softmax by default).
+_ACTIVATIONS = {"binary": "sigmoid", "multilabel": "sigmoid", "regression": "linear"}
+
+
+def _head(keras: Any, config: dict[str, Any], x: Any, num_classes: int, rng: Any) -> Any:
+    """The output layer of the configuration's task (``config["head"]``, absent for
+    classification): ``Dense(num_classes, output_activation)``; one sigmoid unit (binary);
+    a sigmoid unit per label (multi-label); a linear unit per target, followed by a Keras
+    ``Normalization(invert=True)`` that turns the standardized outputs into the targets'
+    own units (regression: the network learns standardized targets, the model predicts
+    values in the data's units, and runs on every backend)."""
+    head = config.get("head") or {}
+    task = head.get("task", "classification")
+    units = int(head.get("units", num_classes))
+    activation = _ACTIVATIONS.get(task) or config.get("output_activation", "softmax")
+    out = call_layer(keras, keras.layers.Dense(units, activation=activation, name="head"), x, rng)
+    if task == "regression":
+        std = [float(s) for s in head["std"]]
+        out = keras.layers.Normalization(mean=[float(m) for m in head["mean"]], variance=[s * s for s in std],
+                                         invert=True, name="target_units")(out)
+    return out
 
 
 def count_params(model: Any) -> int:

@@ -13,7 +13,7 @@ from typing import Any
 from automl.model._backend import import_keras
 from automl.space._catalog import OPTIMIZERS
 
-__all__ = ["build_optimizer", "build_loss", "custom_objects", "learning_rate", "training_callbacks",
+__all__ = ["build_optimizer", "build_loss", "build_metrics", "custom_objects", "learning_rate", "training_callbacks",
            "early_stopping_result"]
 
 # Defaults of the options a space leaves out (Keras's own where they suit a search).
@@ -61,18 +61,76 @@ def learning_rate(config: dict[str, Any], steps_per_epoch: int | None) -> Any:
     raise ValueError(f"unknown learning-rate schedule {kind!r}")
 
 
-def build_loss(config: dict[str, Any]) -> Any:
-    """The configuration's loss: its name, or sparse cross-entropy with label smoothing."""
+# Regression losses by the names a space gives them, as Keras's functions.
+_REGRESSION_LOSSES = {"mse": "mean_squared_error", "mae": "mean_absolute_error", "huber": "huber"}
+
+
+def build_loss(config: dict[str, Any], *, plain: bool = False) -> Any:
+    """The configuration's loss: its name, sparse cross-entropy with label smoothing, or a
+    regression loss computed on standardized targets (``config["head"]``'s std), which
+    is what the network learns whatever the targets' units.
+
+    ``plain``: Keras's own loss without automl's classes (in the targets' units for
+    regression): what an exported model is compiled with, so that plain
+    ``keras.saving.load_model`` reads it.
+    """
+    head = config.get("head") or {}
+    if head.get("task") == "regression":
+        name = _REGRESSION_LOSSES[config["loss"]]
+        return name if plain else _standardized_loss_class()(name, [float(s) for s in head["std"]])
     smoothing = float(config.get("label_smoothing") or 0.0)
-    if not smoothing:
+    if not smoothing or plain:
         return config["loss"]
     return _smoothed_loss_class()(label_smoothing=smoothing)
 
 
+def build_metrics(config: dict[str, Any]) -> list[Any]:
+    """The configuration's metrics as Keras metrics, logged under their names: ``accuracy``
+    and ``auc`` on sigmoid outputs (binary, multi-label), ``mae`` and ``rmse`` in the
+    targets' units (regression); classification's names as Keras reads them."""
+    keras = import_keras()
+    task = (config.get("head") or {}).get("task", "classification")
+    if task == "classification":
+        return list(config["metrics"])
+    made = {"accuracy": lambda: keras.metrics.BinaryAccuracy(name="accuracy"),
+            "auc": lambda: keras.metrics.AUC(name="auc", multi_label=task == "multilabel"),
+            "mae": lambda: keras.metrics.MeanAbsoluteError(name="mae"),
+            "rmse": lambda: keras.metrics.RootMeanSquaredError(name="rmse")}
+    return [made[m]() for m in config["metrics"]]
+
+
 def custom_objects() -> dict[str, Any]:
     """automl's own Keras objects, for ``keras.saving.load_model(path, custom_objects=...)``
-    in a process that has not built an automl model (label smoothing's loss)."""
-    return {"automl>SparseCategoricalCrossentropyWithSmoothing": _smoothed_loss_class()}
+    in a process that has not built an automl model (label smoothing's loss, the
+    standardized regression loss of a trial's model; exported models need neither)."""
+    return {"automl>SparseCategoricalCrossentropyWithSmoothing": _smoothed_loss_class(),
+            "automl>StandardizedLoss": _standardized_loss_class()}
+
+
+@functools.cache
+def _standardized_loss_class() -> type:
+    """A regression loss on standardized targets: ``loss(y / std, y_pred / std)``. The
+    model predicts in the targets' units; the mean cancels in the difference, so only the
+    scale is needed. Registered, so that a saved trial's model names it."""
+    keras = import_keras()
+
+    @keras.saving.register_keras_serializable(package="automl")
+    class StandardizedLoss(keras.losses.Loss):  # type: ignore[misc, name-defined]
+        def __init__(self, base: str = "mean_squared_error", scale: list[float] | None = None,
+                     name: str | None = None, **kwargs: Any) -> None:
+            super().__init__(name=name or base, **kwargs)
+            self.base, self.scale = base, [float(s) for s in (scale or [1.0])]
+
+        def call(self, y_true: Any, y_pred: Any) -> Any:
+            ops = keras.ops
+            scale = ops.convert_to_tensor(self.scale, dtype=y_pred.dtype)
+            y_true = ops.reshape(ops.cast(y_true, y_pred.dtype), ops.shape(y_pred))
+            return getattr(keras.losses, self.base)(y_true / scale, y_pred / scale)
+
+        def get_config(self) -> dict[str, Any]:
+            return {**super().get_config(), "base": self.base, "scale": self.scale}
+
+    return StandardizedLoss
 
 
 @functools.cache

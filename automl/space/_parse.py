@@ -16,13 +16,14 @@ from automl.space._limits import MAX_DESCRIPTION, MAX_LAYERS, MAX_NAME, check_si
 from automl.space._params import Choice, Fixed, IntRange, Param, Problems, mapping
 from automl.space._parse_layers import parse_layers
 from automl.space._parse_training import parse_optimizer, parse_training
+from automl.space._task import TASKS, default_direction
 from automl.space._space import (Item, Objective, OptimizerSpec, RepeatSpec, Space, TrainingSpec, largest_count,
                                  parameter_sites)
 from automl.space._yaml import read_space_text, yaml_load
 
 __all__ = ["load_space", "parse_space", "yaml_load"]
 
-_TOP_KEYS = ("name", "description", "input_shape", "num_classes", "model", "optimizer", "training",
+_TOP_KEYS = ("name", "description", "task", "input_shape", "num_classes", "model", "optimizer", "training",
              "objective")
 
 
@@ -33,8 +34,11 @@ def load_space(path: str | Path) -> Space:
     return parse_space(raw, default_name=p.stem, source=str(p))
 
 
-def parse_space(raw: Any, *, default_name: str = "space", source: str = "search space") -> Space:
-    """Validate a space given as plain data (the YAML document as a dict)."""
+def parse_space(raw: Any, *, default_name: str = "space", source: str = "search space",
+                task: str | None = None) -> Space:
+    """Validate a space given as plain data (the YAML document as a dict), for its own
+    ``task:`` or else ``task`` (default classification: the data decides later, see
+    :func:`automl.space._task.for_task`)."""
     check_size(raw, source)
     problems = Problems()
     if not isinstance(raw, dict):
@@ -45,7 +49,13 @@ def parse_space(raw: Any, *, default_name: str = "space", source: str = "search 
     name = _text(raw.get("name", default_name), "name", MAX_NAME, problems, required=True)
     description = _text(raw.get("description", ""), "description", MAX_DESCRIPTION, problems)
     input_shape = _shape(raw.get("input_shape"), problems)
+    declared = raw.get("task")
+    if declared is not None and declared not in TASKS:
+        problems.add("task", f"unknown task {show(declared)}; expected one of: {', '.join(TASKS)}")
+        declared = None
     num_classes = raw.get("num_classes")
+    if num_classes is not None and declared not in (None, "classification"):
+        problems.add("num_classes", f"applies to classification only, not to the {declared} task")
     if num_classes is not None and (not isinstance(num_classes, int) or isinstance(num_classes, bool)
                                     or num_classes < 2):
         problems.add("num_classes", f"must be an integer >= 2 (got {show(num_classes)})")
@@ -55,7 +65,7 @@ def parse_space(raw: Any, *, default_name: str = "space", source: str = "search 
     if out_act not in ("softmax", "sigmoid", "linear"):
         problems.add("model.output_activation", f"must be softmax, sigmoid or linear (got {show(out_act)})")
     optimizer = parse_optimizer(raw.get("optimizer"), problems)
-    training = parse_training(raw.get("training"), problems)
+    training = parse_training(raw.get("training"), problems, declared or task)
     objectives = _objectives(raw.get("objective"), training, problems)
     if not problems and optimizer is not None and training is not None:
         _check_drawn(layers, optimizer, training, problems)
@@ -66,7 +76,7 @@ def parse_space(raw: Any, *, default_name: str = "space", source: str = "search 
     return Space(name=name, description=description, input_shape=input_shape,
                  num_classes=num_classes, layers=tuple(layers), output_activation=out_act,
                  optimizer=optimizer, training=training, objective=objectives[0], definition=definition,
-                 objectives=objectives)
+                 objectives=objectives, task=declared)
 
 
 def _text(raw: Any, path: str, limit: int, problems: Problems, required: bool = False) -> str:
@@ -180,7 +190,7 @@ def _objective(raw: Any, training: TrainingSpec | None, problems: Problems, path
         problems.add(f"{path}.metric", f"{show(metric)} is not logged by this space; choose one of: "
                                        f"{', '.join(allowed)}")
         return None
-    default_dir = MEASURED.get(metric) or ("minimize" if metric.endswith(("loss", "crossentropy")) else "maximize")
+    default_dir = MEASURED.get(metric) or default_direction(metric)
     direction = m.get("direction", default_dir)
     if direction not in ("maximize", "minimize"):
         problems.add(f"{path}.direction", f"must be maximize or minimize (got {show(direction)})")

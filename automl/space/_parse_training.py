@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from automl.space._catalog import (EARLY_STOPPING, LEARNING_RATE, LOSSES, METRICS, OPTIMIZER_COMMON, OPTIMIZERS,
-                                   SCHEDULES, Arg)
+from automl.space._catalog import EARLY_STOPPING, LEARNING_RATE, OPTIMIZER_COMMON, OPTIMIZERS, SCHEDULES, Arg
 from automl.space._limits import key_text, show
 from automl.space._params import Choice, Fixed, Param, Problems, mapping, parse_param
 from automl.space._sizes import DEFAULT_MAX_LAYER_PARAMS
 from automl.space._space import OptimizerSpec, ScheduleSpec, TrainingSpec
+from automl.space._task import DEFAULT_METRICS, LOSSES, METRICS
 
 __all__ = ["parse_optimizer", "parse_training"]
 
@@ -63,7 +63,10 @@ def parse_optimizer(raw: Any, problems: Problems) -> OptimizerSpec | None:
     return OptimizerSpec(name, lr, options, common, schedule)
 
 
-def parse_training(raw: Any, problems: Problems) -> TrainingSpec | None:
+def parse_training(raw: Any, problems: Problems, task: str | None = None) -> TrainingSpec | None:
+    """``training``: its loss and metrics are those of ``task`` (its defaults where left
+    out); with no task yet (a space that declares none, before the data is loaded) those
+    of any task, the defaults classification's."""
     m = mapping(raw if raw is not None else {}, "training", _TRAINING_KEYS, problems)
     batch = parse_param(m.get("batch_size", 32), Arg("int", ge=1), "training.batch_size", problems)
     epochs = m.get("epochs", 10)
@@ -71,22 +74,30 @@ def parse_training(raw: Any, problems: Problems) -> TrainingSpec | None:
     if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
         problems.add("training.epochs", f"must be a positive integer (got {show(epochs)})")
         ok = False
-    loss = m.get("loss", "sparse_categorical_crossentropy")
-    if loss not in LOSSES:
-        problems.add("training.loss", f"unknown loss {show(loss)}; supported: {', '.join(LOSSES)}")
+    losses = LOSSES[task] if task else tuple(dict.fromkeys(v for t in LOSSES.values() for v in t))
+    loss = m.get("loss", LOSSES[task or "classification"][0])
+    if loss not in losses:
+        other = [t for t, losses in LOSSES.items() if loss in losses]
+        what = f"{show(loss)} is a loss for {'/'.join(other)}" if other else f"unknown loss {show(loss)}"
+        problems.add("training.loss", f"{what}; the {task or 'any'} task takes: {', '.join(losses)}")
         ok = False
-    metrics = m.get("metrics", ["accuracy"])
+    known = METRICS[task] if task else tuple(dict.fromkeys(v for t in METRICS.values() for v in t))
+    metrics = m.get("metrics", list(DEFAULT_METRICS[task or "classification"]))
     if not isinstance(metrics, list) or not all(isinstance(x, str) for x in metrics):
         problems.add("training.metrics", "must be a list of metric names")
         ok = False
         metrics = []
     for i, x in enumerate(metrics):
-        if x not in METRICS:
-            problems.add(f"training.metrics[{i}]", f"unknown metric {show(x)}; supported: {', '.join(METRICS)}")
+        if x not in known:
+            problems.add(f"training.metrics[{i}]", f"unknown metric {show(x)} for the {task or 'any'} task; "
+                                                   f"supported: {', '.join(known)}")
             ok = False
     early = _early_stopping(m["early_stopping"], problems) if "early_stopping" in m else None
     smoothing = parse_param(m["label_smoothing"], Arg("float", ge=0.0, lt=1.0), "training.label_smoothing",
                             problems) if "label_smoothing" in m else None
+    if smoothing is not None and task not in (None, "classification"):
+        problems.add("training.label_smoothing", f"applies to classification only, not to the {task} task")
+        ok = False
     limit = m.get("max_layer_params", DEFAULT_MAX_LAYER_PARAMS)
     if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
         problems.add("training.max_layer_params", f"must be a positive integer (got {show(limit)})")

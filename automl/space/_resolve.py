@@ -12,6 +12,7 @@ from automl.space._function import FunctionSpace, import_function
 from automl.space._limits import show
 from automl.space._parse import load_space, parse_space
 from automl.space._space import Objective, Space
+from automl.space._task import default_direction
 from automl.space._yaml import is_file
 
 __all__ = ["AnySpace", "SearchSpace", "catalog", "catalog_dir", "resolve_space", "space_from_definition"]
@@ -66,7 +67,7 @@ def _override(space: SearchSpace, epochs: int | None, batch_size: int | None, ob
         obj = space.objective
         if objective is not None or direction is not None:
             metric = objective or obj.metric
-            default_dir = "minimize" if metric.endswith("loss") else "maximize"
+            default_dir = default_direction(metric)
             obj = Objective(metric, direction or (obj.direction if objective is None else default_dir))  # type: ignore[arg-type]
         return dataclasses.replace(space, objective=obj, epochs=epochs or space.epochs,
                                    batch_size=batch_size or space.batch_size)

@@ -142,6 +142,10 @@ class Space:
     objective: Objective
     definition: dict[str, Any] = field(repr=False)
     objectives: tuple[Objective, ...] = ()
+    task: str | None = None  # as the space declares it (None: the data's task decides)
+    # The model head the data needs (automl.data.Dataset.head): set by automl.space._task.for_task
+    # once the data is loaded, copied into every configuration; None: classification's.
+    head: dict[str, Any] | None = field(default=None, repr=False)
 
     kind = "yaml"
 
@@ -184,6 +188,8 @@ class Space:
             "metrics": list(self.training.metrics),
         }
         # Only what the space defines: configurations of older spaces stay as they were.
+        if self.head is not None:
+            config["head"] = dict(self.head)
         if self.optimizer.schedule is not None:
             config["schedule"] = _sample_schedule(self.optimizer.schedule, hp, exhaustive)
         t = self.training

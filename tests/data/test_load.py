@@ -101,24 +101,20 @@ BAD = {
     "nan": (lambda t: _npz(t, x=np.where(np.arange(80).reshape(20, 4) == 9, np.nan, X), y=Y),
             "NaN or infinite values (first in sample 2)"),
     "inf": (lambda t: _npz(t, x=np.full((20, 4), np.inf), y=Y), "NaN or infinite"),
-    "negative label": (lambda t: _npz(t, x=X, y=Y - 1), "labels out of range"),
-    "fractional label": (lambda t: _npz(t, x=X, y=Y + 0.5), "whole numbers"),
     "one class": (lambda t: _npz(t, x=X, y=np.zeros(20)), "single class"),
+    "one class of text": (lambda t: _write(t / "o.csv", "a,label\n1,cat\n2,cat\n"), "single class (cat)"),
     "bad csv cell": (lambda t: _write(t / "b.csv", "a,label\n1,0\nx,1\n"), "line 3: 'x' is not a number"),
     "ragged csv": (lambda t: _write(t / "r.csv", "a,b,label\n1,2,0\n1,1\n"), "line 3: 2 values"),
-    "label 2**40": (lambda t: _npz(t, x=X, y=np.where(Y == 1, 2 ** 40, 0)), "found label 1099511627776"),
-    "huge float label": (lambda t: _npz(t, x=X, y=np.where(Y == 1, 1e20, 0.0)), "found label 1e+20"),
-    "gap in labels": (lambda t: _npz(t, x=X, y=np.where(Y == 1, 2_000_000, 0)),
-                      "found 2 distinct labels up to 2000000 (label 1 is absent)"),
-    "gap in a 5-row csv": (lambda t: _write(t / "g.csv", "a,label\n1,0\n2,1\n3,2000000\n4,0\n5,1\n"),
-                           "renumber them 0..2 (or, for 2,000,001 classes, declare the class count: "
-                           "`num_classes: 2000001` in the space"),
-    "1,200 classes undeclared": (lambda t: _npz(t, x=np.zeros((2400, 2)), y=np.arange(2400) % 1200),
-                                 "the labels hold 1,200 classes, more than 1,000"),
+    "regression target with NaN": (lambda t: _npz(t, x=X, y=np.where(np.arange(20) == 7, np.nan, np.arange(20) * 0.5)),
+                                   "the target is missing (NaN, empty or NA) in 1 samples (first: sample 7)"),
+    "empty cell in a numeric target": (lambda t: _write(t / "e.csv", "a,y\n" + "".join(
+        f"{i},{'' if i == 3 else i * 1.5}\n" for i in range(20))), "the target is missing"),
+}
+BAD.update({
     "negative test split": (lambda t: "digits", "test_split must be ≥ 0 and below 1"),
     "unknown name": (lambda t: "imagenet", "unknown data 'imagenet'"),
     "bad synthetic": (lambda t: "synthetic:32y32", "synthetic:SHAPE"),
-}
+})
 
 
 def _write(p: Path, text: str) -> Path:
