@@ -119,3 +119,25 @@ def test_skipped_integrations_can_still_be_probed_with_find_spec(tmp_path: Path)
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=tmp_path,
                        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
+
+
+@pytest.mark.slow
+def test_a_search_on_torch_cpu_workers_completes(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """``--backend torch`` workers once failed to start (an ``import pandas`` while Keras
+    started); the process pool's CPU slots must train real trials to the end."""
+    pytest.importorskip("torch")
+    import optuna
+
+    from automl.engines._record import history_of
+    from tests.conftest import TINY_YAML
+
+    (tmp_path / "tiny.yaml").write_text(TINY_YAML)
+    r = run_cli("search", "tiny.yaml", "--data", "digits", "--trials", "3", "--workers", "2", "--gpus", "none",
+                "--backend", "torch", "-q", timeout=600)
+    assert r.returncode == 0, r.stderr
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'automl.db'}")
+    assert len(study.trials) == 3
+    for t in study.trials:
+        assert t.state == optuna.trial.TrialState.COMPLETE, t.user_attrs.get("automl:error")
+        assert t.value is not None and 0.0 <= t.value <= 1.0 and t.user_attrs["automl:device"] == "cpu"
+        assert len(history_of(t)["val_accuracy"]) == 2 and t.intermediate_values[2] == pytest.approx(t.value)
