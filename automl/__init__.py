@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["search", "SearchResult", "HP", "load_data", "resolve_space", "__version__"]
+__all__ = ["search", "SearchResult", "HP", "load_data", "predict", "resolve_space", "__version__"]
 
 _LAZY = {
     "search": ("automl._search", "search"),
@@ -16,6 +16,7 @@ _LAZY = {
     "HP": ("automl.space", "HP"),
     "resolve_space": ("automl.space", "resolve_space"),
     "load_data": ("automl.data", "load_data"),
+    "predict": ("automl._predict", "predict"),
 }
 
 

@@ -223,6 +223,31 @@ def evaluate(study: str, storage: str | None, data: str | None, number: int | No
 
 
 @cli.command()
+@click.argument("study")
+@_STORAGE
+@click.option("--data", required=True, help="Samples to predict: a .csv (the study's feature columns), .npz or .npy.")
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="Where to write the predictions (.csv).")
+@click.option("--trial", "number", type=int, default=None, help="Trial number [default: the best].")
+@click.option("--backend", type=click.Choice(["tensorflow", "jax", "torch"]), default=None)
+@_errors
+def predict(study: str, storage: str | None, data: str, out: str, number: int | None, backend: str | None) -> None:
+    """Predict --data with a trial's kept model: class names and probabilities, or values in the targets' units."""
+    from pathlib import Path
+
+    from automl._predict import predict_study, write_csv
+    from automl.storage import load_study, resolve_url
+
+    path = Path(out)
+    if not path.parent.is_dir():
+        raise UsageError(f"folder {path.parent} does not exist")
+    st = load_study(_open(storage), study)
+    columns = predict_study(st, resolve_url(storage), data, number, backend=backend)
+    write_csv(columns, path)
+    rows = len(next(iter(columns.values()))) if columns else 0
+    _err.print(f"wrote {out}: {rows} predictions ({', '.join(columns)})", highlight=False, soft_wrap=True)
+
+
+@cli.command()
 def spaces() -> None:
     """List the bundled search spaces."""
     from rich.table import Table

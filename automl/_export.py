@@ -94,24 +94,36 @@ def export_model(study: Any, url: str, out: Path, number: int | None = None, *, 
     if not out.parent.is_dir():
         raise UsageError(f"folder {out.parent} does not exist")
     model, trial, _ = trial_model(study, url, number, retrain=retrain, backend=backend, on_epoch=on_epoch)
+    _plain_compile(model, state_of(trial, "config") or {})
     model.save(out)
     return trial
 
 
+def _plain_compile(model: Any, config: dict[str, Any]) -> None:
+    """Compile a trial's model with Keras's own loss (the regression loss in the targets'
+    units, cross-entropy without automl's smoothing class) so that plain
+    ``keras.saving.load_model`` reads the file; the weights, and so the predictions, are
+    the trial's."""
+    if not config.get("head") and not config.get("label_smoothing"):
+        return
+    from automl.model._training import build_loss, build_metrics, build_optimizer
+
+    model.compile(optimizer=build_optimizer(config["optimizer"]), loss=build_loss(config, plain=True),
+                  metrics=build_metrics(config))
+
+
 def evaluate_model(study: Any, url: str, data_spec: str | None, number: int | None = None, *,
                    backend: str | None = None) -> dict[str, Any]:
-    """Score a trial's kept model on the held-out test split (never seen by the search)."""
-    from automl.data import data_from_description, load_data
+    """Score a trial's kept model on the held-out test split (never seen by the search):
+    the loss and the task's metrics (regression's MAE and RMSE in the targets' units)."""
+    from automl.data import data_from_description
 
     model, trial, _ = trial_model(study, url, number, backend=backend)
     desc = study.user_attrs[f"{ATTR}data"]
-    if data_spec is None:
-        data = data_from_description(desc)
-    else:
-        data = load_data(data_spec, val_split=desc.get("val_split", 0.2), test_split=desc.get("test_split", 0.0),
-                         seed=desc.get("seed", 0), num_classes=desc.get("num_classes"))
+    # Other data is read as the study's was: its task, label column, splits and class names.
+    data = data_from_description(desc, data_spec)
     if data.x_test is None or data.y_test is None:
         raise UsageError("the data has no test split: give data with x_test/y_test, or search with --test-split")
     scores = model.evaluate(data.x_test, data.y_test, verbose=0, return_dict=True)
-    return {"study": study.study_name, "trial": trial.number, "test_samples": len(data.y_test),
+    return {"study": study.study_name, "trial": trial.number, "task": data.task, "test_samples": len(data.y_test),
             **{k: float(v) for k, v in scores.items()}}

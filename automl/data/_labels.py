@@ -89,13 +89,15 @@ _HOW = "declare the task: --task classification|binary|multilabel|regression (ta
 
 
 def encode_labels(ys: list[Any], what: str, *, task: str | None = None, num_classes: int | None = None,
-                  names: list[str] | None = None) -> Labels:
+                  names: list[str] | None = None, class_names: list[str] | None = None) -> Labels:
     """Check every split's labels (``ys``: train first, then validation and test where
     given, None where not) and encode them for ``task`` (None: inferred from the labels).
 
     ``num_classes`` (declared by the space or the dataset) makes the task classification
     with labels used as indices below it. ``names`` (the label columns) name what a
-    regression or multi-label task predicts. Raises :class:`DataError` saying what to do.
+    regression or multi-label task predicts. ``class_names`` (a study's) encode the labels
+    as that study did, whichever classes these splits hold. Raises :class:`DataError`
+    saying what to do.
     """
     if task is not None and task not in TASKS:
         raise DataError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
@@ -126,7 +128,7 @@ def encode_labels(ys: list[Any], what: str, *, task: str | None = None, num_clas
         raise DataError(f"{what}: {task} takes one label per sample, but y has {widths.pop()} columns; "
                         f"for several 0/1 labels per sample use --task multilabel, for several targets "
                         f"--task regression")
-    return _classes(arrays, what, task, kind, reason)
+    return _classes(arrays, what, task, kind, reason, class_names)
 
 
 def _values(given: list[np.ndarray]) -> np.ndarray:
@@ -212,12 +214,24 @@ def _indices(arrays: list[np.ndarray | None], what: str, num_classes: int, kind:
     return Labels("classification", out, num_classes, None, f"num_classes: {num_classes} declared")
 
 
-def _classes(arrays: list[np.ndarray | None], what: str, task: str, kind: str, reason: str) -> Labels:
+def _classes(arrays: list[np.ndarray | None], what: str, task: str, kind: str, reason: str,
+             known: list[str] | None = None) -> Labels:
     """Classification or binary: labels 0..K-1 used as they are, any other values encoded
-    (sorted: text alphabetically, numbers by value, False before True)."""
+    (sorted: text alphabetically, numbers by value, False before True), or by the names
+    ``known`` of the classes of a study."""
     given = [a for a in arrays if a is not None]
     _check_missing(given, what, task)
     values = _values(given)
+    if known is not None:
+        index = {n: i for i, n in enumerate(known)}
+        shown = [_show(v) for v in values]
+        unknown = [n for n in shown if n not in index]
+        if unknown:
+            raise DataError(f"{what}: label {unknown[0]!r} is not a class of the study (its classes: "
+                            f"{', '.join(known[:10])}{', …' if len(known) > 10 else ''})")
+        codes = np.array([index[n] for n in shown], dtype=np.int32)
+        out = [None if a is None else codes[np.searchsorted(values, a)] for a in arrays]
+        return Labels(task, out, len(known), list(known), reason)
     k = len(values)
     if k < 2:
         raise DataError(f"{what}: the labels hold a single class ({_show(values[0])}); {task} needs at least 2")

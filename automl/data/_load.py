@@ -25,7 +25,7 @@ _log = get_logger("data")
 def load_data(data: DataSpec = "digits", *, val_split: float = 0.2, test_split: float = 0.0, seed: int = 0,
               label_column: str | None = None, num_classes: int | None = None,
               image_size: str | tuple[int, int] | list[int] | None = None, color_mode: str | None = None,
-              task: str | None = None) -> Dataset:
+              task: str | None = None, class_names: list[str] | None = None) -> Dataset:
     """Load and check a dataset, then split it.
 
     ``data`` is a built-in name (``digits``, ``digits2d``, ``mnist1d``,
@@ -43,7 +43,8 @@ def load_data(data: DataSpec = "digits", *, val_split: float = 0.2, test_split: 
     from the labels when not given (docs/data.md, "Tasks"); ``num_classes`` (declared by
     the space) makes it classification with labels below it. Text and boolean labels are
     encoded, their names kept in ``options["class_names"]``; regression targets keep their
-    units, with their training-split mean and std in ``options``. Raises :class:`DataError`.
+    units, with their training-split mean and std in ``options``. ``class_names`` (a
+    study's) encode text labels as that study did. Raises :class:`DataError`.
     """
     if isinstance(data, Dataset):
         return data
@@ -78,7 +79,7 @@ def load_data(data: DataSpec = "digits", *, val_split: float = 0.2, test_split: 
         task = "binary" if len(options.get("class_names") or []) == 2 else "classification"
     # Before splitting: a stratified split counts the labels, 10^9 of them for a label of 10^9.
     labels = encode_labels([arrays[1], None if val is None else val[1], arrays[3]], what, task=task,
-                           num_classes=num_classes, names=names)
+                           num_classes=num_classes, names=names, class_names=class_names)
     if hinted:
         labels.reason = "an image folder's classes" if "class_names" in options else f"the classes of {name}"
     y_train, y_val, y_test = labels.y
@@ -182,4 +183,6 @@ def data_from_description(desc: dict[str, Any], data: DataSpec | None = None) ->
                      test_split=desc.get("test_split", 0.0), seed=desc.get("seed", 0),
                      label_column=desc.get("label_column"), num_classes=_declared_count(desc),
                      image_size=desc.get("image_size"), color_mode=desc.get("color_mode"),
-                     task=desc.get("task", "classification"))
+                     task=desc.get("task", "classification"),
+                     # Encoded names (an image folder's are its folders, its labels their positions).
+                     class_names=desc.get("class_names") if desc.get("color_mode") is None else None)
