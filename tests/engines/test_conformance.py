@@ -124,3 +124,43 @@ def test_hyperband_promoted_trials_start_from_their_parents_weights(tiny_space: 
         # curve: its loss is below the parent's first epoch, far from a fresh start.
         assert c_loss[0] < p_loss[0]
         assert c_loss[0] < p_loss[-1] * 1.5
+
+
+def _task_data(task: str) -> tuple[Any, Any]:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 4)).astype("float32")
+    if task == "binary":
+        return x, np.where(x[:, 0] > 0, "yes", "no")
+    if task == "multilabel":
+        return x, np.stack([x[:, 0] > 0, x[:, 1] > 0], axis=1).astype(int)
+    return x, 50.0 + 10.0 * x[:, 0] + 0.37 * x[:, 1]  # regression
+
+
+TASK_METRICS = {"binary": ("val_accuracy", "maximize", {"val_auc"}),
+                "multilabel": ("val_accuracy", "maximize", {"val_auc"}),
+                "regression": ("val_loss", "minimize", {"val_mae", "val_rmse"})}
+
+
+@pytest.mark.parametrize("task", sorted(TASK_METRICS))
+@pytest.mark.parametrize("engine,algorithm", [ENGINES[0], ENGINES[1]], ids=IDS[:2])
+def test_every_task_on_both_engines(tiny_space: dict[str, Any], store: str, engine: str, algorithm: str | None,
+                                    task: str) -> None:
+    from automl.engines._record import state_of, study_state
+
+    tiny_space["training"]["epochs"] = 1
+    result = automl.search(tiny_space, _task_data(task), engine=engine, algorithm=algorithm, n_trials=2,
+                           storage=store, study_name="t", seed=2)
+    objective, direction, metrics = TASK_METRICS[task]
+    study = optuna.load_study(study_name="t", storage=store)
+    assert study_state(study, "task")["task"] == task
+    assert study.user_attrs[f"{ATTR}objective"] == objective and result.direction == direction
+    assert study.direction.name.lower() == direction and study.metric_names == [objective]
+    for t in study.trials:
+        assert t.state == optuna.trial.TrialState.COMPLETE, t.user_attrs.get(f"{ATTR}error")
+        history = state_of(t, "history")
+        assert metrics <= set(history) and t.value == pytest.approx(history[objective][-1])
+        assert state_of(t, "config")["head"]["task"] == task
+    values = [t.value for t in study.trials]
+    assert result.best is not None and result.best.value == (min(values) if direction == "minimize" else max(values))
