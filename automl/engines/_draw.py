@@ -12,9 +12,35 @@ from typing import Any
 
 from automl.space import HP
 
-__all__ = ["draw", "DrawAbandoned"]
+__all__ = ["draw", "DrawAbandoned", "released_while_drawing"]
 
 Config = dict[str, Any]
+_here = threading.local()
+
+
+@contextlib.contextmanager
+def released_while_drawing(lock: Any) -> Iterator[None]:
+    """In this thread, :func:`draw` lets go of ``lock`` (held once, by this thread's engine
+    call) while the space's code runs: the coordinator's loop then serves its workers through
+    the engine (``automl.runner._drawer``)."""
+    _here.lock = lock
+    try:
+        yield
+    finally:
+        _here.lock = None
+
+
+@contextlib.contextmanager
+def _released() -> Iterator[None]:
+    lock = getattr(_here, "lock", None)
+    if lock is None:
+        yield
+        return
+    lock.release()
+    try:
+        yield
+    finally:
+        lock.acquire()
 
 
 class DrawAbandoned(RuntimeError):
@@ -62,6 +88,11 @@ def draw(sample: Callable[[HP], Config], hp: HP, timeout: float | None) -> tuple
     """``(sample(hp), None)``, or ``({}, reason)`` when ``sample`` raised or took longer than
     ``timeout`` seconds. A late ``sample`` goes on in its daemon thread, but whatever it
     asks of ``hp`` from then on raises :class:`DrawAbandoned`."""
+    with _released():
+        return _draw(sample, hp, timeout)
+
+
+def _draw(sample: Callable[[HP], Config], hp: HP, timeout: float | None) -> tuple[Config, str | None]:
     if timeout is None:
         return _call(sample, hp)
     abandoned = threading.Event()

@@ -16,12 +16,13 @@ import threading
 import time
 from collections.abc import Iterator
 from multiprocessing.connection import wait
-from typing import Any
+from typing import Any, cast
 
 from automl._logging import get_logger
 from automl.data import Dataset
 from automl.engines._base import Decision, Engine, TrialOutcome, TrialSpec
 from automl.errors import AutomlError
+from automl.runner._drawer import Drawer, LockedEngine
 from automl.runner._heartbeat import Heartbeat
 from automl.runner._loop import OthersWait, SearchObserver, _finish, next_spec
 from automl.runner._slots import Slot
@@ -233,6 +234,8 @@ def run_parallel(engine: Engine, slots: list[Slot], space: SearchSpace, data: Da
     obs = observer or SearchObserver()
     st = settings or PoolSettings()
     engine.draw_timeout = st.trial_timeout  # the space's code drawing values runs here, in the coordinator
+    shared = LockedEngine(engine)  # by this loop and the drawer's thread
+    locked, drawer = cast(Engine, shared), Drawer(shared)
     start = time.monotonic()
     ran = 0
     with data_folder() as tmp, store_failures():
@@ -255,41 +258,46 @@ def run_parallel(engine: Engine, slots: list[Slot], space: SearchSpace, data: Da
                 if pool.retries_scheduled and not timed_out:
                     # A retry is due (it holds its original's unit): the search is not over yet.
                     pool.retries_scheduled, stopping = 0, False
-                for w in list(pool.workers.values()):
-                    while w.ready and w.spec is None and (pool.pending or not (stopping or waits.waiting())):
-                        if pool.pending:
-                            _dispatch(pool, w, pool.pending.pop(0), engine, obs, heartbeat)
-                            continue
-                        t0 = time.monotonic()
-                        spec = next_spec(engine, n_trials)
-                        pool.stats.engine_seconds += time.monotonic() - t0
-                        if spec is None:
-                            stopping = not waits.others(engine, pool.own_numbers())
-                            break
-                        if spec.error:
-                            obs.on_trial_start(spec, w.slot.label)
-                            _finish(engine, spec, TrialOutcome("failed", error=spec.error), obs)
-                            ran += 1
-                        else:
-                            _dispatch(pool, w, spec, engine, obs, heartbeat)
+                idle = [w for w in pool.workers.values() if w.ready and w.spec is None]
+                while idle and pool.pending:
+                    _dispatch(pool, idle.pop(0), pool.pending.pop(0), locked, obs, heartbeat)
+                if drawer.done:
+                    spec = drawer.take()
+                    if spec is None:
+                        stopping = not waits.others(locked, pool.own_numbers())
+                    elif spec.error:
+                        obs.on_trial_start(spec, drawer.label)
+                        _finish(locked, spec, TrialOutcome("failed", error=spec.error), obs)
+                        ran += 1
+                    elif idle:
+                        _dispatch(pool, idle.pop(0), spec, locked, obs, heartbeat)
+                    else:  # its worker died meanwhile: the next one ready runs it
+                        pool.pending.append(spec)
+                if idle and not drawer.running and not (stopping or waits.waiting()):
+                    drawer.start(lambda: next_spec(locked, n_trials), idle[0].slot.label)
                 busy = [w for w in pool.workers.values() if w.spec is not None]
-                if stopping and not busy and not pool.pending:
+                if stopping and not busy and not pool.pending and not drawer.running:
                     break
-                if stopping:  # nothing left for the idle ones: they exit while the last trials run
+                if stopping and not drawer.running:  # nothing left for the idle ones: they exit now
                     for w in [w for w in pool.workers.values() if w.ready and w.spec is None]:
                         pool.retire(w)
-                ran += _serve(pool, engine, obs, heartbeat, st)
+                ran += _serve(pool, locked, obs, heartbeat, st, drawer.ready)
         finally:
+            drawn = drawer.finish(within=2.0)
+            if drawn is not None:
+                pool.pending.append(drawn)
             for w in pool.workers.values():
                 if w.spec is not None:  # interrupted: leave nothing RUNNING
                     pool.pending.append(w.spec)
                     w.spec = None
             for spec in pool.pending:
                 try:
-                    engine.tell(spec, TrialOutcome("failed", error="interrupted: the search stopped"))
+                    locked.tell(spec, TrialOutcome("failed", error="interrupted: the search stopped"))
                 except Exception as e:  # noqa: BLE001 - the store failed: the trial goes stale and is retried
                     _log.debug("trial %d could not be recorded as interrupted: %s", spec.number, e)
             pool.pending.clear()
+            drawer.close()
+            pool.stats.engine_seconds += drawer.seconds
             t0 = time.monotonic()
             pool.close()
             pool.stats.close_seconds = time.monotonic() - t0
@@ -316,15 +324,22 @@ def _dispatch(pool: _Pool, w: _Worker, spec: TrialSpec, engine: Engine, obs: Sea
     obs.on_trial_start(spec, w.slot.label)
 
 
-def _serve(pool: _Pool, engine: Engine, obs: SearchObserver, heartbeat: Heartbeat | None, st: PoolSettings) -> int:
-    """Wait up to 0.5 s for messages, deaths and timeouts; returns the trials finished."""
+def _serve(pool: _Pool, engine: Any, obs: SearchObserver, heartbeat: Heartbeat | None, st: PoolSettings,
+           drawn: Any = None) -> int:
+    """Wait up to 0.5 s for messages, deaths, timeouts and the end of a draw (``drawn``
+    becomes readable); returns the trials finished."""
     finished = 0
     by_obj: dict[Any, _Worker] = {}
     for w in pool.workers.values():
         by_obj[w.conn] = w
         by_obj[w.process.sentinel] = w
     dead: list[_Worker] = []
-    for obj in wait(list(by_obj), timeout=0.5):
+    seen: list[Any] = wait(list(by_obj) + ([drawn] if drawn is not None else []), timeout=0.5)
+    for obj in seen:
+        if obj is drawn:  # the loop takes the drawn trial next
+            while drawn.poll():
+                drawn.recv()
+            continue
         w = by_obj[obj]
         if w in dead or pool.workers.get(w.slot.index) is not w:
             continue
