@@ -1,7 +1,10 @@
-"""One configuration entry → Keras layers: plain layers, wrapped layers and residual blocks.
+"""One configuration entry → Keras layers: plain layers, wrapped layers, residual blocks,
+and the blocks automl composes (transformer blocks, positional embeddings, random crops).
 
 Only Keras's own layers are used (``Add`` for the residual sum, 1×1 convolutions and
-``Dense`` for projections), so a saved model reloads with plain ``keras.saving.load_model``.
+``Dense`` for projections, ``MultiHeadAttention`` and ``LayerNormalization`` in a
+transformer block, an ``EinsumDense`` table of positions), so a saved model reloads with
+plain ``keras.saving.load_model``, in a process that has never imported automl.
 """
 
 from __future__ import annotations
@@ -27,8 +30,7 @@ def make_layer(keras: Any, layer: dict[str, Any], name: str) -> Any:
             continue
         if k == "kernel_regularizer":
             # One regularizer object per weight it applies to (Keras serializes each).
-            kwargs.update({target: keras.regularizers.L1L2(l1=float(v.get("l1", 0.0)), l2=float(v.get("l2", 0.0)))
-                           for target in lt.regularizes})
+            kwargs.update({target: _l1l2(keras, v) for target in lt.regularizes})
         elif k == "layer":
             kwargs["layer"] = make_layer(keras, v, f"{name}_{v['type']}")
         else:
@@ -36,27 +38,33 @@ def make_layer(keras: Any, layer: dict[str, Any], name: str) -> Any:
     return getattr(keras.layers, lt.keras_class)(name=name, **kwargs)
 
 
-def call_layer(keras: Any, layer: Any, x: Any, rng: np.random.Generator) -> Any:
-    """``layer(x)``, its weights drawn on the host (no XLA program per weight shape on JAX).
+def _l1l2(keras: Any, factors: dict[str, Any]) -> Any:
+    return keras.regularizers.L1L2(l1=float(factors.get("l1", 0.0)), l2=float(factors.get("l2", 0.0)))
 
-    Recurrent and wrapping layers keep their initializers in inner cells: every weight
-    they add is drawn on the host instead (``host_weights``)."""
-    if isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional)):
+
+def call_layer(keras: Any, layer: Any, x: Any, rng: np.random.Generator, *more: Any) -> Any:
+    """``layer(x, *more)``, its weights drawn on the host (no XLA program per weight shape on JAX).
+
+    Recurrent, wrapping and attention layers keep their initializers in inner layers: every
+    weight they add is drawn on the host instead (``host_weights``)."""
+    if isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional, keras.layers.MultiHeadAttention)):
         with host_weights(rng):
-            return layer(x)
+            return layer(x, *more)
     with host_initializers(layer, rng):
-        return layer(x)
+        return layer(x, *more)
 
 
 def apply_entry(keras: Any, entry: dict[str, Any], x: Any, name: str, rng: np.random.Generator) -> Any:
-    """Apply one configuration entry to the tensor ``x``: a layer, or a residual block."""
-    if entry["type"] == "random_crop":
-        return _random_crop(keras, entry, x, f"{name}_random_crop")
+    """Apply one configuration entry to the tensor ``x``: a layer, a composed block, or a
+    residual block."""
+    compose = _COMPOSED.get(entry["type"])
+    if compose is not None:
+        return compose(keras, entry, x, f"{name}_{entry['type']}", rng)
     if entry["type"] != "residual":
         return call_layer(keras, make_layer(keras, entry, f"{name}_{entry['type']}"), x, rng)
     y = x
     for j, layer in enumerate(entry["layers"]):
-        y = call_layer(keras, make_layer(keras, layer, f"{name}_{j}_{layer['type']}"), y, rng)
+        y = apply_entry(keras, layer, y, f"{name}_{j}", rng)
     shortcut = _projection(keras, tuple(x.shape[1:]), tuple(y.shape[1:]), name, rng, x)
     out = keras.layers.Add(name=f"{name}_add")([shortcut, y])
     norm = entry.get("norm")
@@ -67,7 +75,62 @@ def apply_entry(keras: Any, entry: dict[str, Any], x: Any, name: str, rng: np.ra
     return out
 
 
-def _random_crop(keras: Any, entry: dict[str, Any], x: Any, name: str) -> Any:
+def _self_attention(keras: Any, entry: dict[str, Any], x: Any, name: str, rng: np.random.Generator) -> Any:
+    """Keras's ``MultiHeadAttention`` with the sequence as query, key and value; its output
+    has the input's shape (the output projection maps back to the input's features)."""
+    return call_layer(keras, make_layer(keras, entry, name), x, rng, x)
+
+
+def _transformer_block(keras: Any, entry: dict[str, Any], x: Any, name: str, rng: np.random.Generator) -> Any:
+    """Self-attention, then a two-layer feed-forward network (``ff_units`` wide, back to the
+    input's features), each added to its input and layer-normalized: after the add
+    (Vaswani et al.'s post-norm, the default) or, with ``norm_first``, before the branch
+    (pre-norm: the sum itself is left unnormalized). ``dropout`` acts on each branch's
+    output, ``attention_dropout`` on the attention weights."""
+    features = int(x.shape[-1])
+    reg = entry.get("kernel_regularizer")
+    kernel = (lambda: {"kernel_regularizer": _l1l2(keras, reg)}) if reg else dict
+    norm_args = {"epsilon": float(entry["epsilon"])} if "epsilon" in entry else {}
+    rate, pre = float(entry.get("dropout", 0.0)), bool(entry.get("norm_first", False))
+
+    def norm(t: Any, part: str) -> Any:
+        return call_layer(keras, keras.layers.LayerNormalization(name=f"{name}_{part}_norm", **norm_args), t, rng)
+
+    def residual(t: Any, branch: Any, part: str) -> Any:
+        if rate:
+            branch = keras.layers.Dropout(rate, name=f"{name}_{part}_dropout")(branch)
+        out = keras.layers.Add(name=f"{name}_{part}_add")([t, branch])
+        return out if pre else norm(out, part)
+
+    attention = keras.layers.MultiHeadAttention(int(entry["num_heads"]), int(entry["key_dim"]),
+                                                dropout=float(entry.get("attention_dropout", 0.0)),
+                                                name=f"{name}_attention", **kernel())
+    q = norm(x, "attention") if pre else x
+    h = residual(x, call_layer(keras, attention, q, rng, q), "attention")
+    f = norm(h, "ff") if pre else h
+    f = call_layer(keras, keras.layers.Dense(int(entry["ff_units"]), activation=entry.get("activation", "relu"),
+                                             name=f"{name}_ff1", **kernel()), f, rng)
+    f = call_layer(keras, keras.layers.Dense(features, name=f"{name}_ff2", **kernel()), f, rng)
+    return residual(h, f, "ff")
+
+
+def _positional_embedding(keras: Any, entry: dict[str, Any], x: Any, name: str, rng: np.random.Generator) -> Any:
+    """A learned (steps, features) table added to the sequence (BERT's position embedding).
+
+    Keras has no such layer (``keras_hub.layers.PositionEmbedding`` is one, outside Keras):
+    the table is the kernel of an ``EinsumDense`` applied to ones (``Rescaling(0, offset=1)``
+    of the input), so the model holds only Keras layers and reloads without automl."""
+    steps, features = x.shape[1], x.shape[2]
+    if steps is None or features is None:
+        raise ModelBuildError(f"{name} needs a sequence of a fixed length (got shape {tuple(x.shape[1:])})")
+    ones = keras.layers.Rescaling(0.0, offset=1.0, name=f"{name}_ones")(x)
+    table = keras.layers.EinsumDense("btf,tf->btf", output_shape=(int(steps), int(features)),
+                                     kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+                                     name=f"{name}_table")
+    return keras.layers.Add(name=name)([x, call_layer(keras, table, ones, rng)])
+
+
+def _random_crop(keras: Any, entry: dict[str, Any], x: Any, name: str, rng: np.random.Generator) -> Any:
     """A random window of ``height`` × ``width`` in training, the centre one at inference.
 
     Built as a whole-pixel ``RandomTranslation`` of at most the margin, then ``CenterCrop``:
@@ -81,6 +144,11 @@ def _random_crop(keras: Any, entry: dict[str, Any], x: Any, name: str) -> Any:
         x = keras.layers.RandomTranslation(factor_h, factor_w, fill_mode="constant", interpolation="nearest",
                                            name=f"{name}_shift")(x)
     return keras.layers.CenterCrop(height, width, name=name)(x)
+
+
+# Entries built from several Keras layers (or one called in its own way), by type.
+_COMPOSED = {"random_crop": _random_crop, "multi_head_attention": _self_attention,
+             "transformer_block": _transformer_block, "positional_embedding": _positional_embedding}
 
 
 def _projection(keras: Any, shape_in: tuple[int, ...], shape_out: tuple[int, ...], name: str,

@@ -47,6 +47,8 @@ class LayerType:
     ``reshape`` decide it from their arguments: see ``_shapes.py``). ``regularizes``: the
     Keras arguments ``kernel_regularizer`` goes to (empty: the layer has no kernel);
     ``same_shape``: the output has exactly the input's shape (checks can see through it).
+    ``keras_class`` is empty for a block that automl composes of Keras layers
+    (``automl/model/_layers.py``).
     """
 
     keras_class: str
@@ -70,6 +72,8 @@ _FILL = {"fill_mode": Arg("str", choices=FILL_MODES), "interpolation": Arg("str"
          "fill_value": Arg("float")}
 _RNN_ARGS = {"units": Arg("int", required=True, ge=1), "return_sequences": Arg("bool"), "dropout": _RATE,
              "recurrent_dropout": _RATE, "activation": _ACT, "kernel_regularizer": _REG}
+
+_HEADS = {"num_heads": Arg("int", required=True, ge=1), "key_dim": Arg("int", required=True, ge=1)}
 
 LAYERS: dict[str, LayerType] = {
     "dense": LayerType("Dense", {"units": Arg("int", required=True, ge=1), "activation": _ACT,
@@ -103,6 +107,15 @@ LAYERS: dict[str, LayerType] = {
                                          "output_dim": Arg("int", required=True, ge=1),
                                          "kernel_regularizer": _REG},
                            in_rank=1, out_rank=2, regularizes=("embeddings_regularizer",)),
+    # Attention over (steps, features): self-attention keeps the shape.
+    "multi_head_attention": LayerType("MultiHeadAttention", {
+        **_HEADS, "value_dim": _POS_INT, "dropout": _RATE, "use_bias": Arg("bool"), "kernel_regularizer": _REG},
+        in_rank=2, regularizes=_KERNEL, same_shape=True),
+    "transformer_block": LayerType("", {
+        **_HEADS, "ff_units": Arg("int", required=True, ge=1), "dropout": _RATE, "attention_dropout": _RATE,
+        "activation": _ACT, "norm_first": Arg("bool"), "epsilon": Arg("float", gt=0.0), "kernel_regularizer": _REG},
+        in_rank=2, regularizes=_KERNEL, same_shape=True),
+    "positional_embedding": LayerType("", {}, in_rank=2, same_shape=True),
     "reshape": LayerType("Reshape", {"target_shape": Arg("shape", required=True)}),
     "max_pool1d": LayerType("MaxPooling1D", _POOL1_ARGS, in_rank=2),
     "avg_pool1d": LayerType("AveragePooling1D", _POOL1_ARGS, in_rank=2),
@@ -149,6 +162,10 @@ LAYER_ALIASES = {
     "randomflip": "random_flip", "randomrotation": "random_rotation", "randomtranslation": "random_translation",
     "randomzoom": "random_zoom", "randomcrop": "random_crop", "randomcontrast": "random_contrast",
     "gaussiannoise": "gaussian_noise",
+    "multiheadattention": "multi_head_attention",
+    "transformer": "transformer_block", "transformerblock": "transformer_block",
+    "positionembedding": "positional_embedding", "position_embedding": "positional_embedding",
+    "positionalembedding": "positional_embedding",
 }
 
 _LR = Arg("float", gt=0.0)

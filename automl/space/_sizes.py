@@ -51,6 +51,16 @@ def _least_weights(kind: str, args: dict[str, Param], prefix: str = "") -> tuple
     if kind == "embedding":
         a, b = arg("input_dim"), arg("output_dim")
         return (prefix + "input_dim", a * b) if a is not None and b is not None else None
+    if kind in ("multi_head_attention", "transformer_block"):
+        # The query and key projections, one weight per head and key dimension each; a
+        # transformer block's feed-forward layers add a weight and a bias per unit.
+        h, k = arg("num_heads"), arg("key_dim")
+        if h is None or k is None:
+            return None
+        ff = arg("ff_units") if kind == "transformer_block" else 0
+        if ff is None:
+            return None
+        return (prefix + ("ff_units" if ff > h * k else "key_dim"), 2 * h * k + 2 * ff)
     return None
 
 
