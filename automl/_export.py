@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +14,7 @@ from automl.engines._base import ATTR
 from automl.engines._record import epochs_of, state_of
 from automl.errors import UsageError
 
-__all__ = ["trial_model", "export_model", "evaluate_model", "EpochProgress"]
+__all__ = ["trial_model", "export_model", "evaluate_model", "EpochProgress", "preprocessing", "preprocessing_path"]
 
 EpochProgress = Callable[[int, int, dict[str, float]], None]
 """Called after each retraining epoch with (epoch, epochs, that epoch's metrics)."""
@@ -88,7 +89,8 @@ def trial_model(study: Any, url: str, number: int | None = None, *, retrain: boo
 
 def export_model(study: Any, url: str, out: Path, number: int | None = None, *, retrain: bool = False,
                  backend: str | None = None, on_epoch: EpochProgress | None = None) -> Any:
-    """Write the trial's model to ``out`` (``.keras``); returns the trial."""
+    """Write the trial's model to ``out`` (``.keras``) and, for a table, its preprocessing
+    stage beside it (:func:`preprocessing_path`); returns the trial."""
     if out.suffix != ".keras":
         raise UsageError(f"the output must end in .keras (got {out.name})")
     if not out.parent.is_dir():
@@ -96,7 +98,27 @@ def export_model(study: Any, url: str, out: Path, number: int | None = None, *, 
     model, trial, _ = trial_model(study, url, number, retrain=retrain, backend=backend, on_epoch=on_epoch)
     _plain_compile(model, state_of(trial, "config") or {})
     model.save(out)
+    table = study.user_attrs[f"{ATTR}data"].get("table")
+    if table:
+        preprocessing_path(out).write_text(json.dumps(preprocessing(study.user_attrs[f"{ATTR}data"]), indent=1))
     return trial
+
+
+def preprocessing_path(model_path: Path) -> Path:
+    """Where the preprocessing stage of an exported table model lies: ``NAME.preprocessing.json``."""
+    return model_path.with_name(model_path.stem + ".preprocessing.json")
+
+
+def preprocessing(desc: dict[str, Any]) -> dict[str, Any]:
+    """A table model's preprocessing stage, written beside the ``.keras`` file: the raw
+    columns' encoding (docs/data.md, "Tables"), the names of the encoded columns the model
+    takes, and the names of its outputs."""
+    from automl.data._table import encoded_columns
+
+    table = desc["table"]
+    return {"format": "automl.table/1", "columns": table["columns"], "ignored": table.get("ignored", []),
+            "encoded_columns": encoded_columns(table), "label_columns": desc.get("label_columns"),
+            "task": desc.get("task", "classification"), "class_names": desc.get("class_names")}
 
 
 def _plain_compile(model: Any, config: dict[str, Any]) -> None:

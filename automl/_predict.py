@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from automl.data._table import is_frame
 from automl.engines._base import ATTR
 from automl.errors import UsageError
 
@@ -18,11 +19,16 @@ __all__ = ["predict", "predict_study", "read_inputs", "name_outputs", "write_csv
 def read_inputs(data: Any, desc: dict[str, Any]) -> np.ndarray:
     """The samples to predict: an array, a ``.csv`` file (the study's feature columns by
     name; a label column may be there and is left out), a ``.npz`` (``x``, else ``x_test``,
-    else ``x_train``) or a ``.npy`` file."""
+    else ``x_train``) or a ``.npy`` file. A table's study (one with an encoding) also reads
+    raw rows, from a ``.csv`` file, a DataFrame or a dict of columns, and encodes them as
+    its training split's were."""
     from automl.data._dataset import validate_features
     from automl.data._files import label_columns, read_features_csv
     from automl.errors import DataError
 
+    table = desc.get("table")
+    if table and (is_frame(data) or (isinstance(data, (str, Path)) and Path(data).suffix == ".csv")):
+        return encode_rows(data, table)
     if not isinstance(data, (str, Path)):
         x = np.asarray(data)
         return validate_features(x, x, "the samples")
@@ -51,6 +57,25 @@ def read_inputs(data: Any, desc: dict[str, Any]) -> np.ndarray:
     if x.shape[1:] != want:
         raise DataError(f"{path}: samples of shape {x.shape[1:]}, but the model takes {want}")
     return x
+
+
+def encode_rows(data: Any, table: dict[str, Any]) -> np.ndarray:
+    """Raw rows (a ``.csv`` file, a DataFrame, a dict of columns) encoded by a study's
+    recorded table encoding: what its model (and an exported one) takes."""
+    from automl.data._files import read_table_csv
+    from automl.data._table import encode, feature_names, pick_columns, table_from_frame
+    from automl.errors import DataError
+
+    if is_frame(data):
+        header, cells = table_from_frame(data)
+        what, lines = "the table", None
+    else:
+        path = Path(data)
+        if not path.is_file():
+            raise DataError(f"data file not found: {path}")
+        header, cells, lines = read_table_csv(path)
+        what = str(path)
+    return encode(pick_columns(header, cells, feature_names(table), what, lines), table, what)
 
 
 def name_outputs(out: np.ndarray, desc: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -92,7 +117,8 @@ def predict_study(study: Any, url: str, data: Any, number: int | None = None, *,
 
 def predict(study: str, data: Any, *, storage: str | None = None, trial: int | None = None,
             backend: str | None = None) -> dict[str, np.ndarray]:
-    """Predict ``data`` (an array, or a ``.csv``/``.npz``/``.npy`` file) with the best trial
+    """Predict ``data`` (an array, a ``.csv``/``.npz``/``.npy`` file, or for a table's study
+    raw rows: a ``.csv`` file, a DataFrame or a dict of columns) with the best trial
     of ``study`` (or ``trial``): class names and probabilities, 0/1 labels, or values in
     the targets' own units, as named columns.
 

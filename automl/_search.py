@@ -71,10 +71,10 @@ def prepare(space: AnySpace, data: DataSpec, *, epochs: int | None = None, batch
             objective: str | None = None, direction: str | None = None, val_split: float = 0.2,
             test_split: float = 0.0, data_seed: int = 0, label_column: str | None = None,
             image_size: str | tuple[int, int] | None = None, color_mode: str | None = None,
-            task: str | None = None) -> Prepared:
+            task: str | None = None, categorical: Any = None, numeric: Any = None, ignore: Any = None) -> Prepared:
     """Validate the space and the data and check that they fit together; the space is
     turned to the data's task (declared by ``task``, the space, or inferred from the
-    labels). Writes nothing."""
+    labels); a table's column kinds follow ``categorical``, ``numeric``, ``ignore``. Writes nothing."""
     check_space_arguments(epochs=epochs, batch_size=batch_size, objective=objective, direction=direction)
     val_split, test_split, data_seed, label_column = check_data_arguments(
         val_split=val_split, test_split=test_split, data_seed=data_seed, label_column=label_column)
@@ -86,7 +86,8 @@ def prepare(space: AnySpace, data: DataSpec, *, epochs: int | None = None, batch
         raise UsageError(f"the data's task is {data.task}, not {task}")  # type: ignore[union-attr]
     ds = load_data(data, val_split=val_split, test_split=test_split, seed=data_seed, label_column=label_column,
                    num_classes=getattr(resolved, "num_classes", None), image_size=image_size, color_mode=color_mode,
-                   task=task or getattr(resolved, "task", None))
+                   task=task or getattr(resolved, "task", None), categorical=categorical, numeric=numeric,
+                   ignore=ignore)
     resolved = for_task(resolved, ds.task, ds.head(), objective_given=objective is not None)
     _check_compatible(resolved, ds)
     if not loaded:
@@ -239,7 +240,8 @@ def search(space: AnySpace | None = None, data: DataSpec | None = None, *, engin
            objective: str | None = None, direction: str | None = None, val_split: float = 0.2,
            test_split: float = 0.0, data_seed: int = 0, label_column: str | None = None,
            image_size: str | tuple[int, int] | None = None, color_mode: str | None = None,
-           task: str | None = None, backend: str | None = None, observer: SearchObserver | None = None, gpus: str = "auto",
+           task: str | None = None, categorical: Any = None, numeric: Any = None, ignore: Any = None,
+           backend: str | None = None, observer: SearchObserver | None = None, gpus: str = "auto",
            trials_per_gpu: int | str = "auto", workers: int | None = None, retries: int = 1,
            trial_timeout: float | None = None, heartbeat_s: float = 10.0, keep_weights: bool = True) -> SearchResult:
     """Search ``space`` on ``data`` until the study holds ``n_trials`` finished trials.
@@ -247,15 +249,19 @@ def search(space: AnySpace | None = None, data: DataSpec | None = None, *, engin
     ``space``: a YAML path, a catalog name (``demo``), ``FILE.py:FUNCTION``, a dict, a
     :class:`~automl.space.Space` or a ``build_model(hp)`` callable. ``data``: a built-in
     name (default ``digits``), a ``keras.datasets`` name (``cifar10``), a ``.npz``/``.csv``
-    path, a folder of images (``image_size="HxW"``, ``color_mode``), ``(x, y)`` or a Dataset.
+    path, a pandas DataFrame (``label_column`` names its label), a folder of images
+    (``image_size="HxW"``, ``color_mode``), ``(x, y)`` or a Dataset. A table's columns are
+    numeric, boolean or categorical, inferred unless declared: ``categorical`` and
+    ``numeric`` (``"a,b"`` or a list), ``ignore`` (columns left out).
     ``task`` (``classification``, ``binary``, ``multilabel``, ``regression``) is inferred
     from the labels when neither it nor the space declares it; it sets the model's head,
-    loss, metrics and default objective (docs/data.md, "Tasks"). With ``space=None`` the study named ``study_name`` is continued from what the store
-    holds. ``gpus`` (``auto``, ``none``, ``"0,1"``), ``trials_per_gpu`` and ``workers`` set
-    the device slots: one CPU slot runs trials in this process, anything more runs one
-    worker process per slot. ``n_trials`` is a global budget counted in the store, shared
-    by every process working on the study. With ``keep_weights`` every finished trial's
-    weights are saved under ``$AUTOML_CACHE/checkpoints/`` so ``automl export`` needs no
+    loss, metrics and default objective (docs/data.md, "Tasks"). With ``space=None`` the
+    study named ``study_name`` is continued from what the store holds. ``gpus`` (``auto``,
+    ``none``, ``"0,1"``), ``trials_per_gpu`` and ``workers`` set the device slots: one CPU
+    slot runs trials in this process, anything more runs one worker process per slot.
+    ``n_trials`` is a global budget counted in the store, shared by every process working on
+    the study. With ``keep_weights`` every finished trial's weights are saved under
+    ``$AUTOML_CACHE/checkpoints/`` so ``automl export`` needs no
     retraining. Everything is validated before the store is opened: bad input raises a
     :class:`~automl.errors.UsageError` and writes nothing.
 
@@ -276,6 +282,9 @@ def search(space: AnySpace | None = None, data: DataSpec | None = None, *, engin
             raise UsageError("give a search space, or the --study to continue")
         _, _, _, label_column = check_data_arguments(label_column=label_column)
         check_task(task)
+        if any(v is not None for v in (categorical, numeric, ignore)):
+            raise UsageError("a study's column kinds are recorded with it: leave out categorical, numeric and ignore "
+                             "(--categorical, --numeric, --ignore) to continue it, or start another --study")
         store = open_storage(url, must_exist=True)
         resolved, ds = _stored_space_and_data(store, study_name, data, label_column, image_size=image_size,
                                               color_mode=color_mode)
@@ -287,7 +296,7 @@ def search(space: AnySpace | None = None, data: DataSpec | None = None, *, engin
         prep = prepare(space, "digits" if data is None else data, epochs=epochs, batch_size=batch_size,
                        objective=objective, direction=direction, val_split=val_split, test_split=test_split,
                        data_seed=data_seed, label_column=label_column, image_size=image_size, color_mode=color_mode,
-                       task=task)
+                       task=task, categorical=categorical, numeric=numeric, ignore=ignore)
         resolved, ds = prep.space, prep.data
     in_process = len(slots) == 1 and slots[0].gpu is None and trial_timeout is None
     eng = make_engine(engine, resolved, ds, url=url, study_name=study_name or resolved.name, sampler=sampler,

@@ -147,6 +147,9 @@ def _PARALLEL(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--image-size", default=None, metavar="HxW", help="Image folders: resize every image to H x W pixels.")
 @click.option("--color-mode", type=click.Choice(["rgb", "grayscale"]), default=None,
               help="Image folders: 3 channels or 1 [default: rgb].")
+@click.option("--categorical", default=None, metavar="A,B", help="Tables: these columns are categories [inferred].")
+@click.option("--numeric", default=None, metavar="A,B", help="Tables: these columns are numbers [inferred].")
+@click.option("--ignore", default=None, metavar="A,B", help="Tables: leave these columns out.")
 @click.option("--backend", type=click.Choice(["tensorflow", "jax", "torch"]), default=None,
               help="Keras backend [default: KERAS_BACKEND, else tensorflow].")
 @_PARALLEL
@@ -159,7 +162,8 @@ def search(space: str | None, data: str | None, n_trials: int, timeout: float | 
            algorithm: str | None, sampler: str, pruner: str, seed: int | None, storage: str | None,
            study_name: str | None, epochs: int | None, batch_size: int | None, objective: str | None,
            direction: str | None, val_split: float, test_split: float, data_seed: int, label_column: str | None,
-           image_size: str | None, color_mode: str | None, task: str | None,
+           image_size: str | None, color_mode: str | None, task: str | None, categorical: str | None,
+           numeric: str | None, ignore: str | None,
            backend: str | None, keep_weights: bool, top: int, quiet: bool, **parallel: Any) -> None:
     """Search SPACE (a YAML file, a catalog name such as `demo`, or FILE.py:FUNCTION).
 
@@ -184,7 +188,8 @@ def search(space: str | None, data: str | None, n_trials: int, timeout: float | 
         # Validate before anything is imported or written, so bad input fails fast.
         prep = prepare(space, data or "digits", epochs=epochs, batch_size=batch_size, objective=objective,
                        direction=direction, val_split=val_split, test_split=test_split, data_seed=data_seed,
-                       label_column=label_column, image_size=image_size, color_mode=color_mode, task=task)
+                       label_column=label_column, image_size=image_size, color_mode=color_mode, task=task,
+                       categorical=categorical, numeric=numeric, ignore=ignore)
         _err.print(task_line(prep.data), highlight=False, soft_wrap=True)
         space_arg: Any = prep.space
         data_arg: Any = prep.data
@@ -207,7 +212,9 @@ def search(space: str | None, data: str | None, n_trials: int, timeout: float | 
                             sampler=sampler, pruner=pruner, algorithm=algorithm, seed=seed, storage=storage,
                             study_name=study_name, epochs=None if space else epochs, backend=backend,
                             label_column=label_column, image_size=image_size, color_mode=color_mode,
-                            task=None if space else task, observer=observer, keep_weights=keep_weights, **parallel)
+                            task=None if space else task, observer=observer, keep_weights=keep_weights,
+                            categorical=None if space else categorical, numeric=None if space else numeric,
+                            ignore=None if space else ignore, **parallel)
     finally:
         if observer is not None:
             observer.close()

@@ -57,13 +57,21 @@ class Dataset:
         return f"the labels of {self.name}"
 
     def head(self) -> dict[str, Any] | None:
-        """The model head this data needs, as a trial's configuration holds it (None:
-        classification, the head the configuration's own output layer gives)."""
-        if self.task == "classification":
+        """What of the data the model is built with, as a trial's configuration holds it
+        (``config["head"]``): the task's output head (binary, multi-label, regression's
+        target units) and, for a table, the ``inputs`` standardization (the training
+        split's mean and variance of each encoded column). None: classification of
+        arrays, the head the configuration's own output layer gives."""
+        table = self.options.get("table")
+        if self.task == "classification" and not table:
             return None
         out: dict[str, Any] = {"task": self.task, "units": 1 if self.task == "binary" else int(self.num_classes)}
         if self.task == "regression":
             out.update(mean=list(self.options["target_mean"]), std=list(self.options["target_std"]))
+        if table:
+            from automl.data._table import input_norm
+
+            out["inputs"] = input_norm(table)
         return out
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import csv
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from automl.errors import DataError
 
-__all__ = ["read_npz", "read_csv"]
+__all__ = ["read_npz", "read_csv", "read_table_csv", "split_labels"]
 
 Arrays = tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]
 
@@ -58,33 +59,40 @@ def label_columns(label_column: str | None, header: list[str]) -> list[str]:
     return [c.strip() for c in label_column.split(",") if c.strip()]
 
 
-def read_csv(path: Path, label_column: str | None) -> tuple[Arrays, list[str], list[str]]:
-    """A header row, numeric feature columns and the label column(s) (default ``label``,
-    else the last; ``a,b`` for several). Returns the arrays, the feature columns' names
-    and the label columns' names. Labels keep their kind: numbers (an empty or ``NA`` cell
-    is NaN), ``true``/``false``, or text."""
-    header, rows = _read_rows(path)
+def read_csv(path: Path, label_column: str | None) -> tuple[tuple[Any, ...], list[str], list[str]]:
+    """A header row, feature columns and the label column(s) (default ``label``, else the
+    last; ``a,b`` for several). Returns ``(table, y, None, None)`` (the features as a raw
+    :class:`~automl.data._table.Table`, encoded once the splits are known), the feature
+    columns' names and the label columns' names."""
+    header, cells, lines = read_table_csv(path)
+    return split_labels(header, cells, label_column, str(path), lines)
+
+
+def split_labels(header: list[str], cells: np.ndarray, label_column: str | None, what: str,
+                 lines: np.ndarray | None = None) -> tuple[tuple[Any, ...], list[str], list[str]]:
+    """A table's cells split into its feature columns (a raw Table) and its labels, which
+    keep their kind: numbers (an empty or ``NA`` cell is NaN), ``true``/``false``, or text."""
+    from automl.data._table import Table
+
     labels = label_columns(label_column, header)
     missing = [c for c in labels if c not in header]
     if missing:
-        raise DataError(f"{path}: no label column {missing[0]!r}; columns are {', '.join(header)}")
+        raise DataError(f"{what}: no label column {missing[0]!r}; columns are {', '.join(header)}")
     if len(set(labels)) != len(labels):
-        raise DataError(f"{path}: label column {labels!r} names a column twice")
+        raise DataError(f"{what}: label column {labels!r} names a column twice")
     li = [header.index(c) for c in labels]
     features = [h for i, h in enumerate(header) if i not in li]
     if not features:
-        raise DataError(f"{path}: needs at least one feature column besides {', '.join(map(repr, labels))}")
+        raise DataError(f"{what}: needs at least one feature column besides {', '.join(map(repr, labels))}")
     fi = [header.index(c) for c in features]
-    xs, ys = [], []
-    for n, row in rows:
-        try:
-            xs.append([float(row[i]) for i in fi])
-        except ValueError:
-            j = next(i for i in fi if not _is_float(row[i]))
-            raise DataError(f"{path}, line {n}: {row[j]!r} is not a number (column {header[j]!r})") from None
-        ys.append([row[i].strip() for i in li])
-    y = _label_values(np.asarray(ys, dtype=str))
-    return (np.asarray(xs, dtype=np.float32), y[:, 0] if len(labels) == 1 else y, None, None), features, labels
+    y = _label_values(cells[:, li])
+    return (Table(features, cells[:, fi], lines), y[:, 0] if len(labels) == 1 else y, None, None), features, labels
+
+
+def read_table_csv(path: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """A CSV file's header, its cells as text ``(n, columns)`` and each row's line number."""
+    header, rows = _read_rows(path)
+    return header, np.char.strip(np.array([row for _, row in rows], dtype=str)), np.array([n for n, _ in rows])
 
 
 def read_features_csv(path: Path, features: list[str]) -> np.ndarray:

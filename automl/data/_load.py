@@ -10,31 +10,49 @@ import numpy as np
 from automl._logging import get_logger
 from automl.data._builtin import BUILTIN, builtin_classes, load_builtin
 from automl.data._dataset import Dataset, split, validate_features
-from automl.data._files import read_csv, read_npz
+from automl.data._files import read_csv, read_npz, split_labels
 from automl.data._images import check_color_mode, parse_image_size, read_image_folder
 from automl.data._keras_datasets import KERAS_DATASETS, load_keras_dataset
 from automl.data._labels import Labels, encode_labels, target_stats
+from automl.data._table import (
+    Table,
+    column_list,
+    encode,
+    feature_names,
+    fit_encoding,
+    infer_kinds,
+    is_frame,
+    pick_columns,
+    table_from_frame,
+)
 from automl.errors import DataError
 
 __all__ = ["DataSpec", "load_data", "data_from_description"]
 
-DataSpec = Union[str, Path, Dataset, tuple]
+DataSpec = Union[str, Path, Dataset, tuple, Any]  # Any: a DataFrame (or a dict of columns)
 _log = get_logger("data")
 
 
 def load_data(data: DataSpec = "digits", *, val_split: float = 0.2, test_split: float = 0.0, seed: int = 0,
               label_column: str | None = None, num_classes: int | None = None,
               image_size: str | tuple[int, int] | list[int] | None = None, color_mode: str | None = None,
-              task: str | None = None, class_names: list[str] | None = None) -> Dataset:
+              task: str | None = None, class_names: list[str] | None = None, categorical: Any = None,
+              numeric: Any = None, ignore: Any = None, table: dict[str, Any] | None = None) -> Dataset:
     """Load and check a dataset, then split it.
 
     ``data`` is a built-in name (``digits``, ``digits2d``, ``mnist1d``,
     ``synthetic:SHAPE[:CLASSES[:N]]``), a ``keras.datasets`` name (``mnist``,
     ``fashion_mnist``, ``cifar10``, ``cifar100``: read from Keras's cache), a ``.npz`` or
-    ``.csv`` path (``label_column`` ``a`` or ``a,b``), a folder of images with one
-    sub-folder per class (``image_size`` ``"HxW"`` resizes them, ``color_mode`` ``rgb`` or
-    ``grayscale``), a ``(x, y)`` tuple or a :class:`Dataset`. Pixel values are scaled to
-    [0, 1]. A test split comes from the data where it has one (``x_test``), else
+    ``.csv`` path (``label_column`` ``a`` or ``a,b``), a pandas DataFrame or a dict of
+    columns (``label_column`` names the label), a folder of images with one sub-folder per
+    class (``image_size`` ``"HxW"`` resizes them, ``color_mode`` ``rgb`` or ``grayscale``),
+    a ``(x, y)`` tuple or a :class:`Dataset`. Pixel values are scaled to [0, 1].
+
+    A table's (CSV, DataFrame) feature columns are numeric, boolean or categorical,
+    inferred or declared (``categorical``, ``numeric``: names, as ``"a,b"`` or a list;
+    ``ignore``: columns left out), and encoded by what the training split holds
+    (docs/data.md, "Tables"); the encoding is kept in ``options["table"]``. ``table`` (a
+    study's) encodes the rows as that study did. A test split comes from the data where it has one (``x_test``), else
     ``test_split`` of the samples is taken first; it is never used by the search. The
     validation split is ``x_val`` where given, else ``val_split`` of the samples left
     after the test split.
@@ -60,6 +78,13 @@ def load_data(data: DataSpec = "digits", *, val_split: float = 0.2, test_split: 
         arrays: tuple[Any, ...] = (data[0], data[1], None, None)
         name = source = "arrays"
         what = "the labels y"
+    elif is_frame(data):
+        _image_options_only_for_folders("a table", False, image_size, color_mode)
+        header, cells = table_from_frame(data)
+        arrays, features, names = split_labels(header, cells, label_column, "the table")
+        options.update(label_column=label_column, label_columns=names, feature_columns=features)
+        name, source = "table", "arrays"  # not reloadable: a study of it is continued with the table again
+        what = f"the table: label column{'s' if len(names) > 1 else ''} {', '.join(map(repr, names))}"
     else:
         source = str(data)
         arrays, name, source, val, declared = _read(source, options, label_column, image_size, color_mode)
@@ -68,7 +93,23 @@ def load_data(data: DataSpec = "digits", *, val_split: float = 0.2, test_split: 
         names = options.get("label_columns")
         what = (f"{name}: label column{'s' if len(names) > 1 else ''} {', '.join(map(repr, names))}" if names
                 else f"the labels of {name}")
-    x = validate_features(arrays[0], arrays[1], name)
+    raw = arrays[0] if isinstance(arrays[0], Table) else None
+    where = "the table" if source == "arrays" else str(data)
+    kinds = None
+    if raw is None:
+        if any(v is not None for v in (categorical, numeric, ignore)):
+            raise DataError(f"categorical, numeric and ignore (--categorical, --numeric, --ignore) apply to tables "
+                            f"(a .csv file or a DataFrame), and {name!r} is not one")
+        x = validate_features(arrays[0], arrays[1], name)
+    else:
+        if table is None:
+            kinds = infer_kinds(raw, where, categorical=column_list(categorical, "categorical"),
+                                numeric=column_list(numeric, "numeric"), ignore=column_list(ignore, "ignore"),
+                                labels=names or ())
+        else:
+            raw = pick_columns(raw.columns, raw.cells, feature_names(table), where, raw.lines)
+        # Row numbers stand for the rows until the splits are known: the encoding is fitted on the training split.
+        x = np.arange(len(raw.cells), dtype=np.int64)[:, None]
     x_test = x_val = None
     if arrays[2] is not None:
         x_test = validate_features(arrays[2], arrays[3], f"{name} (test)")
@@ -94,6 +135,8 @@ def load_data(data: DataSpec = "digits", *, val_split: float = 0.2, test_split: 
         if xp is not None and xp.shape[1:] != x.shape[1:]:
             raise DataError(f"{name}: {part} samples have shape {xp.shape[1:]} but training samples "
                             f"{x.shape[1:]}")
+    if raw is not None:
+        x, x_val, x_test = _encode_splits(raw, (x, x_val, x_test), kinds, table, where, options)
     if labels.task == "regression":
         options["target_mean"], options["target_std"] = target_stats(y, what)
     ds = Dataset(name, x, y, x_val, y_val, labels.num_classes, x_test, y_test, source=source, options=options,
@@ -101,6 +144,21 @@ def load_data(data: DataSpec = "digits", *, val_split: float = 0.2, test_split: 
     _log.debug("data %s: train %s, val %s, task %s, %d classes/outputs", name, x.shape, x_val.shape, labels.task,
                labels.num_classes)
     return ds
+
+
+def _encode_splits(raw: Table, rows: tuple[Any, Any, Any], kinds: dict[str, str] | None,
+                   table: dict[str, Any] | None, what: str, options: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """Each split's rows (row numbers into ``raw``) encoded: by ``table`` (a study's), or by
+    an encoding fitted on the training split's rows alone (what is recorded in ``options``)."""
+    def part(idx: np.ndarray) -> Table:
+        r = idx[:, 0]
+        return Table(raw.columns, raw.cells[r], None if raw.lines is None else raw.lines[r])
+
+    if table is None:
+        assert kinds is not None
+        table = fit_encoding(part(rows[0]), kinds)
+    options.update(table=table, feature_columns=feature_names(table))
+    return tuple(None if r is None else encode(part(r), table, what) for r in rows)  # type: ignore[return-value]
 
 
 def _label_options(labels: Labels, folder_names: list[str] | None) -> dict[str, Any]:
@@ -183,6 +241,6 @@ def data_from_description(desc: dict[str, Any], data: DataSpec | None = None) ->
                      test_split=desc.get("test_split", 0.0), seed=desc.get("seed", 0),
                      label_column=desc.get("label_column"), num_classes=_declared_count(desc),
                      image_size=desc.get("image_size"), color_mode=desc.get("color_mode"),
-                     task=desc.get("task", "classification"),
+                     task=desc.get("task", "classification"), table=desc.get("table"),
                      # Encoded names (an image folder's are its folders, its labels their positions).
                      class_names=desc.get("class_names") if desc.get("color_mode") is None else None)

@@ -25,7 +25,9 @@ def build_model(config: dict[str, Any], input_shape: tuple[int, ...], num_classe
     A channel axis is added to the input where the first conv/pool layer needs one, and a
     ``Flatten`` before the output layer when the last feature map is not flat. The output
     layer is ``Dense(num_classes, output_activation)``, or the head of the configuration's
-    task (``config["head"]``: binary, multi-label, regression). ``steps_per_epoch`` (training
+    task (``config["head"]``: binary, multi-label, regression). A table's model starts with
+    a Keras ``Normalization`` (``config["head"]["inputs"]``: the training split's mean and
+    variance per encoded column), so that it takes encoded rows on every backend. ``steps_per_epoch`` (training
     batches an epoch) turns a schedule written in epochs into steps; without it the
     learning rate is the configuration's constant (enough to load weights and predict).
     Raises :class:`ModelBuildError` when Keras rejects the configuration (a kernel larger
@@ -39,6 +41,9 @@ def build_model(config: dict[str, Any], input_shape: tuple[int, ...], num_classe
     try:
         inputs = keras.Input(shape=tuple(input_shape))
         x = inputs
+        norm = (config.get("head") or {}).get("inputs")
+        if norm:  # a table's numeric columns, standardized by the training split's statistics
+            x = keras.layers.Normalization(mean=norm["mean"], variance=norm["variance"], name="standardize")(x)
         if shape != tuple(input_shape):
             x = keras.layers.Reshape(shape)(x)
         rng = trial_rng()

@@ -76,7 +76,7 @@ def for_task(space: Any, task: str, head: dict[str, Any] | None, *, objective_gi
         raise UsageError(f"the space {space.name!r} declares task: {declared}, but the data's task is {task}; "
                          f"search it with --task {declared}, or remove task: from the space")
     if declared is None and task == "classification" and _fits(space, task):
-        return space
+        return space if head is None else dataclasses.replace(space, head=head)  # a table's input standardization
     definition = space.definition if declared is not None else _adapted(space, task, objective_given)
     parsed = parse_space(definition, default_name=space.name, task=task)
     return dataclasses.replace(parsed, definition=space.definition, head=head, task=declared)

@@ -103,7 +103,9 @@ BAD = {
     "inf": (lambda t: _npz(t, x=np.full((20, 4), np.inf), y=Y), "NaN or infinite"),
     "one class": (lambda t: _npz(t, x=X, y=np.zeros(20)), "single class"),
     "one class of text": (lambda t: _write(t / "o.csv", "a,label\n1,cat\n2,cat\n"), "single class (cat)"),
-    "bad csv cell": (lambda t: _write(t / "b.csv", "a,label\n1,0\nx,1\n"), "line 3: 'x' is not a number"),
+    # A text cell makes its column categorical; a column of missing cells alone is refused.
+    "all-missing csv column": (lambda t: _write(t / "b.csv", "a,b,label\n1,NA,0\n2,,1\n"),
+                               "column 'b' is empty (every value missing); leave it out with --ignore b"),
     "ragged csv": (lambda t: _write(t / "r.csv", "a,b,label\n1,2,0\n1,1\n"), "line 3: 2 values"),
     "regression target with NaN": (lambda t: _npz(t, x=X, y=np.where(np.arange(20) == 7, np.nan, np.arange(20) * 0.5)),
                                    "the target is missing (NaN, empty or NA) in 1 samples (first: sample 7)"),
