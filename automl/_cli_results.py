@@ -75,8 +75,11 @@ def best(study: str, storage: str | None) -> None:
     row = best_trial(st)
     if row is None:
         raise UsageError(f"study {study!r} has no complete trial yet")
-    click.echo(json.dumps({"study": study, "number": row.number, "objective": st.user_attrs.get(f"{ATTR}objective"),
-                           "direction": st.directions[0], "value": row.value, "params": row.params},
+    objective = st.user_attrs.get(f"{ATTR}objective")
+    click.echo(json.dumps({"study": study, "number": row.number, "objective": objective,
+                           "direction": st.directions[0], "value": row.value,
+                           "metrics": {k: v for k, v in row.metrics.items() if k != objective},
+                           "params": row.params},
                           indent=2))
 
 

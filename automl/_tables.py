@@ -56,6 +56,7 @@ class Leaderboard:
                  front: set[int] | None = None) -> None:
         self.rows, self.title, self.front = list(rows), title, front or set()
         self.objectives = objective.split(",")
+        self.metrics = _metric_names(self.rows, self.objectives)
         self.varying, same = _varying(self.rows)
         self.caption = ("same in every row: " + ", ".join(f"{k}={fmt(v)}" for k, v in same.items())) if same else None
 
@@ -75,7 +76,8 @@ class Leaderboard:
 
     def _values(self, r: TrialRow) -> list[str]:
         values = r.values if r.values else [r.value]
-        return [fmt(values[i]) if i < len(values) else "-" for i in range(len(self.objectives))]
+        return [fmt(values[i]) if i < len(values) else "-" for i in range(len(self.objectives))] + \
+            [fmt(r.metrics.get(m)) for m in self.metrics]
 
     def _number(self, r: TrialRow) -> str:
         return f"{'★' if r.number in self.front else ''}{r.number}"
@@ -85,7 +87,7 @@ class Leaderboard:
                       caption_justify="left")
         table.add_column("#", justify="right", no_wrap=True)
         table.add_column("state", no_wrap=True)
-        for name in self.objectives:
+        for name in self.objectives + self.metrics:
             table.add_column(name, justify="right", no_wrap=True)
         for col in ("epochs", "params", "seconds"):
             table.add_column(col, justify="right", no_wrap=True)
@@ -98,7 +100,7 @@ class Leaderboard:
     def _stacked(self) -> Iterator[RenderableType]:
         yield Text(self.title, style="italic", justify="center")
         for r in self.rows:
-            values = "  ".join(f"{n} {v}" for n, v in zip(self.objectives, self._values(r)))
+            values = "  ".join(f"{n} {v}" for n, v in zip(self.objectives + self.metrics, self._values(r)))
             yield Text.from_markup(f"[bold]{self._number(r)}[/] {r.state}  {escape(values)}  {r.epochs} epochs  "
                                    f"{fmt(r.params_count)} params  {_seconds(r)} s")
             hp = self._hyperparameters(r)
@@ -112,6 +114,14 @@ class Leaderboard:
             yield self.table()
         else:
             yield from self._stacked()
+
+
+def _metric_names(rows: Sequence[TrialRow], objectives: Sequence[str]) -> list[str]:
+    """The validation metrics some row has beside its objectives, in the order first seen."""
+    names: list[str] = []
+    for r in rows:
+        names.extend(k for k in r.metrics if k not in objectives and k not in names)
+    return names
 
 
 def _seconds(r: TrialRow) -> str:
@@ -132,12 +142,13 @@ def trials_csv(rows: Sequence[TrialRow], objective: str = "value") -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
     value_cols = ["value"] if len(objectives) == 1 else [f"value_{o}" for o in objectives]
-    w.writerow(["number", "state", *value_cols, "epochs", "params_count", "duration_s", "error", *names])
+    metrics = _metric_names(rows, objectives)
+    w.writerow(["number", "state", *value_cols, *metrics, "epochs", "params_count", "duration_s", "error", *names])
     for r in rows:
         values = r.values if r.values else [r.value]
         w.writerow([r.number, r.state, *(values[i] if i < len(values) else "" for i in range(len(value_cols))),
-                    r.epochs, r.params_count, r.duration_s, strip_ansi(r.error) or "",
-                    *(r.params.get(n, "") for n in names)])
+                    *(r.metrics.get(m, "") for m in metrics), r.epochs, r.params_count, r.duration_s,
+                    strip_ansi(r.error) or "", *(r.params.get(n, "") for n in names)])
     return buf.getvalue()
 
 

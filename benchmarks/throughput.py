@@ -289,11 +289,17 @@ def automl_run(params: list[dict[str, Any]], data: Any, epochs: int, gpus: list[
                           len(slots))}
 
 
+def _epoch_seconds(t: Any) -> list[float] | None:
+    """A trial's seconds per epoch: a system attribute since 2026-12-02, a user one before."""
+    key = "automl:epoch_seconds"
+    return t.system_attrs.get(key) or t.user_attrs.get(key)
+
+
 def epoch_times(trials: list[Any]) -> dict[str, float | None]:
     """Median seconds of a trial's first epoch (it compiles the steps) and of its later ones
     (training speed), over all trials: whether a slower mode compiles or trains slower."""
-    first = [e[0] for t in trials if (e := t.user_attrs.get("automl:epoch_seconds"))]
-    later = [x for t in trials if (e := t.user_attrs.get("automl:epoch_seconds")) for x in e[1:]]
+    first = [e[0] for t in trials if (e := _epoch_seconds(t))]
+    later = [x for t in trials if (e := _epoch_seconds(t)) for x in e[1:]]
     return {"first_epoch_median_s": round(statistics.median(first), 3) if first else None,
             "later_epoch_median_s": round(statistics.median(later), 3) if later else None}
 

@@ -67,3 +67,31 @@ def test_study_names_are_never_cut() -> None:
     rows = [StudyRow(name, "optuna", "tpe", "maximize", "val_accuracy", 20, 0, 0, 0, 0.97)]
     text = "\n".join(_render(studies_table(rows, "studies"), 80))
     assert name in text
+
+
+def test_a_regression_leaderboard_shows_its_errors_in_target_units_beside_the_loss() -> None:
+    """A regression study showed only its standardized val_loss (0.0259): the MAE and RMSE
+    in the target's units, which a person reads, were in the history alone."""
+    import datetime as dt
+
+    from automl.storage import trial_row
+    from automl.storage._snapshot import StoredTrial
+
+    start = dt.datetime(2026, 12, 2, 1, 0, 0)
+    history = {"loss": [0.9, 0.2, 0.3], "val_loss": [0.5, 0.03, 0.04], "val_mae": [9.0, 3.6, 3.9],
+               "val_rmse": [12.0, 5.4, 5.8], "mae": [9.5, 3.0, 3.1]}
+    t = StoredTrial(4, "COMPLETE", [0.03], {"units": 64}, start, start + dt.timedelta(seconds=3),
+                    {"automl:epochs": 3}, {"automl:history": history})
+    row = trial_row(t)
+    # the epoch the value came from (the best one here, restored by early stopping), not the last
+    assert row.metrics == {"val_mae": 3.6, "val_rmse": 5.4}
+    text = "\n".join(_render(trials_table([row], "study reg", "val_loss"), 140))
+    assert re.search(r"val_loss\s+val_mae\s+val_rmse", text) and re.search(r"0\.03\s+3\.6\s+5\.4", text), text
+    assert "val_mae 3.6  val_rmse 5.4" in "\n".join(_render(trials_table([row], "study reg", "val_loss"), 80))
+    header, first = trials_csv([row], "val_loss").splitlines()[:2]
+    assert header.startswith("number,state,value,val_mae,val_rmse,epochs") and first.startswith("4,COMPLETE,0.03,3.6,5.4,")
+    # a classification study shows its objective once, and no loss beside it
+    cls = trial_row(StoredTrial(1, "COMPLETE", [0.9], {}, start, start, {}, {"automl:history": {
+        "val_loss": [0.3], "val_accuracy": [0.9]}}))
+    assert re.search(r"#\s+state\s+val_accuracy\s+epochs", "\n".join(_render(trials_table([cls], "s", "val_accuracy"),
+                                                                              140)))

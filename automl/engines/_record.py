@@ -160,9 +160,10 @@ def finish_trial(study: Any, trial: Any, outcome: TrialOutcome, objective: str) 
     if outcome.state == "complete" and (not final or any(v is None or not math.isfinite(v) for v in final)):
         outcome.state, outcome.error = "failed", outcome.error or f"objective {objective} was not logged or not finite"
     set_state(trial, "history", outcome.history)
+    set_state(trial, "epoch_seconds", [round(x, 4) for x in outcome.epoch_seconds])  # one per epoch: bulky too
     attrs = {"epochs": max((len(v) for v in outcome.history.values()), default=0),
              "params_count": outcome.params_count, "fit_seconds": round(outcome.fit_seconds, 4),
-             "device": outcome.device, "epoch_seconds": [round(x, 4) for x in outcome.epoch_seconds]}
+             "device": outcome.device}
     if outcome.memory_mb is not None:
         attrs["memory_mb"] = round(outcome.memory_mb, 1)
     if outcome.warning is not None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from automl.engines._base import ATTR
@@ -32,6 +32,7 @@ class TrialRow:
     values: list[float] | None = None
     continues: int | None = None  # a Hyperband promotion: the trial whose training it continues
     retry_of: int | None = None  # a retry: the failed trial whose values it runs again
+    metrics: dict[str, float] = field(default_factory=dict)  # the task's other validation metrics
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -84,13 +85,29 @@ def _rows(study: Any) -> StoredStudy:
 
 def trial_row(t: StoredTrial) -> TrialRow:
     value = t.values[0] if t.values else None
-    from automl.engines._record import epochs_of  # imports this package
+    from automl.engines._record import epochs_of, history_of  # imports this package
 
     epochs = epochs_of(t)
     duration = t.duration.total_seconds() if t.duration is not None else None
     return TrialRow(t.number, t.state, value, dict(t.params), duration, epochs,
                     t.user_attrs.get(f"{ATTR}params_count"), t.user_attrs.get(f"{ATTR}error"),
-                    list(t.values) if t.values and len(t.values) > 1 else None)
+                    list(t.values) if t.values and len(t.values) > 1 else None,
+                    metrics=_metrics(history_of(t), value))
+
+
+def _metrics(history: dict[str, list[float]], value: float | None) -> dict[str, float]:
+    """The validation metrics other than the loss, at the epoch the trial's value came from
+    (regression's MAE and RMSE beside its loss, a binary task's AUC beside its accuracy). The
+    objective is among them; the leaderboard leaves it out."""
+    names = [k for k, v in history.items() if k.startswith("val_") and k != "val_loss" and isinstance(v, list) and v]
+    if not names:
+        return {}
+    at = -1
+    for series in history.values():
+        if isinstance(series, list) and value is not None and value in series:
+            at = series.index(value)
+            break
+    return {k: float(history[k][at]) for k in names if -len(history[k]) <= at < len(history[k])}
 
 
 def leaderboard(study: Any, top: int | None = None) -> list[TrialRow]:

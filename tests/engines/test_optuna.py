@@ -9,7 +9,7 @@ import pytest
 
 import automl
 from automl.engines import ATTR
-from automl.engines._record import history_of
+from automl.engines._record import history_of, state_of
 from automl.errors import StudyConflictError, UsageError
 
 
@@ -30,7 +30,7 @@ def test_search_records_trials_with_attributes(tiny_space: dict[str, Any], store
         assert t.intermediate_values[2] == pytest.approx(hist["val_accuracy"][-1])
         assert t.value == pytest.approx(hist["val_accuracy"][-1])
         assert t.user_attrs[f"{ATTR}params_count"] > 0 and t.user_attrs[f"{ATTR}fit_seconds"] > 0
-        epochs = t.user_attrs[f"{ATTR}epoch_seconds"]
+        epochs = state_of(t, "epoch_seconds")
         assert len(epochs) == 2 and all(e > 0 for e in epochs)
         assert sum(epochs) <= t.user_attrs[f"{ATTR}fit_seconds"]
         assert 8 <= t.params["layer0.units"] <= 32

@@ -17,7 +17,7 @@ import pytest
 
 import automl
 from automl.engines import ATTR
-from automl.engines._record import history_of
+from automl.engines._record import history_of, state_of
 from tests.conftest import TINY_YAML, cli_env
 
 pytestmark = pytest.mark.slow
@@ -48,7 +48,7 @@ def test_parallel_search_and_pruning(tiny_space: dict[str, Any], store: str, cap
     assert any(t.state == optuna.trial.TrialState.PRUNED for t in trials)
     for t in trials:
         # each epoch trained is timed in the worker and carried to the store
-        assert len(t.user_attrs[f"{ATTR}epoch_seconds"]) == len(history_of(t)["loss"])
+        assert len(state_of(t, "epoch_seconds")) == len(history_of(t)["loss"])
         if t.state == optuna.trial.TrialState.PRUNED:
             assert len(history_of(t)["loss"]) < 4
         else:
