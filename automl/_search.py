@@ -16,6 +16,7 @@ from automl.runner._heartbeat import Heartbeat
 from automl.runner._pool import PoolSettings, run_parallel
 from automl.runner._slots import plan_slots
 from automl.space import AnySpace, SearchSpace, Space, resolve_space, space_from_definition
+from automl.space._parse_training import check_precision
 from automl.space._task import TASKS, for_task
 from automl.storage import TrialRow, best_trial, leaderboard, open_storage, pareto_front, redact, resolve_url
 from automl.storage._study import prepare_study
@@ -298,6 +299,8 @@ def search(space: AnySpace | None = None, data: DataSpec | None = None, *, engin
                        data_seed=data_seed, label_column=label_column, image_size=image_size, color_mode=color_mode,
                        task=task, categorical=categorical, numeric=numeric, ignore=ignore)
         resolved, ds = prep.space, prep.data
+    if isinstance(resolved, Space):
+        check_precision(resolved.training, on_gpu=any(s.gpu is not None for s in slots))
     in_process = len(slots) == 1 and slots[0].gpu is None and trial_timeout is None
     eng = make_engine(engine, resolved, ds, url=url, study_name=study_name or resolved.name, sampler=sampler,
                       pruner=pruner, algorithm=algorithm, seed=seed, n_trials=n_trials,

@@ -12,7 +12,7 @@ from automl.errors import ModelBuildError
 from automl.model._backend import import_keras
 from automl.model._init import trial_rng
 from automl.model._layers import apply_entry, call_layer
-from automl.model._training import build_loss, build_metrics, build_optimizer, learning_rate
+from automl.model._training import build_loss, build_metrics, build_optimizer, learning_rate, precision_policy
 from automl.space._shapes import RankError, effective_input_shape
 
 __all__ = ["build_model", "build_optimizer", "count_params"]
@@ -31,9 +31,16 @@ def build_model(config: dict[str, Any], input_shape: tuple[int, ...], num_classe
     batches an epoch) turns a schedule written in epochs into steps; without it the
     learning rate is the configuration's constant (enough to load weights and predict).
     Raises :class:`ModelBuildError` when Keras rejects the configuration (a kernel larger
-    than its input, say).
+    than its input, say). ``config["precision"]`` (a Keras dtype policy) is the policy its
+    layers are made with, the output layer's float32.
     """
     keras = import_keras()
+    with precision_policy(keras, config.get("precision")):
+        return _compiled(keras, config, input_shape, num_classes, steps_per_epoch)
+
+
+def _compiled(keras: Any, config: dict[str, Any], input_shape: tuple[int, ...], num_classes: int,
+              steps_per_epoch: int | None) -> Any:
     try:
         shape = effective_input_shape(config["layers"], tuple(input_shape))
     except RankError as e:
@@ -75,11 +82,11 @@ def _head(keras: Any, config: dict[str, Any], x: Any, num_classes: int, rng: Any
     task = head.get("task", "classification")
     units = int(head.get("units", num_classes))
     activation = _ACTIVATIONS.get(task) or config.get("output_activation", "softmax")
-    out = call_layer(keras, keras.layers.Dense(units, activation=activation, name="head"), x, rng)
+    out = call_layer(keras, keras.layers.Dense(units, activation=activation, name="head", dtype="float32"), x, rng)
     if task == "regression":
         std = [float(s) for s in head["std"]]
         out = keras.layers.Normalization(mean=[float(m) for m in head["mean"]], variance=[s * s for s in std],
-                                         invert=True, name="target_units")(out)
+                                         invert=True, name="target_units", dtype="float32")(out)
     return out
 
 

@@ -1,5 +1,6 @@
 """A configuration's training options → Keras objects: the optimizer with its learning-rate
-schedule, the loss (label smoothing), and the callbacks (early stopping, reduce on plateau).
+schedule, the loss (label smoothing), the callbacks (early stopping, reduce on plateau), and
+the dtype policy its model is built under (mixed precision).
 
 Schedules are written in epochs and run in steps: ``steps_per_epoch`` is the number of
 training batches an epoch of the trial has, which the executor knows.
@@ -7,17 +8,36 @@ training batches an epoch of the trial has, which the executor knows.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import Iterator
 from typing import Any
 
 from automl.model._backend import import_keras
 from automl.space._catalog import OPTIMIZERS
 
-__all__ = ["build_optimizer", "build_loss", "build_metrics", "custom_objects", "learning_rate", "training_callbacks",
-           "early_stopping_result"]
+__all__ = ["build_optimizer", "build_loss", "build_metrics", "custom_objects", "learning_rate", "precision_policy",
+           "training_callbacks", "early_stopping_result"]
 
 # Defaults of the options a space leaves out (Keras's own where they suit a search).
 _PATIENCE = 3
+
+
+@contextlib.contextmanager
+def precision_policy(keras: Any, precision: str | None) -> Iterator[None]:
+    """Keras's global dtype policy is ``precision`` (default float32) while a trial's model
+    is built, and the one before it afterwards: each layer keeps the policy it was made
+    with, and a persistent worker's next trial may ask for another.
+
+    A mixed policy computes in 16 bits and keeps float32 variables; Keras wraps the
+    optimizer of a ``mixed_float16`` model in a ``LossScaleOptimizer`` when it compiles.
+    The caller keeps the output layer in float32 (a numerically safe softmax and loss)."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision or "float32")
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def build_optimizer(config: dict[str, Any], learning_rate: Any = None) -> Any:

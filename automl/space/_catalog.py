@@ -205,5 +205,8 @@ SCHEDULES: dict[str, dict[str, Arg]] = {
                 "cooldown": Arg("int", ge=0), "min_delta": Arg("float", ge=0.0)},
 }
 
+# training.precision: Keras's dtype policies (mixed: 16-bit compute, float32 variables).
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+
 EARLY_STOPPING: dict[str, Arg] = {"patience": Arg("int", ge=0), "min_delta": Arg("float", ge=0.0),
                                   "restore_best_weights": Arg("bool"), "start_from_epoch": Arg("int", ge=0)}

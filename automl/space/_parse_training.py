@@ -4,16 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from automl.space._catalog import EARLY_STOPPING, LEARNING_RATE, OPTIMIZER_COMMON, OPTIMIZERS, SCHEDULES, Arg
+from automl.errors import SpaceError
+from automl.space._catalog import (
+    EARLY_STOPPING,
+    LEARNING_RATE,
+    OPTIMIZER_COMMON,
+    OPTIMIZERS,
+    PRECISIONS,
+    SCHEDULES,
+    Arg,
+)
 from automl.space._limits import key_text, show
 from automl.space._params import Choice, Fixed, Param, Problems, mapping, parse_param
 from automl.space._sizes import DEFAULT_MAX_LAYER_PARAMS
 from automl.space._space import OptimizerSpec, ScheduleSpec, TrainingSpec
 from automl.space._task import DEFAULT_METRICS, LOSSES, METRICS
 
-__all__ = ["parse_optimizer", "parse_training"]
+__all__ = ["check_precision", "parse_optimizer", "parse_training"]
 
-_TRAINING_KEYS = ("batch_size", "epochs", "loss", "metrics", "early_stopping", "label_smoothing", "max_layer_params")
+_TRAINING_KEYS = ("batch_size", "epochs", "loss", "metrics", "early_stopping", "label_smoothing", "max_layer_params",
+                  "precision")
 
 
 def parse_optimizer(raw: Any, problems: Problems) -> OptimizerSpec | None:
@@ -98,13 +108,29 @@ def parse_training(raw: Any, problems: Problems, task: str | None = None) -> Tra
     if smoothing is not None and task not in (None, "classification"):
         problems.add("training.label_smoothing", f"applies to classification only, not to the {task} task")
         ok = False
+    precision = parse_param(m["precision"], Arg("str", choices=PRECISIONS), "training.precision",
+                            problems) if "precision" in m else None
     limit = m.get("max_layer_params", DEFAULT_MAX_LAYER_PARAMS)
     if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
         problems.add("training.max_layer_params", f"must be a positive integer (got {show(limit)})")
         ok = False
     if batch is None or not ok:
         return None
-    return TrainingSpec(batch, epochs, loss, tuple(metrics), early, smoothing, limit)
+    return TrainingSpec(batch, epochs, loss, tuple(metrics), early, smoothing, limit, precision)
+
+
+def check_precision(training: TrainingSpec, *, on_gpu: bool) -> None:
+    """Refuse ``mixed_float16`` for a search without a GPU slot (a :class:`SpaceError`, exit
+    status 2, before anything is written): CPUs have no float16 arithmetic units, so Keras
+    emulates it, slower than float32 for nothing. ``mixed_bfloat16`` runs anywhere (CPUs
+    with bfloat16 instructions gain from it, the others lose a little speed)."""
+    p = training.precision
+    values = p.values if isinstance(p, Choice) else [p.value] if isinstance(p, Fixed) else []
+    if on_gpu or "mixed_float16" not in values:
+        return
+    raise SpaceError([("training.precision", "mixed_float16 needs a GPU, and this search has none (--gpus none, "
+                                             "or no GPU found): on a CPU float16 is emulated, slower than float32; "
+                                             "use mixed_bfloat16 or float32 here")])
 
 
 def _schedule(raw: Any, problems: Problems) -> ScheduleSpec | None:

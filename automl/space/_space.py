@@ -13,8 +13,8 @@ from automl.errors import SpaceError
 from automl.space._catalog import RECURRENT, SCHEDULES
 from automl.space._hp import HP
 from automl.space._params import Choice, Fixed, IntRange, Param
-from automl.space._sizes import DEFAULT_MAX_LAYER_PARAMS, oversized_layers, unbuildable_layers
 from automl.space._shapes import RankError, Step, effective_input_shape, sequence_ranks, walk_ranks
+from automl.space._sizes import DEFAULT_MAX_LAYER_PARAMS, oversized_layers, unbuildable_layers
 
 __all__ = ["LayerSpec", "RepeatSpec", "ScheduleSpec", "OptimizerSpec", "TrainingSpec", "Objective", "Space",
            "effective_input_shape", "largest_count", "parameter_sites", "spec_steps"]
@@ -76,6 +76,7 @@ class TrainingSpec:
     early_stopping: dict[str, Param] | None = None
     label_smoothing: Param | None = None
     max_layer_params: int = DEFAULT_MAX_LAYER_PARAMS  # see automl/space/_sizes.py
+    precision: Param | None = None  # a Keras dtype policy (PRECISIONS); None: float32
 
 
 @dataclass(frozen=True)
@@ -197,6 +198,8 @@ class Space:
             config["early_stopping"] = {k: p.sample(hp, f"early_stopping.{k}") for k, p in t.early_stopping.items()}
         if t.label_smoothing is not None:
             config["label_smoothing"] = t.label_smoothing.sample(hp, "label_smoothing")
+        if t.precision is not None:
+            config["precision"] = t.precision.sample(hp, "precision")
         return config
 
     def check_data(self, input_shape: tuple[int, ...], num_classes: int) -> None:
@@ -335,6 +338,8 @@ def parameter_sites(layers: Iterable[Item], optimizer: OptimizerSpec,
         yield from _site(p, f"early_stopping.{k}", f"training.early_stopping.{k}")
     if training.label_smoothing is not None:
         yield from _site(training.label_smoothing, "label_smoothing", "training.label_smoothing")
+    if training.precision is not None:
+        yield from _site(training.precision, "precision", "training.precision")
 
 
 def _layer_sites(layer: LayerSpec, prefix: str, path: str) -> Iterator[tuple[str, Param, str]]:
