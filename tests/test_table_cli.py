@@ -102,6 +102,12 @@ def test_penguins_table_searched_exported_and_predicted_from_raw_rows(run_cli, t
     np.testing.assert_allclose(np.array(out["new"]), probs, rtol=1e-4, atol=1e-6)
     ev = json.loads(run_cli("evaluate", "peng").stdout)
     assert ev["test_samples"] == 48 and 0.0 <= ev["accuracy"] <= 1.0
+    # Continued from the store alone: the recorded encoding reads the file as the search did (same fingerprint).
+    again = run_cli("search", "--study", "peng", "--trials", "3", "-q")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "3 trials, 3 complete" in again.stdout
+    kinds_again = run_cli("search", "--study", "peng", "--trials", "4", "--categorical", "flipper")
+    assert kinds_again.returncode == 2 and "column kinds are recorded" in kinds_again.stderr
 
 
 @pytest.mark.parametrize(("args", "message"), [
