@@ -146,7 +146,8 @@ def delete(study: str, storage: str | None, yes: bool) -> None:
 @click.argument("study")
 @_STORAGE
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="[default: STUDY-report.html]")
-@click.option("--top", type=int, default=5, show_default=True, help="Trials in the top table, drawn bold in the learning curves.")
+@click.option("--top", type=int, default=5, show_default=True,
+              help="Trials in the top table, drawn bold in the learning curves.")
 @click.option("--plotly", "plotly_js", type=click.Choice(["inline", "external", "cdn"]), default="inline",
               show_default=True, help="plotly.js inlined (offline, ~5 MB), external (plotly.min.js written once "
                                       "beside the report, shared by a folder's reports) or from its CDN.")

@@ -66,7 +66,8 @@ def run_one(variant: str, seed: int, trials: int, epochs: int, gpu: str, folder:
     study = optuna.load_study(study_name="q", storage=url)
     trained = sum(len((t.user_attrs.get("automl:history") or {}).get("loss", [])) for t in study.trials)
     test = evaluate_model(study, url, None)
-    return {"space": space, "variant": variant, "seed": seed, "trials": len(study.trials), "best_val_accuracy": r.best_value,
+    return {"space": space, "variant": variant, "seed": seed, "trials": len(study.trials),
+            "best_val_accuracy": r.best_value,
             "best_trial": r.best.number if r.best else None, "test_accuracy": test["accuracy"],
             "epochs_trained": trained, "pruned": r.count("PRUNED"), "failed": r.count("FAIL"),
             "trials_asked": n, "wall_s": round(wall, 1)}

@@ -276,7 +276,8 @@ def automl_run(params: list[dict[str, Any]], data: Any, epochs: int, gpus: list[
     return {"wall_s": wall, "trials": len(trials), "outside_fit": outside, "states": sorted(states),
             **epoch_times(trials),
             "coordinator": {"engine_ms_per_trial": round(1000 * stats.engine_seconds / max(stats.trials, 1), 1),
-                            "worker_wait_ms_per_trial": round(1000 * stats.worker_wait_seconds / max(stats.trials, 1), 1),
+                            "worker_wait_ms_per_trial":
+                                round(1000 * stats.worker_wait_seconds / max(stats.trials, 1), 1),
                             "workers_ready_after_s": [round(x, 2) for x in stats.ready_after],
                             "close_s": round(stats.close_seconds, 2), "data_write_s": round(stats.data_seconds, 2),
                             "start_steps_s": stats.start_steps},
@@ -285,7 +286,8 @@ def automl_run(params: list[dict[str, Any]], data: Any, epochs: int, gpus: list[
                                round(t.datetime_complete.timestamp() - t0_wall, 2),
                                t.user_attrs.get("automl:device", "?")] for t in trials if t.duration],
             "per_device": per_device(trials), **(tl := timeline(trials, t0_wall)),
-            **fixed_costs(wall, tl.get("first_trial_start_s"), [t.duration.total_seconds() for t in trials if t.duration],
+            **fixed_costs(wall, tl.get("first_trial_start_s"),
+                          [t.duration.total_seconds() for t in trials if t.duration],
                           len(slots))}
 
 
@@ -310,7 +312,8 @@ def per_device(trials: list[Any]) -> dict[str, dict[str, float]]:
     for t in trials:
         if t.duration:
             by.setdefault(str(t.user_attrs.get("automl:device", "?")), []).append(t.duration.total_seconds())
-    return {dev: {"trials": len(xs), "mean_s": round(statistics.mean(xs), 2), "median_s": round(statistics.median(xs), 2)}
+    return {dev: {"trials": len(xs), "mean_s": round(statistics.mean(xs), 2),
+                  "median_s": round(statistics.median(xs), 2)}
             for dev, xs in sorted(by.items())}
 
 

@@ -118,7 +118,8 @@ def test_best_trial_card_with_its_reusable_configuration_and_export_command(sing
     assert f"Trial #{best.number}" in card
     text = _text(card)
     assert f"automl export single --trial {best.number} --out model.keras" in text
-    for fact in ("val_accuracy", f"{best.value:.4g}", "epochs", "parameters", f"{best.user_attrs[f'{ATTR}params_count']:,}",
+    size = f"{best.user_attrs[f'{ATTR}params_count']:,}"
+    for fact in ("val_accuracy", f"{best.value:.4g}", "epochs", "parameters", size,
                  "duration", "device", "cpu"):
         assert fact in text, fact
     config = yaml.safe_load(html.unescape(_match(r"<pre class='yaml'>(.*?)</pre>", card)))

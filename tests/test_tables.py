@@ -89,7 +89,8 @@ def test_a_regression_leaderboard_shows_its_errors_in_target_units_beside_the_lo
     assert re.search(r"val_loss\s+val_mae\s+val_rmse", text) and re.search(r"0\.03\s+3\.6\s+5\.4", text), text
     assert "val_mae 3.6  val_rmse 5.4" in "\n".join(_render(trials_table([row], "study reg", "val_loss"), 80))
     header, first = trials_csv([row], "val_loss").splitlines()[:2]
-    assert header.startswith("number,state,value,val_mae,val_rmse,epochs") and first.startswith("4,COMPLETE,0.03,3.6,5.4,")
+    assert header.startswith("number,state,value,val_mae,val_rmse,epochs")
+    assert first.startswith("4,COMPLETE,0.03,3.6,5.4,")
     # a classification study shows its objective once, and no loss beside it
     cls = trial_row(StoredTrial(1, "COMPLETE", [0.9], {}, start, start, {}, {"automl:history": {
         "val_loss": [0.3], "val_accuracy": [0.9]}}))

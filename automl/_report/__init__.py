@@ -154,7 +154,8 @@ def _figures(p: _Page, study: Any, obj: Objectives, board: list[Any], top: int) 
              f"{obj.primary} over pairs of the {min(3, len(ranked))} {which} parameters"
              + (", each binned into 40 values (the plot's grid grows with the square of the trials)."
                 if snapped else "."),
-             skip=few or (None if len(ranked) > 1 and len(complete) > 1 else "needs 2 parameters and 2 complete trials"))
+             skip=few or (None if len(ranked) > 1 and len(complete) > 1
+                          else "needs 2 parameters and 2 complete trials"))
     # Several objectives: Optuna draws an axis for each and colours lines by Pareto rank.
     p.figure("Parallel coordinates", lambda: vis.plot_parallel_coordinate(
         study, params=ranked[:8] or None, **({} if obj.multi else tk)), skip=none)

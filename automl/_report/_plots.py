@@ -135,7 +135,8 @@ def learning_curves(study: Any, obj: Objectives, top: int) -> Any:
     for i, (t, hist) in enumerate(zip(trials, histories)):
         first = min(t.intermediate_values) if t.intermediate_values else 1
         strong = t.number in ranked or (not ranked and t.state.name == "COMPLETE")
-        label = f"#{t.number}" + (" pruned" if t.state.name == "PRUNED" else "") + (" (top)" if t.number in ranked else "")
+        label = (f"#{t.number}" + (" pruned" if t.state.name == "PRUNED" else "")
+                 + (" (top)" if t.number in ranked else ""))
         shown = False
         for row, base in enumerate(panels, start=1):
             for key, dash in ((f"val_{base}", "solid"), (base, "dot")):

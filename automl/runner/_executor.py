@@ -54,7 +54,8 @@ def classify_error(e: BaseException) -> str:
     """A one-line reason for a trial's failure; out-of-memory errors say so first."""
     text = f"{type(e).__name__}: {e}".strip()
     low = text.lower()
-    if isinstance(e, MemoryError) or "resourceexhausted" in low or "resource_exhausted" in low or "out of memory" in low or "oom" in low.split():
+    if (isinstance(e, MemoryError) or "resourceexhausted" in low or "resource_exhausted" in low
+            or "out of memory" in low or "oom" in low.split()):
         return f"out of memory: {text.splitlines()[0][:300]}"
     return text.splitlines()[0][:500] if text else type(e).__name__
 

@@ -137,7 +137,8 @@ def _need(step: Step, rank: int, state: _State) -> None:
     else:
         got = " or ".join(f"rank-{r}" for r in sorted(state.ranks))
         where = f"the layers before it give {got} output"
-    raise RankError(f"{step.path}.type", f"{step.type} needs {_RANK_WORDS.get(rank, f'rank-{rank} input')}, but {where}")
+    needs = _RANK_WORDS.get(rank, f"rank-{rank} input")
+    raise RankError(f"{step.path}.type", f"{step.type} needs {needs}, but {where}")
 
 
 def _reshape_check(step: Step, state: _State) -> None:

@@ -50,7 +50,8 @@ class Lease:
 
         t = self.table
         with self.engine.connect() as con:
-            row = con.execute(sa.select(t.c.token, t.c.owner, t.c.beat).where(t.c.study_name == self.study_name)).first()
+            row = con.execute(sa.select(t.c.token, t.c.owner, t.c.beat)
+                              .where(t.c.study_name == self.study_name)).first()
             now = db_now(con)
         return row, now
 

@@ -64,7 +64,7 @@ def snapshot(study: Any) -> StoredStudy:
                           dict(t.intermediate_values))
               for t in study.get_trials(deepcopy=False)]
     return StoredStudy(study.study_name, [d.name.lower() for d in study.directions], dict(study.user_attrs),
-                       dict(study._storage.get_study_system_attrs(study._study_id)), trials)
+                       dict(study._storage.get_study_system_attrs(study._study_id)), trials)  # noqa: SLF001
 
 
 def read_studies(url: str, name: str | None = None) -> list[StoredStudy] | None:

@@ -119,7 +119,8 @@ def test_hyperband_promoted_trials_start_from_their_parents_weights(tiny_space: 
         assert max(child.intermediate_values) == budget["epochs"]
         p_loss = history_of(parent)["loss"]
         c_loss = history_of(child)["loss"]
-        assert len(p_loss) == budget["initial_epoch"] - by_number[parent.number].user_attrs[f"{ATTR}budget"]["initial_epoch"]
+        parent_budget = by_number[parent.number].user_attrs[f"{ATTR}budget"]
+        assert len(p_loss) == budget["initial_epoch"] - parent_budget["initial_epoch"]
         # Starting from the parent's weights, the child's first epoch continues the parent's
         # curve: its loss is below the parent's first epoch, far from a fresh start.
         assert c_loss[0] < p_loss[0]

@@ -18,7 +18,8 @@ def test_values_drawn_in_time_and_errors_classified() -> None:
         raise MemoryError("cannot allocate 8 GiB")
 
     config, error = draw(oom, FixedHP({}), 5.0)
-    assert config == {} and error == "drawing the hyperparameters failed: out of memory: MemoryError: cannot allocate 8 GiB"
+    assert config == {}
+    assert error == "drawing the hyperparameters failed: out of memory: MemoryError: cannot allocate 8 GiB"
 
 
 def test_a_draw_past_its_limit_is_given_up_and_draws_nothing_more() -> None:

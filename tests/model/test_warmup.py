@@ -30,7 +30,8 @@ _SCRIPT = """
         time.sleep(2)  # the warm-up thread ends only after `then` has
         then.append([[m[0] for m in marks], threading.current_thread().name])
 
-    thread = start_warmup("jax", then=slow_then, mark=lambda name: marks.append([name, threading.current_thread().name]))
+    thread = start_warmup("jax", then=slow_then,
+                          mark=lambda name: marks.append([name, threading.current_thread().name]))
     keras = import_keras("jax")  # imported while the thread compiles
     thread.join(timeout=300)
     print("RESULT" + json.dumps({"alive": thread.is_alive(), "compiled": compiled, "then": then, "marks": marks,

@@ -265,8 +265,8 @@ def test_a_second_process_on_a_running_kerastuner_study_is_refused(tmp_path: Pat
     assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 6
 
 
-def test_a_worker_found_dead_when_sent_its_trial_is_replaced_and_the_trial_runs(store: str, tmp_path: Path,
-                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_worker_found_dead_when_sent_its_trial_is_replaced_and_the_trial_runs(
+        store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A worker killed while idle, between trials, made the coordinator's send raise
     BrokenPipeError: the search ended with exit 1 (runs died at 51, 52 and 64 of 100)."""
     from tests.fixtures.user_spaces import build_kills_idle_workers

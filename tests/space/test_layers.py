@@ -53,7 +53,8 @@ def test_nested_values_are_drawn_under_their_field_path_names() -> None:
         {"type": "dense", "units": 4, "kernel_regularizer": {"l1": {"low": 0.0, "high": 0.01}}}))
     hp = RandomHP(3)
     config = space.sample(hp)
-    assert set(hp.values) >= {"layer0.layer.units", "layer0.layer.kernel_regularizer.l2", "layer1.kernel_regularizer.l1"}
+    assert set(hp.values) >= {"layer0.layer.units", "layer0.layer.kernel_regularizer.l2",
+                              "layer1.kernel_regularizer.l1"}
     wrapped = config["layers"][0]["layer"]
     assert wrapped["type"] == "gru" and wrapped["units"] == hp.values["layer0.layer.units"]
     assert wrapped["kernel_regularizer"] == {"l2": hp.values["layer0.layer.kernel_regularizer.l2"]}

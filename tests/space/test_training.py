@@ -48,8 +48,8 @@ def test_a_searched_schedule_draws_each_argument_under_the_types_that_have_it() 
 
 
 def test_training_options_are_drawn_by_name() -> None:
-    space = parse_space(_space({"weight_decay": {"low": 1e-5, "high": 1e-2, "log": True}, "clipnorm": {"choice": [0.5, 5.0]},
-                                "schedule": "cosine"},
+    space = parse_space(_space({"weight_decay": {"low": 1e-5, "high": 1e-2, "log": True},
+                                "clipnorm": {"choice": [0.5, 5.0]}, "schedule": "cosine"},
                                {"early_stopping": {"patience": {"low": 1, "high": 4}, "min_delta": 0.001,
                                                    "restore_best_weights": {"choice": [True, False]}},
                                 "label_smoothing": {"low": 0.0, "high": 0.2}}))

@@ -64,7 +64,8 @@ def test_a_process_killed_right_after_its_commit_loses_nothing(tmp_path: Path) -
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     study = optuna.load_study(storage=open_storage(f"sqlite:///{db}", must_exist=True), study_name="k")
-    assert [(t.state, t.value) for t in study.trials] == [(optuna.trial.TrialState.COMPLETE, float(i)) for i in range(3)]
+    complete = optuna.trial.TrialState.COMPLETE
+    assert [(t.state, t.value) for t in study.trials] == [(complete, float(i)) for i in range(3)]
     assert study.trials[2].intermediate_values == {0: 0.5}
 
 
