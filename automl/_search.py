@@ -10,6 +10,7 @@ from typing import Any
 from automl._logging import get_logger
 from automl.data import Dataset, DataSpec, data_differences, data_fingerprint, data_from_description, load_data
 from automl.engines._base import ATTR, Engine
+from automl.engines._registry import BuildRequest, engine_kind, engine_names, kinds
 from automl.errors import DataError, StudyConflictError, UsageError
 from automl.runner import InProcessExecutor, SearchObserver, run_loop
 from automl.runner._heartbeat import Heartbeat
@@ -23,7 +24,7 @@ from automl.storage._study import prepare_study
 
 __all__ = ["search", "SearchResult", "ENGINES", "prepare"]
 
-ENGINES = ("optuna", "kerastuner")
+ENGINES = engine_names()
 _log = get_logger()
 
 
@@ -193,13 +194,13 @@ def check_search_arguments(*, n_trials: Any = 20, timeout: Any = None, engine: A
     a = _Args(flags)
     a.integer("n_trials", n_trials, 1)
     a.number("timeout", timeout, above=0.0, optional=True)
-    if engine not in ENGINES:
-        raise UsageError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    kind = engine_kind(engine)
     for key, value in (("sampler", sampler), ("pruner", pruner)):
         a.text(key, value, optional=False)
     for key, value in (("algorithm", algorithm), ("storage", storage), ("study_name", study_name),
                        ("backend", backend)):
         a.text(key, value)
+    kind.options(algorithm=algorithm, sampler=sampler, pruner=pruner, flags=flags)
     a.integer("seed", seed, 0, MAX_SEED, optional=True)
     a.text("gpus", gpus, optional=False)
     if trials_per_gpu != "auto":
@@ -304,8 +305,8 @@ def search(space: AnySpace | None = None, data: DataSpec | None = None, *, engin
     in_process = len(slots) == 1 and slots[0].gpu is None and trial_timeout is None
     eng = make_engine(engine, resolved, ds, url=url, study_name=study_name or resolved.name, sampler=sampler,
                       pruner=pruner, algorithm=algorithm, seed=seed, n_trials=n_trials,
-                      backend=backend if in_process or engine == "kerastuner" else None, retries=retries,
-                      heartbeat_s=heartbeat_s, keep_weights=keep_weights)
+                      backend=backend if in_process or engine_kind(engine).keras_in_coordinator else None,
+                      retries=retries, heartbeat_s=heartbeat_s, keep_weights=keep_weights)
     study = eng.study  # type: ignore[attr-defined]
     finished = eng.finished()
     _log.info("study %s in %s: %d trials requested, %d finished already, on %s", study.study_name,
@@ -338,69 +339,36 @@ def make_engine(engine: str, space: SearchSpace, data: Dataset, *, url: str, stu
     """Validate the engine's settings, then open the store and the study (the first write)."""
     from automl._paths import checkpoint_dir
 
-    obj = space.objective
+    kind = engine_kind(engine)
     objectives = space.objectives
-    if len(objectives) > 1:
-        if engine != "optuna":
-            raise UsageError("several objectives need the Optuna engine (KerasTuner's Oracles optimize one)")
-        if pruner != "none":
-            raise UsageError("pruning needs a single objective: Optuna does not prune multi-objective studies")
-        if (algorithm or sampler) in ("cmaes", "qmc"):
-            raise UsageError(f"sampler {algorithm or sampler} does not handle several objectives; use tpe, random, "
-                             f"nsga2 or gp")
+    if len(objectives) > 1 and not kind.multi_objective:
+        several = " or ".join(k.title for k in kinds() if k.multi_objective)
+        raise UsageError(f"several objectives need the {several} engine ({kind.one_objective})")
+    options = kind.options(algorithm=algorithm, sampler=sampler, pruner=pruner, seed=seed)
+    code = kind.code()
+    code.check(options, len(objectives))
     epochs = int(space.training.epochs if isinstance(space, Space) else space.epochs)
     data_fp = data_fingerprint(data)
     common: dict[str, Any] = {"fingerprint": space.fingerprint, "definition": space.definition, "data": data.describe(),
               "direction": ",".join(o.direction for o in objectives),
-              "objective": ",".join(o.metric for o in objectives), "engine": engine}
-    if engine == "optuna":
-        from automl.engines._optuna import OptunaEngine, make_pruner, make_sampler, retry_failed
+              "objective": ",".join(o.metric for o in objectives), "engine": kind.name}
+    opened: list[Any] = []
 
-        sampler = algorithm or sampler
-        opt_sampler, opt_pruner = make_sampler(sampler, seed), make_pruner(pruner, epochs)
-
-        def on_stale(study: Any, trial: Any) -> None:
-            # A trial whose process stopped beating: failed by Optuna, retried here.
-            if retry_failed(study, trial.number, retries):
-                _log.warning("trial %d was left running by a process that stopped; retrying it", trial.number)
-
-        storage = open_storage(url, heartbeat_s=heartbeat_s, failed_trial_callback=on_stale)
+    def open_study(settings: dict[str, Any], sampler: Any, pruner: Any, failed_trial_callback: Any) -> tuple[Any, Any]:
+        storage = open_storage(url, heartbeat_s=heartbeat_s, failed_trial_callback=failed_trial_callback)
         study = prepare_study(storage, study_name, **common,
-                              settings={"algorithm": sampler, "sampler": sampler, "pruner": pruner, "seed": seed,
-                                        "data_fingerprint": data_fp},
-                              sampler=opt_sampler, pruner=opt_pruner)
+                              settings={**settings, "seed": seed, "data_fingerprint": data_fp},
+                              sampler=sampler, pruner=pruner)
         _check_same_data(study, study_name, data, data_fp)
         _record_task(study, data)
-        eng: Engine = OptunaEngine(study, space, objective=obj.metric, max_retries=retries,
-                                   checkpoints=checkpoint_dir(url, study_name) if keep_weights else None)
-        return _with_budget(eng, storage, study, n_trials)
+        opened[:] = [storage, study]
+        return storage, study
 
-    from automl.model import import_keras
-
-    algorithm = algorithm or "random"
-    if pruner != "none":
-        raise UsageError("--pruner is an Optuna setting; with KerasTuner use --algorithm hyperband")
-    import_keras(backend)  # keras_tuner imports Keras: the backend must be chosen first
-    from automl.engines._kerastuner import KerasTunerEngine, _replay_sampler, make_oracle
-
-    oracle = make_oracle(algorithm, objective=obj.metric, direction=obj.direction, n_trials=n_trials,
-                         max_epochs=epochs, seed=seed)
-    replay: dict[str, Any] = {}
-    storage = open_storage(url, heartbeat_s=heartbeat_s)
-    study = prepare_study(storage, study_name, **common,
-                          settings={"algorithm": algorithm, "sampler": f"kerastuner.{algorithm}", "pruner": "none",
-                                    "seed": seed, "data_fingerprint": data_fp},
-                          sampler=_replay_sampler(replay))
-    _check_same_data(study, study_name, data, data_fp)
-    _record_task(study, data)
-    old = study.user_attrs.get(f"{ATTR}algorithm")
-    if old is not None and old != algorithm:
-        raise StudyConflictError(f"study {study_name!r} was run with algorithm {old!r}, not {algorithm!r}; "
-                                 f"use another --study name")
-    checkpoints = checkpoint_dir(url, study_name) if algorithm == "hyperband" or keep_weights else None
-    kt_engine = KerasTunerEngine(storage, study, space, oracle, replay, algorithm=algorithm, objective=obj.metric,
-                                 n_trials=n_trials, checkpoints=checkpoints, max_retries=retries)
-    return _with_budget(kt_engine, storage, study, n_trials)
+    eng = code.build(BuildRequest(space=space, url=url, study_name=study_name, options=options, n_trials=n_trials,
+                                  epochs=epochs, backend=backend, retries=retries, keep_weights=keep_weights,
+                                  checkpoints=lambda: checkpoint_dir(url, study_name), open_study=open_study))
+    storage, study = opened
+    return _with_budget(eng, storage, study, n_trials)
 
 
 def _record_task(study: Any, data: Dataset) -> None:

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from automl._logging import set_optuna_verbosity
+from automl.engines import _registry as engines
 from automl.errors import AutomlError, UsageError
 
 __all__ = ["main", "cli"]
@@ -122,13 +123,15 @@ def _PARALLEL(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--trials", "n_trials", type=int, default=20, show_default=True,
               help="Total finished trials the study should hold (a re-run continues up to it).")
 @click.option("--timeout", type=float, default=None, help="Stop starting new trials after S seconds.")
-@click.option("--engine", type=click.Choice(["optuna", "kerastuner"]), default="optuna", show_default=True)
-@click.option("--algorithm", default=None,
-              help="KerasTuner: random|bayesian|hyperband|grid. Optuna: same as --sampler.")
-@click.option("--sampler", type=click.Choice(["tpe", "random", "cmaes", "gp", "qmc", "nsga2"]), default="tpe",
-              show_default=True, help="Optuna sampler.")
-@click.option("--pruner", type=click.Choice(["none", "median", "sha", "hyperband"]), default="none",
-              show_default=True, help="Optuna pruner, fed the objective after every epoch.")
+# Engines, their samplers and pruners: as registered (automl/engines/_registry.py).
+@click.option("--engine", type=click.Choice(engines.engine_names()), default=engines.DEFAULT_ENGINE,
+              show_default=True)
+@click.option("--algorithm", default=None, help=engines.algorithm_help())
+@click.option("--sampler", type=click.Choice(engines.sampler_choices()), default=engines.sampler_choices()[0],
+              show_default=True, help=f"{'/'.join(k.title for k in engines.kinds() if k.sampler_flag)} sampler.")
+@click.option("--pruner", type=click.Choice(engines.pruner_choices()), default=engines.pruner_choices()[0],
+              show_default=True, help=f"{'/'.join(k.title for k in engines.kinds() if len(k.pruners) > 1)} pruner, "
+                                      f"fed the objective after every epoch.")
 @click.option("--seed", type=int, default=None, help="Seed of the sampler and of model initialisation.")
 @_STORAGE
 @click.option("--study", "study_name", default=None, help="Study name [default: the space's name].")
@@ -201,7 +204,8 @@ def search(space: str | None, data: str | None, n_trials: int, timeout: float | 
     from automl.runner._slots import plan_slots
 
     slots = plan_slots(parallel["gpus"], parallel["trials_per_gpu"], parallel["workers"])
-    if engine == "kerastuner" or (len(slots) == 1 and slots[0].gpu is None and parallel["trial_timeout"] is None):
+    in_process = len(slots) == 1 and slots[0].gpu is None and parallel["trial_timeout"] is None
+    if engines.engine_kind(engine).keras_in_coordinator or in_process:
         with _err.status(f"loading Keras ({backend or 'default backend'})…"):
             import_keras(backend)
     observer = None
@@ -264,12 +268,9 @@ def worker(storage: str, study_name: str, n_trials: int | None, timeout: float |
         n_trials = attrs.get(f"{ATTR}n_trials")
         if n_trials is None:
             raise UsageError(f"study {study_name!r} has no stored budget; pass --trials")
+    kind = engines.engine_kind(attrs.get(f"{ATTR}engine", engines.DEFAULT_ENGINE))
     # No stored seed: workers on several hosts seeded alike would propose the same values.
-    kwargs: dict[str, Any] = {"engine": attrs.get(f"{ATTR}engine", "optuna"), "seed": None}
-    if kwargs["engine"] == "optuna":
-        kwargs.update(sampler=attrs.get(f"{ATTR}sampler", "tpe"), pruner=attrs.get(f"{ATTR}pruner", "none"))
-    else:
-        kwargs.update(algorithm=attrs.get(f"{ATTR}algorithm"))
+    kwargs: dict[str, Any] = {"engine": kind.name, "seed": None, **kind.code().from_study(attrs)}
     result = run_search(None, data, n_trials=int(n_trials), timeout=timeout, storage=storage, study_name=study_name,
                         backend=backend, **kwargs, **parallel)
     if result.already_done:

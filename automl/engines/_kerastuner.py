@@ -25,14 +25,17 @@ from automl.engines._base import ATTR, Decision, Engine, TrialOutcome, TrialSpec
 from automl.engines._draw import draw
 from automl.engines._record import (finish_trial, finished_count, new_trial, pending_count, plain, set_state,
                                     set_study_state, state_of, study_state)
+from automl.engines._registry import BuildRequest, EngineOptions, engine_kind
 from automl.errors import AutomlError, StudyConflictError, UsageError
 from automl.space import HP, SearchSpace
 from automl.storage._lease import Lease
 from automl.storage._stale import grace_seconds, heartbeats_on, live_running
 
-__all__ = ["KerasTunerEngine", "KerasTunerHP", "ALGORITHMS", "make_oracle", "EngineError"]
+__all__ = ["KerasTunerEngine", "KerasTunerHP", "ALGORITHMS", "make_oracle", "EngineError", "KIND", "check",
+           "build", "from_study"]
 
-ALGORITHMS = ("random", "bayesian", "hyperband", "grid")
+KIND = engine_kind("kerastuner")  # declared in automl/engines/_registry.py (light, for the command line)
+ALGORITHMS = KIND.algorithms
 _TUNER_ID = "automl"
 _log = get_logger("engines.kerastuner")
 
@@ -388,3 +391,32 @@ class KerasTunerEngine(Engine):
 
     def finished(self) -> int:
         return finished_count(self.study)
+
+
+def check(options: EngineOptions, n_objectives: int) -> None:
+    """Nothing beyond what :class:`~automl.engines._registry.EngineKind` declares."""
+
+
+def build(request: BuildRequest) -> KerasTunerEngine:
+    """Keras imported on the chosen backend (keras_tuner imports it), the Oracle made, the study opened."""
+    from automl.model import import_keras
+
+    o, space = request.options, request.space
+    obj = space.objective
+    import_keras(request.backend)  # keras_tuner imports Keras: the backend must be chosen first
+    oracle = make_oracle(o.algorithm, objective=obj.metric, direction=obj.direction, n_trials=request.n_trials,
+                         max_epochs=request.epochs, seed=o.seed)
+    replay: dict[str, Any] = {}
+    storage, study = request.open_study({"algorithm": o.algorithm, "sampler": f"kerastuner.{o.algorithm}",
+                                         "pruner": "none"}, _replay_sampler(replay), None, None)
+    old = study.user_attrs.get(f"{ATTR}algorithm")
+    if old is not None and old != o.algorithm:
+        raise StudyConflictError(f"study {request.study_name!r} was run with algorithm {old!r}, not "
+                                 f"{o.algorithm!r}; use another --study name")
+    checkpoints = request.checkpoints() if o.algorithm == "hyperband" or request.keep_weights else None
+    return KerasTunerEngine(storage, study, space, oracle, replay, algorithm=o.algorithm, objective=obj.metric,
+                            n_trials=request.n_trials, checkpoints=checkpoints, max_retries=request.retries)
+
+
+def from_study(attrs: dict[str, Any]) -> dict[str, Any]:
+    return {"algorithm": attrs.get(f"{ATTR}algorithm")}

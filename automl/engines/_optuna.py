@@ -7,17 +7,22 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from automl._logging import get_logger
 from automl.engines._base import ATTR, Decision, Engine, TrialOutcome, TrialSpec
 from automl.engines._draw import draw
 from automl.engines._record import finish_trial, finished_count, new_trial, pop_retry, set_state
+from automl.engines._registry import BuildRequest, EngineOptions, engine_kind
 from automl.errors import UsageError
-from automl.storage._stale import adopt_orphans, fail_stale
 from automl.space import HP, SearchSpace
+from automl.storage._stale import adopt_orphans, fail_stale
 
-__all__ = ["OptunaEngine", "OptunaHP", "SAMPLERS", "PRUNERS", "make_sampler", "make_pruner", "pruner_warmup"]
+__all__ = ["OptunaEngine", "OptunaHP", "SAMPLERS", "PRUNERS", "make_sampler", "make_pruner", "pruner_warmup",
+           "KIND", "check", "build", "from_study"]
 
-SAMPLERS = ("tpe", "random", "cmaes", "gp", "qmc", "nsga2")
-PRUNERS = ("none", "median", "sha", "hyperband")
+KIND = engine_kind("optuna")  # declared in automl/engines/_registry.py (light, for the command line)
+SAMPLERS = KIND.algorithms
+PRUNERS = KIND.pruners
+_log = get_logger()
 
 
 class OptunaHP(HP):
@@ -168,3 +173,35 @@ class OptunaEngine(Engine):
     def reap_stale(self) -> None:
         adopt_orphans(self.study._storage, self.study._study_id)  # noqa: SLF001
         fail_stale(self.study)
+
+
+def check(options: EngineOptions, n_objectives: int) -> None:
+    """Optuna neither prunes multi-objective studies nor samples them with CMA-ES or QMC."""
+    if n_objectives < 2:
+        return
+    if options.pruner != "none":
+        raise UsageError("pruning needs a single objective: Optuna does not prune multi-objective studies")
+    if options.algorithm in ("cmaes", "qmc"):
+        raise UsageError(f"sampler {options.algorithm} does not handle several objectives; use tpe, random, "
+                         f"nsga2 or gp")
+
+
+def build(request: BuildRequest) -> OptunaEngine:
+    """The sampler and pruner made (a missing optional package is refused here), then the study."""
+    o, retries = request.options, request.retries
+    sampler, pruner = make_sampler(o.algorithm, o.seed), make_pruner(o.pruner, request.epochs)
+
+    def on_stale(study: Any, trial: Any) -> None:
+        # A trial whose process stopped beating: failed by Optuna, retried here.
+        if retry_failed(study, trial.number, retries):
+            _log.warning("trial %d was left running by a process that stopped; retrying it", trial.number)
+
+    _, study = request.open_study({"algorithm": o.algorithm, "sampler": o.algorithm, "pruner": o.pruner},
+                                  sampler, pruner, on_stale)
+    return OptunaEngine(study, request.space, objective=request.space.objective.metric, max_retries=retries,
+                        checkpoints=request.checkpoints() if request.keep_weights else None)
+
+
+def from_study(attrs: dict[str, Any]) -> dict[str, Any]:
+    return {"sampler": attrs.get(f"{ATTR}sampler", KIND.default_algorithm),
+            "pruner": attrs.get(f"{ATTR}pruner", KIND.pruners[0])}
