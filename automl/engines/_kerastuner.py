@@ -49,17 +49,28 @@ class KerasTunerHP(HP):
 
     def __init__(self, hps: Any) -> None:
         self.hps = hps
+        # A name drawn again in one build is not registered again: under another condition it
+        # would be a second entry of that name, and KerasTuner drops the name's one value
+        # whenever any of its entries is inactive (HyperParameters.ensure_active_values).
+        self._drawn: dict[str, Any] = {}
+
+    def _once(self, name: str, draw: Any) -> Any:
+        if name not in self._drawn:
+            self._drawn[name] = draw()
+        return self._drawn[name]
 
     def int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False) -> int:
-        return self.hps.Int(name, low, high, step=None if log else step, sampling="log" if log else "linear")
+        return self._once(name, lambda: self.hps.Int(name, low, high, step=None if log else step,
+                                                     sampling="log" if log else "linear"))
 
     def float(self, name: str, low: float, high: float, *, step: float | None = None, log: bool = False) -> float:
-        return self.hps.Float(name, low, high, step=step, sampling="log" if log else "linear")
+        return self._once(name, lambda: self.hps.Float(name, low, high, step=step,
+                                                       sampling="log" if log else "linear"))
 
     def choice(self, name: str, values: Sequence[Any]) -> Any:
         if all(isinstance(v, bool) for v in values):
-            return bool(self.hps.Boolean(name))
-        return self.hps.Choice(name, list(values))
+            return bool(self._once(name, lambda: self.hps.Boolean(name)))
+        return self._once(name, lambda: self.hps.Choice(name, list(values)))
 
     @contextlib.contextmanager
     def conditional(self, parent: str, values: Sequence[Any]) -> Iterator[None]:

@@ -154,6 +154,13 @@ class Space:
         if not self.objectives:
             object.__setattr__(self, "objectives", (self.objective,))
 
+    def _shared(self) -> list[tuple[str, Param]]:
+        """The parameters the space draws in more than one place (by ``name:``)."""
+        sites: dict[str, list[Param]] = {}
+        for name, param, _path in parameter_sites(self.layers, self.optimizer, self.training):
+            sites.setdefault(name, []).append(param)
+        return [(name, params[0]) for name, params in sites.items() if len(params) > 1]
+
     @property
     def fingerprint(self) -> str:
         """A hash of the definition (name and description excluded): equal spaces, equal hash."""
@@ -173,6 +180,11 @@ class Space:
         self._walk(hp, exhaustive=True)
 
     def _walk(self, hp: HP, exhaustive: bool) -> dict[str, Any]:
+        for name, param in self._shared():
+            # Drawn first, outside every condition: KerasTuner keeps one value per name, and
+            # one use of the name under an inactive condition removed the value the others
+            # read (every trial of resnet-small failed with "KeyError: 'l2'").
+            param.sample(hp, name)
         layers: list[dict[str, Any]] = []
         for i, item in enumerate(self.layers):
             if isinstance(item, LayerSpec):
