@@ -54,6 +54,7 @@ def run_one(variant: str, seed: int, trials: int, epochs: int, gpu: str, folder:
 
     import automl
     from automl._export import evaluate_model
+    from automl.engines._record import epochs_of
 
     settings = {k: v for k, v in VARIANTS[variant].items() if k not in ("baseline", "trials")}
     n = n or trials * int(VARIANTS[variant].get("trials", 1))
@@ -64,7 +65,7 @@ def run_one(variant: str, seed: int, trials: int, epochs: int, gpu: str, folder:
                       epochs=epochs, timeout=timeout, **placement, **settings)
     wall = time.monotonic() - t0
     study = optuna.load_study(study_name="q", storage=url)
-    trained = sum(len((t.user_attrs.get("automl:history") or {}).get("loss", [])) for t in study.trials)
+    trained = sum(epochs_of(t) for t in study.trials)
     test = evaluate_model(study, url, None)
     return {"space": space, "variant": variant, "seed": seed, "trials": len(study.trials),
             "best_val_accuracy": r.best_value,
