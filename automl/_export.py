@@ -38,12 +38,28 @@ def _pick(study: Any, number: int | None) -> Any:
     return matches[0]
 
 
+def retrain_epochs(config: dict[str, Any], trial: Any) -> int:
+    """Epochs to train a trial's configuration again without a validation split: as many as
+    the trial trained to the weights it kept (early stopping's best epoch when it restored
+    them; early stopping itself needs the validation split), else its configuration's."""
+    from automl.engines._record import history_of
+
+    stopped = trial.user_attrs.get(f"{ATTR}stopped_early")
+    es = config.get("early_stopping") or {}
+    if stopped and es.get("restore_best_weights", True) and trial.values:
+        for series in history_of(trial).values():
+            if isinstance(series, list) and trial.values[0] in series:
+                return series.index(trial.values[0]) + 1
+    return int(epochs_of(trial) if stopped else (config.get("epochs") or epochs_of(trial)))
+
+
 def trial_model(study: Any, url: str, number: int | None = None, *, retrain: bool = False,
                 backend: str | None = None, on_epoch: EpochProgress | None = None) -> tuple[Any, Any, Any]:
     """(model, trial, dataset or None): the trial's model with its kept weights, or retrained
     on train + validation with ``retrain`` (``on_epoch`` is told of each epoch)."""
     from automl.data import data_from_description
     from automl.model import build_model, import_keras, seed_everything
+    from automl.runner._executor import steps_per_epoch
     from automl.space import FixedHP, Space, space_from_definition
 
     keras = import_keras(backend)
@@ -52,28 +68,36 @@ def trial_model(study: Any, url: str, number: int | None = None, *, retrain: boo
     desc = study.user_attrs[f"{ATTR}data"]
     config = state_of(trial, "config") or {}
     seed_everything(keras, trial.number)
-    if isinstance(space, Space):
-        model = build_model(config, tuple(desc["input_shape"]), int(desc["num_classes"]))
-    else:
-        model = space.build_model(FixedHP(trial.params))
-        if not getattr(model, "compiled", False):
-            model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    data = None
+    data = x = y = None
+    batch_size = int(config.get("batch_size", 32))
     if retrain:
         import numpy as np
 
         data = data_from_description(desc)
         x = np.concatenate([data.x_train, data.x_val])
         y = np.concatenate([data.y_train, data.y_val])
-        epochs = int(config.get("epochs") or epochs_of(trial))
+    if isinstance(space, Space):
+        # Retrained, the learning-rate schedule runs as in the trial, over the larger data's steps.
+        steps = steps_per_epoch(keras, len(x), batch_size) if x is not None else None
+        model = build_model(config, tuple(desc["input_shape"]), int(desc["num_classes"]), steps_per_epoch=steps)
+    else:
+        model = space.build_model(FixedHP(trial.params))
+        if not getattr(model, "compiled", False):
+            model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    if retrain:
+        assert x is not None and y is not None
+        epochs = retrain_epochs(config, trial)
         _log.info("retraining trial %d on %d samples for %d epochs", trial.number, len(y), epochs)
+        if (config.get("schedule") or {}).get("type") == "plateau":
+            _log.warning("retraining without a validation split: the reduce-on-plateau schedule is not replayed "
+                         "(the learning rate stays at its start)")
         callbacks = []
         if on_epoch is not None:
             def report(epoch: int, logs: dict[str, Any] | None) -> None:
                 on_epoch(epoch + 1, epochs, {k: float(v) for k, v in (logs or {}).items()})
 
             callbacks.append(keras.callbacks.LambdaCallback(on_epoch_end=report))
-        model.fit(x, y, epochs=epochs, batch_size=int(config.get("batch_size", 32)), verbose=0, callbacks=callbacks)
+        model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0, callbacks=callbacks)
         return model, trial, data
     weights = checkpoint_dir(url, study.study_name, create=False) / f"trial_{trial.number}.weights.h5"
     if not weights.is_file():
