@@ -5,7 +5,9 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -36,11 +38,22 @@ def _setup_logging(verbose: int) -> None:
     set_optuna_verbosity(logging.WARNING if verbose < 2 else logging.INFO)
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, a batch scheduler, ``kill``), handled as Ctrl-C is: the running
+    trials are recorded as interrupted instead of being left RUNNING until they go stale."""
+
+
+def _on_sigterm(_signum: int, _frame: Any) -> None:
+    raise _Terminated()
+
+
 def _errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn automl's errors into one message and an exit status (2 for bad input)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, _on_sigterm)
         try:
             return fn(*args, **kwargs)
         except UsageError as e:  # the message quotes the user's text: never read as markup
@@ -49,10 +62,11 @@ def _errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except AutomlError as e:
             _err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
             sys.exit(1)
-        except KeyboardInterrupt:
-            _err.print("interrupted; the trials that were running are recorded as failed (the same command "
-                       "continues the study)", highlight=False)
-            sys.exit(130)
+        except KeyboardInterrupt as e:
+            term = isinstance(e, _Terminated)
+            _err.print(f"{'terminated (SIGTERM)' if term else 'interrupted'}; the trials that were running are "
+                       f"recorded as failed (the same command continues the study)", highlight=False)
+            sys.exit(143 if term else 130)
 
     return wrapper
 

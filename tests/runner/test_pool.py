@@ -374,11 +374,14 @@ def build_model(hp):
 """
 
 
-@pytest.mark.parametrize("moment", ["training", "starting"])
-def test_ctrl_c_with_workers_prints_one_line_and_leaves_nothing_running(tmp_path: Path, moment: str) -> None:
+@pytest.mark.parametrize("moment,how", [("training", "ctrl-c"), ("starting", "ctrl-c"), ("training", "sigterm")])
+def test_ctrl_c_with_workers_prints_one_line_and_leaves_nothing_running(tmp_path: Path, moment: str,
+                                                                        how: str) -> None:
     """Ctrl-C reaches every process of the terminal's group: each worker once printed its own
     KeyboardInterrupt traceback (about 280 lines) before the coordinator's message, also
-    while it was still starting (importing the user's module and Keras)."""
+    while it was still starting (importing the user's module and Keras). SIGTERM to the
+    coordinator alone (``timeout``, a batch scheduler) killed it at once and left its
+    trials RUNNING until they went stale (seen on one H200 under ``timeout 100``)."""
     (tmp_path / "tiny.yaml").write_text(TINY_YAML.replace("epochs: 2", "epochs: 30"))
     (tmp_path / "slow.py").write_text(_SLOW_TO_IMPORT)
     space = "tiny.yaml" if moment == "training" else "slow.py:build_model"
@@ -395,15 +398,18 @@ def test_ctrl_c_with_workers_prints_one_line_and_leaves_nothing_running(tmp_path
     if not reached:
         p.kill()
         pytest.fail(f"the search never got there: {p.communicate()[1][-2000:]}")
-    os.killpg(p.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+    if how == "ctrl-c":
+        os.killpg(p.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+    else:
+        os.kill(p.pid, signal.SIGTERM)  # what `timeout` does
     _, err = p.communicate(timeout=120)
-    assert p.returncode == 130, err
+    assert p.returncode == (130 if how == "ctrl-c" else 143), err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
     # (TensorFlow's own start-up lines, printed as the user's module imports Keras, and the
     # search's first line, naming the label and the task, aside)
     lines = [line for line in err.strip().splitlines()
              if not _TF_NOISE.search(line) and not line.startswith("label: ")]
-    assert len(lines) == 1 and lines[0].startswith("interrupted"), err
+    assert len(lines) == 1 and lines[0].startswith("interrupted" if how == "ctrl-c" else "terminated (SIGTERM)"), err
     trials = optuna.load_study(study_name="tiny", storage=url).trials
     assert not [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
     assert {t.user_attrs[f"{ATTR}error"] for t in trials if t.state == optuna.trial.TrialState.FAIL} <= \
