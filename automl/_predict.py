@@ -135,10 +135,18 @@ def predict(study: str, data: Any, *, storage: str | None = None, trial: int | N
 
 
 def write_csv(columns: dict[str, np.ndarray], path: Path) -> None:
-    """The columns as a CSV file with a header row (floats at full precision)."""
+    """The columns as a CSV file with a header row; each float in the fewest digits that
+    read back as the same value of its own precision (a model's float32 output as
+    ``326.89996``, not the float64 expansion ``326.89996337890625``)."""
     names = list(columns)
     with path.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(names)
         for row in zip(*(columns[n] for n in names)):
-            w.writerow([repr(float(v)) if isinstance(v, (float, np.floating)) else v for v in row])
+            w.writerow([_number(v) for v in row])
+
+
+def _number(v: Any) -> Any:
+    if isinstance(v, np.floating):
+        return str(v)  # NumPy's shortest round-trip form for the value's own precision
+    return repr(v) if isinstance(v, float) else v

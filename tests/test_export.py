@@ -51,3 +51,21 @@ def test_a_retrained_model_follows_the_trials_schedule(tiny_space: dict[str, Any
     # cosine decay to 0 over the retraining's steps: the rate at the end is 0, not the start's
     start = trial.params["learning_rate"]
     assert float(model.optimizer.learning_rate) < 0.01 * start
+
+
+def test_predictions_are_written_in_the_fewest_digits_that_read_back_the_same(tmp_path: Path) -> None:
+    """preds.csv held the float64 expansion of a float32 output: 326.89996337890625."""
+    import csv
+
+    import numpy as np
+
+    from automl._predict import write_csv
+
+    price = np.array([326.89996337890625, 0.1, 1e-8], dtype=np.float32)
+    write_csv({"prediction": np.array(["a", "b", "c"]), "price": price, "exact": price.astype(np.float64)},
+              tmp_path / "p.csv")
+    rows = list(csv.DictReader((tmp_path / "p.csv").open()))
+    assert [r["price"] for r in rows] == ["326.89996", "0.1", "1e-08"]
+    assert np.array_equal(np.array([float(r["price"]) for r in rows], dtype=np.float32), price)
+    assert [float(r["exact"]) for r in rows] == price.astype(np.float64).tolist()  # float64 keeps its digits
+    assert [r["prediction"] for r in rows] == ["a", "b", "c"]
