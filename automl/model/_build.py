@@ -19,7 +19,7 @@ __all__ = ["build_model", "build_optimizer", "count_params"]
 
 
 def build_model(config: dict[str, Any], input_shape: tuple[int, ...], num_classes: int, *,
-                steps_per_epoch: int | None = None) -> Any:
+                steps_per_epoch: int | None = None, runtime_values: bool = False) -> Any:
     """Build and compile the model of one trial.
 
     A channel axis is added to the input where the first conv/pool layer needs one, and a
@@ -33,14 +33,19 @@ def build_model(config: dict[str, Any], input_shape: tuple[int, ...], num_classe
     Raises :class:`ModelBuildError` when Keras rejects the configuration (a kernel larger
     than its input, say). ``config["precision"]`` (a Keras dtype policy) is the policy its
     layers are made with, the output layer's float32.
+
+    ``runtime_values``: dropout rates and the optimizer's coefficients are variables, not
+    constants of the compiled program (``_runtime.py``), so that on JAX trials which differ
+    only in them share compiled programs; the results are the same. For training: a model
+    saved whole then names automl's classes, and plain Keras reads only the default one.
     """
     keras = import_keras()
     with precision_policy(keras, config.get("precision")):
-        return _compiled(keras, config, input_shape, num_classes, steps_per_epoch)
+        return _compiled(keras, config, input_shape, num_classes, steps_per_epoch, runtime_values)
 
 
 def _compiled(keras: Any, config: dict[str, Any], input_shape: tuple[int, ...], num_classes: int,
-              steps_per_epoch: int | None) -> Any:
+              steps_per_epoch: int | None, runtime: bool) -> Any:
     try:
         shape = effective_input_shape(config["layers"], tuple(input_shape))
     except RankError as e:
@@ -55,12 +60,13 @@ def _compiled(keras: Any, config: dict[str, Any], input_shape: tuple[int, ...], 
             x = keras.layers.Reshape(shape)(x)
         rng = trial_rng()
         for i, layer in enumerate(config["layers"]):
-            x = apply_entry(keras, layer, x, f"l{i}", rng)
+            x = apply_entry(keras, layer, x, f"l{i}", rng, runtime)
         if len(x.shape) > 2:
             x = keras.layers.Flatten(name="head_flatten")(x)
         outputs = _head(keras, config, x, num_classes, rng)
         model = keras.Model(inputs, outputs)
-        optimizer = build_optimizer(config["optimizer"], learning_rate(config, steps_per_epoch))
+        optimizer = build_optimizer(config["optimizer"], learning_rate(config, steps_per_epoch),
+                                    runtime_values=runtime)
         model.compile(optimizer=optimizer, loss=build_loss(config), metrics=build_metrics(config))
     except (ValueError, TypeError) as e:
         raise ModelBuildError(f"the model cannot be built: {e}") from e

@@ -4,7 +4,9 @@ and the blocks automl composes (transformer blocks, positional embeddings, rando
 Only Keras's own layers are used (``Add`` for the residual sum, 1×1 convolutions and
 ``Dense`` for projections, ``MultiHeadAttention`` and ``LayerNormalization`` in a
 transformer block, an ``EinsumDense`` table of positions), so a saved model reloads with
-plain ``keras.saving.load_model``, in a process that has never imported automl.
+plain ``keras.saving.load_model``, in a process that has never imported automl. With
+``runtime`` (training only), dropout and attention layers are ``_runtime.py``'s, whose
+rates are variables.
 """
 
 from __future__ import annotations
@@ -16,13 +18,15 @@ import numpy as np
 
 from automl.errors import ModelBuildError
 from automl.model._init import host_initializers, host_weights
+from automl.model._runtime import runtime_attention_class, runtime_dropout_class
 from automl.space._catalog import LAYERS
 
-__all__ = ["apply_entry", "make_layer"]
+__all__ = ["apply_entry", "layer_class", "make_layer"]
 
 
-def make_layer(keras: Any, layer: dict[str, Any], name: str) -> Any:
-    """The Keras layer of one configuration entry (``{"type": ..., args}``)."""
+def make_layer(keras: Any, layer: dict[str, Any], name: str, runtime: bool = False) -> Any:
+    """The Keras layer of one configuration entry (``{"type": ..., args}``); with ``runtime``
+    a dropout rate is a variable (:func:`layer_class`)."""
     lt = LAYERS[layer["type"]]
     kwargs: dict[str, Any] = {}
     for k, v in layer.items():
@@ -32,10 +36,21 @@ def make_layer(keras: Any, layer: dict[str, Any], name: str) -> Any:
             # One regularizer object per weight it applies to (Keras serializes each).
             kwargs.update({target: _l1l2(keras, v) for target in lt.regularizes})
         elif k == "layer":
-            kwargs["layer"] = make_layer(keras, v, f"{name}_{v['type']}")
+            kwargs["layer"] = make_layer(keras, v, f"{name}_{v['type']}", runtime)
         else:
             kwargs[k] = tuple(v) if isinstance(v, list) else v
-    return getattr(keras.layers, lt.keras_class)(name=name, **kwargs)
+    return layer_class(keras, lt.keras_class, runtime)(name=name, **kwargs)
+
+
+def layer_class(keras: Any, keras_class: str, runtime: bool = False) -> Any:
+    """``keras.layers.<keras_class>``, or with ``runtime`` its subclass whose dropout rate is a
+    variable (``Dropout``, ``MultiHeadAttention``): on JAX, trials that differ only in rates
+    then share compiled programs. Recurrent layers' dropout stays Keras's constant."""
+    if runtime and keras_class == "Dropout":
+        return runtime_dropout_class()
+    if runtime and keras_class == "MultiHeadAttention":
+        return runtime_attention_class()
+    return getattr(keras.layers, keras_class)
 
 
 def _l1l2(keras: Any, factors: dict[str, Any]) -> Any:
@@ -54,17 +69,18 @@ def call_layer(keras: Any, layer: Any, x: Any, rng: np.random.Generator, *more: 
         return layer(x, *more)
 
 
-def apply_entry(keras: Any, entry: dict[str, Any], x: Any, name: str, rng: np.random.Generator) -> Any:
+def apply_entry(keras: Any, entry: dict[str, Any], x: Any, name: str, rng: np.random.Generator,
+                runtime: bool = False) -> Any:
     """Apply one configuration entry to the tensor ``x``: a layer, a composed block, or a
-    residual block."""
+    residual block; ``runtime``: rates as variables (:func:`layer_class`)."""
     compose = _COMPOSED.get(entry["type"])
     if compose is not None:
-        return compose(keras, entry, x, f"{name}_{entry['type']}", rng)
+        return compose(keras, entry, x, f"{name}_{entry['type']}", rng, runtime)
     if entry["type"] != "residual":
-        return call_layer(keras, make_layer(keras, entry, f"{name}_{entry['type']}"), x, rng)
+        return call_layer(keras, make_layer(keras, entry, f"{name}_{entry['type']}", runtime), x, rng)
     y = x
     for j, layer in enumerate(entry["layers"]):
-        y = apply_entry(keras, layer, y, f"{name}_{j}", rng)
+        y = apply_entry(keras, layer, y, f"{name}_{j}", rng, runtime)
     shortcut = _projection(keras, tuple(x.shape[1:]), tuple(y.shape[1:]), name, rng, x)
     out = keras.layers.Add(name=f"{name}_add")([shortcut, y])
     norm = entry.get("norm")
@@ -75,13 +91,15 @@ def apply_entry(keras: Any, entry: dict[str, Any], x: Any, name: str, rng: np.ra
     return out
 
 
-def _self_attention(keras: Any, entry: dict[str, Any], x: Any, name: str, rng: np.random.Generator) -> Any:
+def _self_attention(keras: Any, entry: dict[str, Any], x: Any, name: str, rng: np.random.Generator,
+                    runtime: bool) -> Any:
     """Keras's ``MultiHeadAttention`` with the sequence as query, key and value; its output
     has the input's shape (the output projection maps back to the input's features)."""
-    return call_layer(keras, make_layer(keras, entry, name), x, rng, x)
+    return call_layer(keras, make_layer(keras, entry, name, runtime), x, rng, x)
 
 
-def _transformer_block(keras: Any, entry: dict[str, Any], x: Any, name: str, rng: np.random.Generator) -> Any:
+def _transformer_block(keras: Any, entry: dict[str, Any], x: Any, name: str, rng: np.random.Generator,
+                       runtime: bool) -> Any:
     """Self-attention, then a two-layer feed-forward network (``ff_units`` wide, back to the
     input's features), each added to its input and layer-normalized: after the add
     (Vaswani et al.'s post-norm, the default) or, with ``norm_first``, before the branch
@@ -98,13 +116,13 @@ def _transformer_block(keras: Any, entry: dict[str, Any], x: Any, name: str, rng
 
     def residual(t: Any, branch: Any, part: str) -> Any:
         if rate:
-            branch = keras.layers.Dropout(rate, name=f"{name}_{part}_dropout")(branch)
+            branch = layer_class(keras, "Dropout", runtime)(rate, name=f"{name}_{part}_dropout")(branch)
         out = keras.layers.Add(name=f"{name}_{part}_add")([t, branch])
         return out if pre else norm(out, part)
 
-    attention = keras.layers.MultiHeadAttention(int(entry["num_heads"]), int(entry["key_dim"]),
-                                                dropout=float(entry.get("attention_dropout", 0.0)),
-                                                name=f"{name}_attention", **kernel())
+    attention = layer_class(keras, "MultiHeadAttention", runtime)(
+        int(entry["num_heads"]), int(entry["key_dim"]), dropout=float(entry.get("attention_dropout", 0.0)),
+        name=f"{name}_attention", **kernel())
     q = norm(x, "attention") if pre else x
     h = residual(x, call_layer(keras, attention, q, rng, q), "attention")
     f = norm(h, "ff") if pre else h
@@ -114,7 +132,8 @@ def _transformer_block(keras: Any, entry: dict[str, Any], x: Any, name: str, rng
     return residual(h, f, "ff")
 
 
-def _positional_embedding(keras: Any, entry: dict[str, Any], x: Any, name: str, rng: np.random.Generator) -> Any:
+def _positional_embedding(keras: Any, entry: dict[str, Any], x: Any, name: str, rng: np.random.Generator,
+                          runtime: bool) -> Any:
     """A learned (steps, features) table added to the sequence (BERT's position embedding).
 
     Keras has no such layer (``keras_hub.layers.PositionEmbedding`` is one, outside Keras):
@@ -130,7 +149,8 @@ def _positional_embedding(keras: Any, entry: dict[str, Any], x: Any, name: str, 
     return keras.layers.Add(name=name)([x, call_layer(keras, table, ones, rng)])
 
 
-def _random_crop(keras: Any, entry: dict[str, Any], x: Any, name: str, rng: np.random.Generator) -> Any:
+def _random_crop(keras: Any, entry: dict[str, Any], x: Any, name: str, rng: np.random.Generator,
+                 runtime: bool) -> Any:
     """A random window of ``height`` × ``width`` in training, the centre one at inference.
 
     Built as a whole-pixel ``RandomTranslation`` of at most the margin, then ``CenterCrop``:

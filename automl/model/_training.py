@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from automl.model._backend import import_keras
+from automl.model._runtime import runtime_optimizer_class
 from automl.space._catalog import OPTIMIZERS
 
 __all__ = ["build_optimizer", "build_loss", "build_metrics", "custom_objects", "learning_rate", "precision_policy",
@@ -40,15 +41,20 @@ def precision_policy(keras: Any, precision: str | None) -> Iterator[None]:
         keras.config.set_dtype_policy(previous)
 
 
-def build_optimizer(config: dict[str, Any], learning_rate: Any = None) -> Any:
+def build_optimizer(config: dict[str, Any], learning_rate: Any = None, *, runtime_values: bool = False) -> Any:
     """The Keras optimizer of ``config["optimizer"]`` (name, learning_rate, options);
-    ``learning_rate`` (a schedule) replaces the configuration's number when given."""
+    ``learning_rate`` (a schedule) replaces the configuration's number when given.
+    ``runtime_values``: its subclass whose coefficients are variables (``_runtime.py``), so
+    that they are not constants of the compiled program."""
     keras = import_keras()
     opt = dict(config)
     name = opt.pop("name")
     if learning_rate is not None:
         opt["learning_rate"] = learning_rate
-    return getattr(keras.optimizers, OPTIMIZERS[name][0])(**opt)
+    keras_class = OPTIMIZERS[name][0]
+    if runtime_values:
+        return runtime_optimizer_class(keras_class)(**opt)
+    return getattr(keras.optimizers, keras_class)(**opt)
 
 
 def learning_rate(config: dict[str, Any], steps_per_epoch: int | None) -> Any:
