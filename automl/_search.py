@@ -12,10 +12,11 @@ from automl.data import Dataset, DataSpec, data_differences, data_fingerprint, d
 from automl.engines._base import ATTR, Engine
 from automl.engines._registry import BuildRequest, engine_kind, engine_names, kinds
 from automl.errors import DataError, StudyConflictError, UsageError
-from automl.runner import InProcessExecutor, SearchObserver, run_loop
+from automl.runner import SearchObserver
 from automl.runner._heartbeat import Heartbeat
-from automl.runner._pool import PoolSettings, run_parallel
-from automl.runner._slots import plan_slots
+from automl.runner._loop import run_trials
+from automl.runner._make import make_backend
+from automl.runner._slots import plan_slots, runs_in_process
 from automl.space import AnySpace, SearchSpace, Space, resolve_space, space_from_definition
 from automl.space._parse_training import check_precision
 from automl.space._task import TASKS, for_task
@@ -302,7 +303,7 @@ def search(space: AnySpace | None = None, data: DataSpec | None = None, *, engin
         resolved, ds = prep.space, prep.data
     if isinstance(resolved, Space):
         check_precision(resolved.training, on_gpu=any(s.gpu is not None for s in slots))
-    in_process = len(slots) == 1 and slots[0].gpu is None and trial_timeout is None
+    in_process = runs_in_process(slots, trial_timeout)
     eng = make_engine(engine, resolved, ds, url=url, study_name=study_name or resolved.name, sampler=sampler,
                       pruner=pruner, algorithm=algorithm, seed=seed, n_trials=n_trials,
                       backend=backend if in_process or engine_kind(engine).keras_in_coordinator else None,
@@ -318,13 +319,10 @@ def search(space: AnySpace | None = None, data: DataSpec | None = None, *, engin
                             already_done=True)
     beat = Heartbeat(eng.storage, heartbeat_s, on_beat=eng.beat)  # type: ignore[attr-defined]
     try:
-        if in_process:
-            executor = InProcessExecutor(resolved, ds, backend=backend, seed=seed or 0)
-            ran = run_loop(eng, executor, n_trials=n_trials, timeout=timeout, observer=observer, heartbeat=beat)
-        else:
-            settings = PoolSettings(backend=backend, seed=seed or 0, trial_timeout=trial_timeout)
-            ran = run_parallel(eng, slots, resolved, ds, n_trials=n_trials, timeout=timeout, observer=observer,
-                               heartbeat=beat, settings=settings)
+        ran = run_trials(eng, make_backend(slots, resolved, ds, backend=backend, seed=seed or 0,
+                                           trial_timeout=trial_timeout),
+                         n_trials=n_trials, timeout=timeout, observer=observer, heartbeat=beat,
+                         trial_timeout=trial_timeout)
     finally:
         beat.close()
         eng.close()

@@ -215,10 +215,10 @@ def search(space: str | None, data: str | None, n_trials: int, timeout: float | 
     else:
         space_arg, data_arg, obj = None, data, None
         metrics = []
-    from automl.runner._slots import plan_slots
+    from automl.runner._slots import plan_slots, runs_in_process
 
     slots = plan_slots(parallel["gpus"], parallel["trials_per_gpu"], parallel["workers"])
-    in_process = len(slots) == 1 and slots[0].gpu is None and parallel["trial_timeout"] is None
+    in_process = runs_in_process(slots, parallel["trial_timeout"])
     if engines.engine_kind(engine).keras_in_coordinator or in_process:
         with _err.status(f"loading Keras ({backend or 'default backend'})…"):
             import_keras(backend)

@@ -248,7 +248,8 @@ def automl_run(params: list[dict[str, Any]], data: Any, epochs: int, gpus: list[
     """(c)/(d)/(e): automl's parallel runner, the same configurations enqueued."""
     from automl._search import make_engine
     from automl.runner._heartbeat import Heartbeat
-    from automl.runner._pool import PoolSettings, PoolStats, run_parallel
+    from automl.runner._loop import LoopStats, run_trials
+    from automl.runner._pool import PoolSettings, ProcessPoolBackend
     from automl.runner._slots import plan_slots
 
     space = space_for(epochs)
@@ -259,10 +260,11 @@ def automl_run(params: list[dict[str, Any]], data: Any, epochs: int, gpus: list[
         eng.study.enqueue_trial(p)  # type: ignore[attr-defined]
     slots = plan_slots(",".join(map(str, gpus)), k, None, available=gpus)
     beat = Heartbeat(eng.storage, 10)  # type: ignore[attr-defined]
-    stats = PoolStats()
+    stats = LoopStats()
     t0, t0_wall = time.monotonic(), time.time()
-    run_parallel(eng, slots, space, data, n_trials=len(params), heartbeat=beat,
-                 settings=PoolSettings(backend=BACKEND[0], seed=0, data_on_device=data_on_device), stats=stats)
+    pool = ProcessPoolBackend(slots, space, data, PoolSettings(backend=BACKEND[0], seed=0,
+                                                                 data_on_device=data_on_device))
+    run_trials(eng, pool, n_trials=len(params), heartbeat=beat, stats=stats)
     wall = time.monotonic() - t0
     beat.close()
     trials = eng.study.get_trials()  # type: ignore[attr-defined]

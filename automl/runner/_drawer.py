@@ -51,10 +51,13 @@ class LockedEngine:
 
 class Drawer:
     """One draw at a time in a daemon thread; :attr:`ready` is a connection that becomes
-    readable when a draw ends (the loop waits on it with the workers' pipes)."""
+    readable when a draw ends (the loop waits on it with the workers' pipes). ``inline``:
+    draw in the caller's thread instead (nothing else runs meanwhile: trials run in the
+    loop's own thread)."""
 
-    def __init__(self, engine: LockedEngine) -> None:
+    def __init__(self, engine: LockedEngine, inline: bool = False) -> None:
         self.engine = engine
+        self.inline = inline
         self.ready, self._signal = Pipe(duplex=False)
         self._thread: threading.Thread | None = None
         self._box: dict[str, Any] = {}
@@ -88,7 +91,10 @@ class Drawer:
                 pass
 
         self._thread = threading.Thread(target=run, name="automl-drawer", daemon=True)
-        self._thread.start()
+        if self.inline:
+            run()
+        else:
+            self._thread.start()
 
     def take(self) -> TrialSpec | None:
         """The drawn trial (None: nothing more to run); raises what the draw raised."""
@@ -107,7 +113,8 @@ class Drawer:
         its trial RUNNING without heartbeats: it is failed as stale and retried later)."""
         if self._thread is None:
             return None
-        self._thread.join(within)
+        if not self.inline:
+            self._thread.join(within)
         if not self.done:
             return None
         try:

@@ -1,9 +1,9 @@
-"""The parallel runner: one persistent worker process per device slot, one coordinator.
+"""The process-pool trial backend: one persistent worker process per device slot.
 
 The coordinator (this process) owns the engine and the store; workers only train and
-talk to it over pipes. A worker that dies mid-trial fails that trial (retried once by
-default) and is replaced; a trial past its time limit is stopped by killing its worker;
-a worker whose memory grew past its bound is replaced between trials.
+talk to it over pipes. A worker that dies is replaced (the loop fails its trial and
+retries it); a trial past its time limit is stopped by killing its worker; a worker
+whose memory grew past its bound is replaced between trials.
 """
 
 from __future__ import annotations
@@ -16,75 +16,34 @@ import threading
 import time
 from collections.abc import Iterator
 from multiprocessing.connection import wait
-from typing import Any, cast
+from typing import Any
 
 from automl._logging import get_logger
 from automl.data import Dataset
-from automl.engines._base import Decision, Engine, TrialOutcome, TrialSpec
-from automl.errors import AutomlError
-from automl.runner._drawer import Drawer, LockedEngine
-from automl.runner._heartbeat import Heartbeat
-from automl.runner._loop import OthersWait, SearchObserver, _finish, next_spec
+from automl.engines._base import Decision, TrialOutcome, TrialSpec
+from automl.runner._backend import Died, Done, EpochAnswer, Event, Fatal, Ready, WorkerState
 from automl.runner._slots import Slot
 from automl.runner._worker import data_folder, save_arrays, worker_main
 from automl.space import SearchSpace
-from automl.storage._errors import store_failures
 
-__all__ = ["run_parallel", "PoolSettings", "PoolStats"]
+__all__ = ["ProcessPoolBackend", "PoolSettings"]
 
 _log = get_logger("runner")
+
+_SPAWN_HINT = ("Workers are started with 'spawn': a script that calls automl.search with several workers must do "
+               "so under `if __name__ == \"__main__\":`")
 
 
 @dataclasses.dataclass
 class PoolSettings:
-    """``trial_timeout``: seconds a trial may run. ``memory_growth``: a worker is replaced when
-    its memory exceeds (1 + growth) × what it held after its first trial. ``data_on_device``:
-    GPU workers on JAX keep the data on their GPU (``InProcessExecutor``), for more trials a
-    minute (benchmarks/README.md)."""
+    """``memory_growth``: a worker is replaced when its memory exceeds (1 + growth) × what it
+    held after its first trial. ``data_on_device``: GPU workers on JAX keep the data on
+    their GPU (``InProcessExecutor``), for more trials a minute (benchmarks/README.md)."""
 
     backend: str | None = None
     seed: int = 0
-    trial_timeout: float | None = None
     memory_growth: float = 0.2
-    max_start_failures: int = 3
     data_on_device: bool = True
-
-
-@dataclasses.dataclass
-class PoolStats:
-    """Where the coordinator's time went, for telling whether it limits a search: the trials
-    handed to workers, the seconds spent in the engine and the store (claiming and asking,
-    epoch reports, telling), and the seconds workers waited from being free (started, or
-    done with a trial) to receiving their next trial."""
-
-    trials: int = 0
-    engine_seconds: float = 0.0
-    worker_wait_seconds: float = 0.0
-    ready_after: list[float] = dataclasses.field(default_factory=list)
-    """Seconds from the search's start to each worker's first ``ready`` (replacements too)."""
-    close_seconds: float = 0.0
-    """Seconds spent stopping the workers after the last trial."""
-    data_seconds: float = 0.0
-    """Seconds spent writing the data files (while the workers start)."""
-    start_steps: list[dict[str, float]] = dataclasses.field(default_factory=list)
-    """For each worker that became ready, seconds from the search's start to the end of each
-    step of its start (``automl.runner._worker.worker_main`` names them)."""
-
-    def summary(self) -> str:
-        per = 1000 / max(self.trials, 1)
-        ready = f"{min(self.ready_after):.1f}-{max(self.ready_after):.1f} s" if self.ready_after else "never"
-        return (f"{self.trials} trials handed out; {self.engine_seconds:.1f} s in the engine and the store "
-                f"({self.engine_seconds * per:.0f} ms a trial); workers waited {self.worker_wait_seconds:.1f} s "
-                f"for their next trial ({self.worker_wait_seconds * per:.0f} ms a trial); writing the data took "
-                f"{self.data_seconds:.1f} s; workers ready after {ready}{self._steps()}; stopping them took "
-                f"{self.close_seconds:.1f} s")
-
-    def _steps(self) -> str:
-        names = [n for n in self.start_steps[0] if all(n in s for s in self.start_steps)] if self.start_steps else []
-        if not names:
-            return ""
-        latest = ", ".join(f"{n} {max(s[n] for s in self.start_steps):.1f}" for n in names)
-        return f" (the last worker to end each step of its start, seconds: {latest})"
 
 
 @dataclasses.dataclass
@@ -93,10 +52,10 @@ class _Worker:
     process: Any
     conn: Any
     ready: bool = False
-    spec: TrialSpec | None = None
-    started: float = 0.0
+    ever_ready: bool = False
+    busy: bool = False
+    can_prune: bool = True
     baseline_rss: int | None = None
-    free_since: float | None = None  # when it last became free for a trial
 
 
 @contextlib.contextmanager
@@ -137,11 +96,7 @@ class _Pool:
         self.meta: dict[str, Any] | None = None
         self.workers: dict[int, _Worker] = {}
         self.retired: list[_Worker] = []  # told to stop while the last trials run; joined in close()
-        self.start_failures = 0  # consecutive: reset when a worker gets ready
-        self.retries_scheduled = 0
-        self.pending: list[TrialSpec] = []  # trials whose worker died as they were sent: run next
-        self.observer = SearchObserver()  # told when workers start, get ready and stop
-        self.stats = PoolStats()
+        self.queue: list[Event] = []  # what happened, for the next ``events``
         self.t0, self.t0_wall = time.monotonic(), time.time()
         for slot in slots:
             self.start(slot)
@@ -157,8 +112,9 @@ class _Pool:
 
     @staticmethod
     def send(w: _Worker, msg: tuple[Any, ...]) -> bool:
-        """Send ``msg`` to ``w``; False when it is dead (its death is handled by :func:`_serve`,
-        which sees its process end, whenever it died: starting, idle or training)."""
+        """Send ``msg`` to ``w``; False when it is dead (its death is reported by
+        :meth:`ProcessPoolBackend.events`, which sees its process end, whenever it died:
+        starting, idle or training)."""
         try:
             w.conn.send(msg)
         except (OSError, ValueError):  # BrokenPipeError, or the pipe is closed already
@@ -175,21 +131,15 @@ class _Pool:
             p.start()
         child.close()
         w = self.workers[slot.index] = _Worker(slot, p, parent)
-        self.observer.on_worker(slot.label, "starting (importing Keras)")
+        self.queue.append(WorkerState(slot, "starting (importing Keras)"))
         if self.meta is not None:
             self._send_data(w)
-
-    def own_numbers(self) -> set[int]:
-        """Numbers of the trials this coordinator runs (on its workers or waiting for one)."""
-        return {w.spec.number for w in self.workers.values() if w.spec is not None} | \
-            {s.number for s in self.pending}
 
     def retire(self, w: _Worker) -> None:
         """Let an idle worker exit now, while other workers finish the last trials."""
         del self.workers[w.slot.index]
         self._ask_to_stop(w)
         self.retired.append(w)
-        self.observer.on_worker(w.slot.label, "done")
 
     def replace(self, w: _Worker) -> None:
         self.stop(w)
@@ -225,212 +175,99 @@ class _Pool:
         self.retired.clear()
 
 
-def run_parallel(engine: Engine, slots: list[Slot], space: SearchSpace, data: Dataset, *, n_trials: int,
-                 timeout: float | None = None, observer: SearchObserver | None = None,
-                 heartbeat: Heartbeat | None = None, settings: PoolSettings | None = None,
-                 stats: PoolStats | None = None) -> int:
-    """Run trials on ``slots`` in parallel until the study's budget is spent (or ``timeout``);
-    ``stats``, when given, is filled with where the coordinator's time went (also logged)."""
-    obs = observer or SearchObserver()
-    st = settings or PoolSettings()
-    engine.draw_timeout = st.trial_timeout  # the space's code drawing values runs here, in the coordinator
-    shared = LockedEngine(engine)  # by this loop and the drawer's thread
-    locked, drawer = cast(Engine, shared), Drawer(shared)
-    start = time.monotonic()
-    ran = 0
-    with data_folder() as tmp, store_failures():
-        pool = _Pool(slots, space, st)
-        if stats is not None:
-            pool.stats = stats
-        stopping = timed_out = False
-        waits = OthersWait()
+class ProcessPoolBackend:
+    """Trials on persistent worker processes, one per slot (:class:`TrialBackend`). The
+    workers start at once; the data is written for them while they import Keras."""
+
+    concurrent = True
+
+    def __init__(self, slots: list[Slot], space: SearchSpace, data: Dataset,
+                 settings: PoolSettings | None = None) -> None:
+        self.slots = list(slots)
+        self.settings = settings or PoolSettings()
+        self.setup_seconds = 0.0
+        self._exit = contextlib.ExitStack()
+        self._pool = _Pool(self.slots, space, self.settings)
         try:
+            folder = self._exit.enter_context(data_folder())
             t0 = time.monotonic()
-            meta = save_arrays(data, tmp)  # written while the workers import Keras
-            pool.stats.data_seconds = time.monotonic() - t0
-            pool.share_data(meta)
-            obs.on_search_start(n_trials, engine.finished(), [s.label for s in slots])
-            pool.observer = obs
-            while True:
-                if not timed_out and timeout is not None and time.monotonic() - start >= timeout:
-                    _log.info("timeout of %.0f s reached: finishing the running trials", timeout)
-                    stopping = timed_out = True
-                if pool.retries_scheduled and not timed_out:
-                    # A retry is due (it holds its original's unit): the search is not over yet.
-                    pool.retries_scheduled, stopping = 0, False
-                idle = [w for w in pool.workers.values() if w.ready and w.spec is None]
-                while idle and pool.pending:
-                    _dispatch(pool, idle.pop(0), pool.pending.pop(0), locked, obs, heartbeat)
-                if drawer.done:
-                    spec = drawer.take()
-                    if spec is None:
-                        stopping = not waits.others(locked, pool.own_numbers())
-                    elif spec.error:
-                        obs.on_trial_start(spec, drawer.label)
-                        _finish(locked, spec, TrialOutcome("failed", error=spec.error), obs)
-                        ran += 1
-                    elif idle:
-                        _dispatch(pool, idle.pop(0), spec, locked, obs, heartbeat)
-                    else:  # its worker died meanwhile: the next one ready runs it
-                        pool.pending.append(spec)
-                if idle and not drawer.running and not (stopping or waits.waiting()):
-                    drawer.start(lambda: next_spec(locked, n_trials), idle[0].slot.label)
-                busy = [w for w in pool.workers.values() if w.spec is not None]
-                if stopping and not busy and not pool.pending and not drawer.running:
-                    break
-                if stopping and not drawer.running:  # nothing left for the idle ones: they exit now
-                    for w in [w for w in pool.workers.values() if w.ready and w.spec is None]:
-                        pool.retire(w)
-                ran += _serve(pool, locked, obs, heartbeat, st, drawer.ready)
-        finally:
-            drawn = drawer.finish(within=2.0)
-            if drawn is not None:
-                pool.pending.append(drawn)
-            for w in pool.workers.values():
-                if w.spec is not None:  # interrupted: leave nothing RUNNING
-                    pool.pending.append(w.spec)
-                    w.spec = None
-            for spec in pool.pending:
+            meta = save_arrays(data, folder)
+            self.setup_seconds = time.monotonic() - t0
+            self._pool.share_data(meta)
+        except BaseException:
+            self.close()
+            raise
+
+    def start(self, slot: Slot, spec: TrialSpec, can_prune: bool) -> bool:
+        w = self._pool.workers[slot.index]
+        w.can_prune = can_prune
+        w.busy = self._pool.send(w, ("run", dataclasses.replace(spec, handle=None), can_prune))
+        return w.busy
+
+    def abort(self, slot: Slot) -> None:
+        self._pool.stop(self._pool.workers[slot.index], kill=True)
+        self._pool.start(slot)
+
+    def retire(self, slot: Slot) -> None:
+        self._pool.retire(self._pool.workers[slot.index])
+
+    def close(self) -> None:
+        self._pool.close()
+        self._exit.close()
+
+    def events(self, timeout: float, on_epoch: EpochAnswer, wake: list[Any]) -> list[Event]:
+        """Wait up to ``timeout`` s for messages, deaths (or one of ``wake``); what happened."""
+        pool = self._pool
+        by_obj: dict[Any, _Worker] = {}
+        for w in pool.workers.values():
+            by_obj[w.conn] = w
+            by_obj[w.process.sentinel] = w
+        dead: list[_Worker] = []
+        for obj in wait(list(by_obj) + wake, timeout=0 if pool.queue else timeout):
+            w_ = by_obj.get(obj)
+            if w_ is None or w_ in dead or pool.workers.get(w_.slot.index) is not w_:
+                continue
+            if obj is w_.conn:
+                conn: Any = w_.conn
                 try:
-                    locked.tell(spec, TrialOutcome("failed", error="interrupted: the search stopped"))
-                except Exception as e:  # noqa: BLE001 - the store failed: the trial goes stale and is retried
-                    _log.debug("trial %d could not be recorded as interrupted: %s", spec.number, e)
-            pool.pending.clear()
-            drawer.close()
-            pool.stats.engine_seconds += drawer.seconds
-            t0 = time.monotonic()
-            pool.close()
-            pool.stats.close_seconds = time.monotonic() - t0
-            _log.info("coordinator: %s", pool.stats.summary())
-    return ran
-
-
-def _dispatch(pool: _Pool, w: _Worker, spec: TrialSpec, engine: Engine, obs: SearchObserver,
-              heartbeat: Heartbeat | None) -> None:
-    """Send ``spec`` to the idle worker ``w``; when ``w`` turns out dead, the trial waits in
-    ``pool.pending`` for the next ready worker (it is RUNNING in the store, beating)."""
-    if heartbeat:
-        heartbeat.add(spec.handle)
-    w.spec, w.started = spec, time.monotonic()
-    if not pool.send(w, ("run", dataclasses.replace(spec, handle=None), engine.can_prune)):
-        w.spec = None
-        pool.pending.append(spec)
-        _log.warning("the worker on %s died while idle; trial %d goes to the next worker", w.slot.device,
-                     spec.number)
-        return
-    pool.stats.trials += 1
-    if w.free_since is not None:
-        pool.stats.worker_wait_seconds += w.started - w.free_since
-    obs.on_trial_start(spec, w.slot.label)
-
-
-def _serve(pool: _Pool, engine: Any, obs: SearchObserver, heartbeat: Heartbeat | None, st: PoolSettings,
-           drawn: Any = None) -> int:
-    """Wait up to 0.5 s for messages, deaths, timeouts and the end of a draw (``drawn``
-    becomes readable); returns the trials finished."""
-    finished = 0
-    by_obj: dict[Any, _Worker] = {}
-    for w in pool.workers.values():
-        by_obj[w.conn] = w
-        by_obj[w.process.sentinel] = w
-    dead: list[_Worker] = []
-    seen: list[Any] = wait(list(by_obj) + ([drawn] if drawn is not None else []), timeout=0.5)
-    for obj in seen:
-        if obj is drawn:  # the loop takes the drawn trial next
-            while drawn.poll():
-                drawn.recv()
-            continue
-        w = by_obj[obj]
-        if w in dead or pool.workers.get(w.slot.index) is not w:
-            continue
-        if obj is w.conn:
-            conn: Any = w.conn
-            try:
-                while pool.workers.get(w.slot.index) is w and conn.poll():
-                    finished += _handle(pool, w, conn.recv(), engine, obs, heartbeat, st)
-            except (EOFError, OSError):
-                dead.append(w)
-        elif not w.process.is_alive():
-            dead.append(w)
-    for w in dead:
-        w.process.join(timeout=5)
-        reason = _death_reason(w.process)
-        if w.spec is None:
-            pool.start_failures += 0 if w.free_since is not None else 1  # None: it was never ready
-            if pool.start_failures > st.max_start_failures:
-                raise AutomlError(f"workers keep dying before their first trial ({reason}); see the log above. "
-                                  f"Workers are started with 'spawn': a script that calls automl.search with "
-                                  f"several workers must do so under `if __name__ == \"__main__\":`")
-            _log.warning("%s on %s (between trials); replacing it", reason, w.slot.device)
-        else:
-            outcome = TrialOutcome("failed", error=reason, device=w.slot.device)
-            finished += _end(pool, engine, w, outcome, obs, heartbeat, retry=True)
-        pool.observer.on_worker(w.slot.label, f"replacing it: {reason}")
-        pool.replace(w)
-    now = time.monotonic()
-    for w in list(pool.workers.values()):
-        if w.spec is not None and st.trial_timeout and now - w.started > st.trial_timeout:
-            spec = w.spec
-            pool.stop(w, kill=True)
-            outcome = TrialOutcome("failed", error=f"timed out after {st.trial_timeout:g} s", device=w.slot.device)
-            finished += _end(pool, engine, w, outcome, obs, heartbeat, retry=False)
-            _log.warning("trial %d timed out on %s; its worker was replaced", spec.number, w.slot.device)
-            pool.start(w.slot)
-    return finished
-
-
-def _end(pool: _Pool, engine: Engine, w: _Worker, outcome: TrialOutcome, obs: SearchObserver,
-         heartbeat: Heartbeat | None, retry: bool) -> int:
-    spec = w.spec
-    if spec is None:
-        return 0
-    w.spec = None
-    if heartbeat:
-        heartbeat.remove(spec.handle)
-    outcome.retryable = retry
-    t0 = time.monotonic()
-    w.free_since = t0
-    _finish(engine, spec, outcome, obs)
-    pool.stats.engine_seconds += time.monotonic() - t0
-    if retry and outcome.state == "failed" and engine.retry(spec):
-        _log.warning("trial %d will be retried with the same values", spec.number)
-        pool.retries_scheduled += 1
-    return 1
-
-
-def _handle(pool: _Pool, w: _Worker, msg: tuple[Any, ...], engine: Engine, obs: SearchObserver,
-            heartbeat: Heartbeat | None, st: PoolSettings) -> int:
-    kind = msg[0]
-    if kind == "ready":
-        w.ready, w.free_since = True, time.monotonic()
-        pool.start_failures = 0  # only workers failing to start one after another stop the search
-        pool.stats.ready_after.append(w.free_since - pool.t0)
-        marks = msg[2] if len(msg) > 2 else {}
-        pool.stats.start_steps.append({k: round(v - pool.t0_wall, 3) for k, v in marks.items()})
-        pool.observer.on_worker(w.slot.label, "idle")
-        return 0
-    if kind == "fatal":
-        raise AutomlError(msg[1])
-    if kind == "epoch" and w.spec is not None:
-        _, _number, epoch, metrics = msg
-        obs.on_epoch(w.spec, epoch, metrics)
-        t0 = time.monotonic()
-        decision = engine.report(w.spec, epoch, metrics)
-        pool.stats.engine_seconds += time.monotonic() - t0
-        if engine.can_prune:  # otherwise the worker goes on without waiting for an answer
-            pool.send(w, ("decision", "prune" if decision == Decision.PRUNE else "continue"))
-        return 0
-    if kind == "done":
-        _, _number, outcome_dict, _rss = msg
-        outcome = TrialOutcome(**outcome_dict)
-        rss = int((outcome.memory_mb or 0) * 2**20)
-        done = _end(pool, engine, w, outcome, obs, heartbeat, retry=False)
-        grew = w.baseline_rss is not None and rss > w.baseline_rss * (1 + st.memory_growth)
-        if w.baseline_rss is None:
-            w.baseline_rss = rss
-        if grew or (outcome.error or "").startswith("out of memory"):
-            _log.info("replacing the worker on %s (%s)", w.slot.device,
-                      "out of memory" if not grew else f"memory grew to {rss / 2**20:.0f} MiB")
+                    while pool.workers.get(w_.slot.index) is w_ and conn.poll():
+                        self._handle(w_, conn.recv(), on_epoch)
+                except (EOFError, OSError):
+                    dead.append(w_)
+            elif not w_.process.is_alive():
+                dead.append(w_)
+        for w in dead:
+            w.process.join(timeout=5)
+            pool.queue.append(Died(w.slot, _death_reason(w.process), w.ever_ready, hint=_SPAWN_HINT))
             pool.replace(w)
-        return done
-    return 0
+        out, pool.queue = pool.queue, []
+        return out
+
+    def _handle(self, w: _Worker, msg: tuple[Any, ...], on_epoch: EpochAnswer) -> None:
+        pool, kind = self._pool, msg[0]
+        if kind == "ready":
+            w.ready = w.ever_ready = True
+            marks = msg[2] if len(msg) > 2 else {}
+            pool.queue.append(Ready(w.slot, time.monotonic() - pool.t0,
+                                    {k: round(v - pool.t0_wall, 3) for k, v in marks.items()}))
+        elif kind == "fatal":
+            pool.queue.append(Fatal(msg[1]))
+        elif kind == "epoch" and w.busy:
+            _, _number, epoch, metrics = msg
+            decision = on_epoch(w.slot, epoch, metrics)
+            if w.can_prune:  # otherwise the worker goes on without waiting for an answer
+                pool.send(w, ("decision", "prune" if decision == Decision.PRUNE else "continue"))
+        elif kind == "done":
+            _, _number, outcome_dict, _rss = msg
+            w.busy = False
+            outcome = TrialOutcome(**outcome_dict)
+            rss = int((outcome.memory_mb or 0) * 2**20)
+            grew = w.baseline_rss is not None and rss > w.baseline_rss * (1 + self.settings.memory_growth)
+            if w.baseline_rss is None:
+                w.baseline_rss = rss
+            replace = grew or (outcome.error or "").startswith("out of memory")
+            pool.queue.append(Done(w.slot, outcome, idle=not replace))
+            if replace:
+                _log.info("replacing the worker on %s (%s)", w.slot.device,
+                          "out of memory" if not grew else f"memory grew to {rss / 2**20:.0f} MiB")
+                pool.replace(w)

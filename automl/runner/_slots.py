@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from automl.errors import UsageError
 
-__all__ = ["Slot", "detect_gpus", "plan_slots", "cpu_count", "auto_trials_per_gpu", "AUTO_TRIALS_PER_GPU",
-           "CPUS_PER_WORKER"]
+__all__ = ["Slot", "runs_in_process", "detect_gpus", "plan_slots", "cpu_count", "auto_trials_per_gpu",
+           "AUTO_TRIALS_PER_GPU", "CPUS_PER_WORKER"]
 
 # Small models leave most of a GPU idle: several trials per GPU multiply throughput
 # (DESIGN.md: 8 at once took 48 s where one alone took 20 s).
@@ -40,6 +40,12 @@ class Slot:
     def cuda_visible_devices(self) -> str:
         """What ``CUDA_VISIBLE_DEVICES`` is set to before the worker imports Keras."""
         return "" if self.gpu is None else str(self.gpu)
+
+
+def runs_in_process(slots: list[Slot], trial_timeout: float | None) -> bool:
+    """Whether trials run in the coordinator's own process: one CPU slot and no time limit
+    (stopping a trial at its limit needs a worker process to kill)."""
+    return len(slots) == 1 and slots[0].gpu is None and trial_timeout is None
 
 
 def detect_gpus() -> list[int]:

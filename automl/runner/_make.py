@@ -1,0 +1,24 @@
+"""Which trial backend runs a search: the one rule, for the API, the CLI and ``automl worker``."""
+
+from __future__ import annotations
+
+from automl.data import Dataset
+from automl.runner._backend import TrialBackend
+from automl.runner._slots import Slot, runs_in_process
+from automl.space import SearchSpace
+
+__all__ = ["make_backend"]
+
+
+def make_backend(slots: list[Slot], space: SearchSpace, data: Dataset, *, backend: str | None, seed: int,
+                 trial_timeout: float | None) -> TrialBackend:
+    """In this process for one CPU slot without a time limit (:func:`runs_in_process`),
+    else a pool of worker processes, one per slot (started now)."""
+    if runs_in_process(slots, trial_timeout):
+        from automl.runner._executor import InProcessExecutor
+        from automl.runner._inprocess import InProcessBackend
+
+        return InProcessBackend(InProcessExecutor(space, data, backend=backend, seed=seed), slots[0])
+    from automl.runner._pool import PoolSettings, ProcessPoolBackend
+
+    return ProcessPoolBackend(slots, space, data, PoolSettings(backend=backend, seed=seed))
