@@ -1,4 +1,4 @@
-"""Data: built-ins, keras.datasets, files (.npz, .csv), image folders, checks, splits, fingerprints."""
+"""Data: built-ins, keras.datasets, files (.npz, .npy: memory-mapped; .csv), image folders, splits, fingerprints."""
 
 from automl.data._builtin import BUILTIN, synthetic
 from automl.data._dataset import Dataset

@@ -7,16 +7,22 @@ from typing import Any
 
 import numpy as np
 
+from automl.data._mapped import Rows, row_chunks, take
 from automl.errors import DataError
 
-__all__ = ["Dataset", "validate_features", "split"]
+__all__ = ["Dataset", "validate_features", "split", "Features"]
+
+# Samples: float32 in memory, or read from a file as used (a memory map, rows of one).
+Features = np.ndarray | Rows
 
 
 @dataclass
 class Dataset:
     """Train/validation arrays (and an optional test split kept out of the search).
 
-    ``x_*`` are float32 of shape ``(n, *input_shape)``; ``y_*`` as ``task`` takes them
+    ``x_*`` are float32 of shape ``(n, *input_shape)``, or, read from ``.npy``/``.npz``
+    files, memory maps of the file's numeric dtype (or :class:`~automl.data._mapped.Rows`
+    of one: a split), read in chunks and as float32 batches; ``y_*`` as ``task`` takes them
     (:class:`automl.data._labels.Labels`): int32 classes in ``[0, num_classes)`` for
     classification and binary, float32 ``(n, k)`` for multi-label and regression (in the
     target's own units). ``num_classes`` is the classes (2 for binary), the labels or the
@@ -25,12 +31,12 @@ class Dataset:
     """
 
     name: str
-    x_train: np.ndarray
+    x_train: Features
     y_train: np.ndarray
-    x_val: np.ndarray
+    x_val: Features
     y_val: np.ndarray
     num_classes: int
-    x_test: np.ndarray | None = None
+    x_test: Features | None = None
     y_test: np.ndarray | None = None
     source: str = ""
     options: dict[str, Any] = field(default_factory=dict)
@@ -76,23 +82,19 @@ class Dataset:
 
 
 def validate_features(x: Any, y: Any, what: str) -> np.ndarray:
-    """Check the samples ``x`` of one (x, y) pair and return them as float32.
+    """Check the samples ``x`` of one (x, y) pair and return them as float32 (a memory map
+    as it is: checked chunk by chunk, never read whole).
 
     Raises :class:`DataError` for a length mismatch, no samples or NaN/inf values (the
     labels are checked by :func:`automl.data._labels.encode_labels`).
     """
+    if isinstance(x, np.memmap):
+        return _validate_mapped(x, y, what)
     try:
         xa = np.asarray(x, dtype=np.float32)
     except (TypeError, ValueError) as e:
         raise DataError(f"{what}: x is not numeric ({e})") from None
-    if xa.ndim < 2:
-        raise DataError(f"{what}: x must have a sample axis and at least one feature axis "
-                        f"(got shape {xa.shape})")
-    n_y = len(y) if hasattr(y, "__len__") else -1
-    if len(xa) != n_y:
-        raise DataError(f"{what}: x has {len(xa)} samples but y has {n_y}; they must match")
-    if len(xa) == 0:
-        raise DataError(f"{what}: no samples")
+    _check_shape(xa.shape, y, what)
     bad = ~np.isfinite(xa)
     if bad.any():
         row = int(np.argwhere(bad.reshape(len(xa), -1).any(axis=1))[0][0])
@@ -100,8 +102,39 @@ def validate_features(x: Any, y: Any, what: str) -> np.ndarray:
     return xa
 
 
-def split(x: np.ndarray, y: np.ndarray, fraction: float, seed: int, what: str) -> tuple[np.ndarray, ...]:
-    """Split off ``fraction`` of the samples (classes: stratified where every class has 2 samples)."""
+def _validate_mapped(x: np.memmap, y: Any, what: str) -> np.ndarray:
+    if x.dtype.kind not in "biuf":
+        raise DataError(f"{what}: x is not numeric (dtype {x.dtype})")
+    _check_shape(x.shape, y, what)
+    if x.dtype.kind != "f":
+        return x  # whole numbers are finite
+    start = 0
+    for chunk in row_chunks(x):
+        # As float32, which each batch becomes: a float64 beyond its range is infinite there.
+        with np.errstate(over="ignore"):
+            bad = ~np.isfinite(chunk.reshape(len(chunk), -1).astype(np.float32, copy=False)).all(axis=1)
+        if bad.any():
+            raise DataError(f"{what}: x contains NaN or infinite values (first in sample "
+                            f"{start + int(np.argmax(bad))})")
+        start += len(chunk)
+    return x
+
+
+def _check_shape(shape: tuple[int, ...], y: Any, what: str) -> None:
+    if len(shape) < 2:
+        raise DataError(f"{what}: x must have a sample axis and at least one feature axis "
+                        f"(got shape {shape})")
+    n, n_y = shape[0], len(y) if hasattr(y, "__len__") else -1
+    if n != n_y:
+        raise DataError(f"{what}: x has {n} samples but y has {n_y}; they must match")
+    if n == 0:
+        raise DataError(f"{what}: no samples")
+
+
+def split(x: Any, y: np.ndarray, fraction: float, seed: int, what: str) -> tuple[Any, np.ndarray, Any, np.ndarray]:
+    """Split off ``fraction`` of the samples (classes: stratified where every class has 2
+    samples). Only the row indices are drawn: in-memory rows are copied out, a memory map's
+    are kept as indices into it (:func:`automl.data._mapped.take`)."""
     if not 0.0 < fraction < 1.0:
         raise DataError(f"{what} fraction must be between 0 and 1 (got {fraction})")
     n_out = int(round(len(y) * fraction))
@@ -113,5 +146,6 @@ def split(x: np.ndarray, y: np.ndarray, fraction: float, seed: int, what: str) -
     if y.ndim == 1 and y.dtype.kind in "iu":  # classes; a regression or multi-label target is not stratified
         counts = np.bincount(y)
         stratify = y if counts[counts > 0].min() >= 2 and n_out >= len(counts[counts > 0]) else None
-    x_a, x_b, y_a, y_b = train_test_split(x, y, test_size=n_out, random_state=seed, stratify=stratify)
-    return x_a, y_a, x_b, y_b
+    # The draw depends on the sample count and the labels alone: these are the rows that splitting x would give.
+    a, b = train_test_split(np.arange(len(y)), test_size=n_out, random_state=seed, stratify=stratify)
+    return take(x, a), y[a], take(x, b), y[b]

@@ -1,35 +1,54 @@
-"""User data files: ``.npz`` (named arrays, ours or ``keras.datasets``'s) and ``.csv`` (a label column)."""
+"""User data files: ``.npz`` (named arrays, ours or ``keras.datasets``'s), ``.npy`` (``x.npy``
+beside ``y.npy``) and ``.csv`` (a label column). NumPy files are memory-mapped (:mod:`._mapped`)."""
 
 from __future__ import annotations
 
 import csv
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from automl.data._mapped import map_npy, map_npz
 from automl.errors import DataError
 
-__all__ = ["read_npz", "read_csv", "read_table_csv", "split_labels"]
+__all__ = ["read_npz", "read_npy", "read_csv", "read_table_csv", "split_labels"]
 
 Arrays = tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]
 
 
 def read_npz(path: Path) -> tuple[Arrays, tuple[np.ndarray, np.ndarray] | None]:
     """The training pair ``x``/``y`` or, as ``keras.datasets`` names them, ``x_train``/``y_train``
-    (required), ``x_test``/``y_test`` and ``x_val``/``y_val`` (optional)."""
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as e:
-        raise DataError(f"{path}: not a readable .npz file ({e})") from None
+    (required), ``x_test``/``y_test`` and ``x_val``/``y_val`` (optional). Stored arrays
+    (``np.savez``) are memory-mapped, compressed ones read whole."""
+    arrays = map_npz(path)
     x, y = _training_names(path, arrays)
     for a, b in (("x_test", "y_test"), ("x_val", "y_val")):
         if (a in arrays) != (b in arrays):
             raise DataError(f"{path}: {a!r} and {b!r} must be given together")
     val = (arrays["x_val"], arrays["y_val"]) if "x_val" in arrays else None
     return (arrays[x], arrays[y], arrays.get("x_test"), arrays.get("y_test")), val
+
+
+def read_npy(path: Path) -> tuple[Arrays, tuple[np.ndarray, np.ndarray] | None]:
+    """The samples ``x.npy`` (or ``x_train.npy``) and, beside them, their labels ``y.npy``
+    (``y_train.npy``) and optionally ``x_test.npy``/``y_test.npy``, ``x_val.npy``/``y_val.npy``;
+    all memory-mapped (a .npy file holds one array: the names pair them)."""
+    if path.stem not in ("x", "x_train"):
+        raise DataError(f"{path}: a .npy file holds one array; name the samples x.npy (or x_train.npy) with their "
+                        f"labels in y.npy (y_train.npy) beside them, and optionally x_val.npy/y_val.npy and "
+                        f"x_test.npy/y_test.npy there too")
+    labels = path.with_name("y" + path.stem[1:] + ".npy")
+    if not labels.is_file():
+        raise DataError(f"{path}: no labels beside it; save them as {labels}")
+    found = {}
+    for part in ("test", "val"):
+        xp, yp = path.with_name(f"x_{part}.npy"), path.with_name(f"y_{part}.npy")
+        if xp.is_file() != yp.is_file():
+            raise DataError(f"{path.parent}: {xp.name} and {yp.name} must be given together")
+        found[part] = (map_npy(xp), map_npy(yp)) if xp.is_file() else None
+    test, val = found["test"], found["val"]
+    return (map_npy(path), map_npy(labels), *(test or (None, None))), val
 
 
 _EXPECTED = "expected x, y or x_train, y_train (as keras.datasets names them)[, x_test, y_test][, x_val, y_val]"

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from automl.data._dataset import Dataset
+from automl.data._mapped import as_float32, row_chunks
 
 __all__ = ["data_fingerprint", "data_differences"]
 
@@ -23,24 +24,27 @@ _ATOL = 1e-3  # a sum of thousands of features near 0 keeps their last bits' dif
 _ROWS = 16
 
 
-# Rows read at a time for the moments: whole-array float64 temporaries would double the
-# data's memory (an image cache is memory-mapped, and may not fit twice).
-_CHUNK = 4096
-
-
-def _stats(x: np.ndarray | None) -> list[float] | None:
+def _stats(x: Any) -> list[float] | None:
+    """Mean, std, min, max and the first rows' sums, of the float32 values, over row chunks
+    (``chunk_rows``: whole-array float64 temporaries would double the data's memory, and a
+    memory-mapped array is never read whole)."""
     if x is None or x.size == 0:
         return None
-    flat = x.reshape(len(x), -1)
     total = squares = 0.0
-    for i in range(0, len(flat), _CHUNK):
-        chunk = flat[i:i + _CHUNK].astype(np.float64)
+    low, high = math.inf, -math.inf
+    count = 0
+    for part in row_chunks(x):
+        flat = as_float32(part).reshape(len(part), -1)
+        chunk = flat.astype(np.float64)
         total += float(chunk.sum())
         squares += float(np.square(chunk).sum())
-    mean = total / flat.size
-    std = math.sqrt(max(squares / flat.size - mean * mean, 0.0))
-    rows = flat[:_ROWS].sum(axis=1, dtype=np.float64)
-    return [mean, std, float(x.min()), float(x.max()), *map(float, rows)]
+        low, high = min(low, float(flat.min())), max(high, float(flat.max()))
+        count += flat.size
+    mean = total / count
+    std = math.sqrt(max(squares / count - mean * mean, 0.0))
+    first = as_float32(np.asarray(x[:_ROWS]))
+    rows = first.reshape(len(first), -1).sum(axis=1, dtype=np.float64)
+    return [mean, std, low, high, *map(float, rows)]
 
 
 def data_fingerprint(data: Dataset) -> dict[str, Any]:

@@ -10,9 +10,10 @@ import numpy as np
 from automl._logging import get_logger
 from automl.data._builtin import BUILTIN, builtin_classes, load_builtin
 from automl.data._dataset import Dataset, split, validate_features
-from automl.data._files import read_csv, read_npz, split_labels
+from automl.data._files import read_csv, read_npy, read_npz, split_labels
 from automl.data._images import check_color_mode, parse_image_size, read_image_folder
 from automl.data._keras_datasets import KERAS_DATASETS, load_keras_dataset
+from automl.data._mapped import as_rows
 from automl.data._labels import Labels, encode_labels, target_stats
 from automl.data._table import (
     Table,
@@ -42,9 +43,10 @@ def load_data(data: DataSpec = "digits", *, val_split: float = 0.2, test_split: 
 
     ``data`` is a built-in name (``digits``, ``digits2d``, ``mnist1d``,
     ``synthetic:SHAPE[:CLASSES[:N]]``), a ``keras.datasets`` name (``mnist``,
-    ``fashion_mnist``, ``cifar10``, ``cifar100``: read from Keras's cache), a ``.npz`` or
-    ``.csv`` path (``label_column`` ``a`` or ``a,b``), a pandas DataFrame or a dict of
-    columns (``label_column`` names the label), a folder of images with one sub-folder per
+    ``fashion_mnist``, ``cifar10``, ``cifar100``: read from Keras's cache), a ``.npz``,
+    ``.npy`` (``x.npy`` beside ``y.npy``; NumPy files are memory-mapped) or ``.csv`` path
+    (``label_column`` ``a`` or ``a,b``), a pandas DataFrame or a dict of columns
+    (``label_column`` names the label), a folder of images with one sub-folder per
     class (``image_size`` ``"HxW"`` resizes them, ``color_mode`` ``rgb`` or ``grayscale``),
     a ``(x, y)`` tuple or a :class:`Dataset`. Pixel values are scaled to [0, 1].
 
@@ -100,7 +102,7 @@ def load_data(data: DataSpec = "digits", *, val_split: float = 0.2, test_split: 
         if any(v is not None for v in (categorical, numeric, ignore)):
             raise DataError(f"categorical, numeric and ignore (--categorical, --numeric, --ignore) apply to tables "
                             f"(a .csv file or a DataFrame), and {name!r} is not one")
-        x = validate_features(arrays[0], arrays[1], name)
+        x = as_rows(validate_features(arrays[0], arrays[1], name))  # a memory map stays one, read as used
     else:
         if table is None:
             kinds = infer_kinds(raw, where, categorical=column_list(categorical, "categorical"),
@@ -112,9 +114,9 @@ def load_data(data: DataSpec = "digits", *, val_split: float = 0.2, test_split: 
         x = np.arange(len(raw.cells), dtype=np.int64)[:, None]
     x_test = x_val = None
     if arrays[2] is not None:
-        x_test = validate_features(arrays[2], arrays[3], f"{name} (test)")
+        x_test = as_rows(validate_features(arrays[2], arrays[3], f"{name} (test)"))
     if val is not None:
-        x_val = validate_features(val[0], val[1], f"{name} (validation)")
+        x_val = as_rows(validate_features(val[0], val[1], f"{name} (validation)"))
     hinted = task is None and num_classes is None and isinstance(data, (str, Path)) and _of_classes(str(data), options)
     if hinted:  # image folders and named datasets hold classes, however few images each has
         task = "binary" if len(options.get("class_names") or []) == 2 else "classification"
@@ -184,7 +186,7 @@ def _read(source: str, options: dict[str, Any], label_column: str | None, image_
         arrays, extra, classes = load_keras_dataset(source)
         options.update(extra)
         return arrays, source, source, None, classes
-    builtin = load_builtin(source) if path.suffix not in (".npz", ".csv") and not folder else None
+    builtin = load_builtin(source) if path.suffix not in _FILES and not folder else None
     if builtin is not None:
         return builtin, source, source, None, builtin_classes(source)
     if folder:
@@ -193,19 +195,25 @@ def _read(source: str, options: dict[str, Any], label_column: str | None, image_
         options.update(image_size=None if size is None else list(size), color_mode=mode, class_names=class_names,
                        scaled="pixels / 255")
         return (x, y, None, None), path.resolve().name, str(path.resolve()), None, None
-    if path.suffix not in (".npz", ".csv"):
+    if path.suffix not in _FILES:
         raise DataError(f"unknown data {source!r}: use a built-in ({', '.join(BUILTIN)}), a keras.datasets name "
-                        f"({', '.join(KERAS_DATASETS)}), a .npz or .csv file, or a folder of images with one "
-                        f"sub-folder per class")
+                        f"({', '.join(KERAS_DATASETS)}), a .npz, .npy (x.npy beside y.npy) or .csv file, or a folder "
+                        f"of images with one sub-folder per class")
     if not path.is_file():
         raise DataError(f"data file not found: {path}")
     val = None
     if path.suffix == ".npz":
         arrays, val = read_npz(path)
+    elif path.suffix == ".npy":  # x.npy: the data is named after its folder
+        arrays, val = read_npy(path)
+        return arrays, path.resolve().parent.name, str(path.resolve()), val, None
     else:
         arrays, features, labels = read_csv(path, label_column)
         options.update(label_column=label_column, label_columns=labels, feature_columns=features)
     return arrays, path.stem, str(path.resolve()), val, None
+
+
+_FILES = (".npz", ".npy", ".csv")
 
 
 def _of_classes(source: str, options: dict[str, Any]) -> bool:

@@ -10,8 +10,11 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from automl._logging import get_logger
 from automl.data import Dataset
+from automl.data._mapped import as_float32
 from automl.engines._base import Decision, TrialOutcome, TrialSpec
 from automl.errors import ModelBuildError
 from automl.model import build_model, import_keras, seed_everything
@@ -74,7 +77,8 @@ class InProcessExecutor:
     JAX's default device once, at the first trial, and every trial's batches are cut there
     (``automl/runner/_feed.py``); data larger than ``device_data_limit`` (1 GiB, at most a
     twentieth of the GPU's memory), or that the device has no room for, stays in host
-    memory, with a warning.
+    memory, with a warning. Memory-mapped data (``.npy``/``.npz`` files) stays in its file:
+    batches are read from it as they are drawn (``automl/runner/_feed.py``).
     """
 
     def __init__(self, space: SearchSpace, data: Dataset, *, backend: str | None = None, seed: int = 0,
@@ -110,16 +114,17 @@ class InProcessExecutor:
 
     def _to_device(self, host: tuple[Any, Any, Any, Any]) -> tuple[Any, Any, Any, Any]:
         import jax
-        import numpy as np
 
-        size = sum(int(a.nbytes) for a in host)
+        size = sum(int(np.prod(a.shape)) * 4 for a in host)  # float32 samples, int32/float32 labels
         limit = device_data_limit(_memory_limit(jax))
         if size > limit:
             _log.warning("the data (%.0f MiB) is larger than %.0f MiB: it stays in host memory", size / 2**20,
                          limit / 2**20)
             return host
         try:
-            x, y, xv, yv = (jax.device_put(np.asarray(a)) for a in host)
+            # A memory map (of any numeric dtype) small enough is read here, as float32.
+            x, y, xv, yv = (jax.device_put(as_float32(np.asarray(a)) if i % 2 == 0 else np.asarray(a))
+                            for i, a in enumerate(host))
         except Exception as e:  # noqa: BLE001 - out of device memory: train from host memory
             _log.warning("the data could not be copied to %s (%s): it stays in host memory", self.device,
                          classify_error(e))
@@ -224,7 +229,7 @@ def _save_weights(model: Any, path: str) -> str | None:
 
 def latency_ms(model: Any, x: Any, batch: int = 256, repeats: int = 5) -> float:
     """Median milliseconds per sample of ``model.predict_on_batch`` on ``batch`` samples."""
-    xb = x[:batch]
+    xb = as_float32(np.asarray(x[:batch]))  # a memory map's first rows, read
     model.predict_on_batch(xb)  # warm-up (compilation)
     times = []
     for _ in range(repeats):

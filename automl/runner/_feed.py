@@ -22,6 +22,13 @@ The arrays may already be on the device (JAX arrays, see ``InProcessExecutor``'s
 ``data_on_device``): each training batch is then gathered there by one small compiled
 program (``take_batch``) instead of being copied out of host memory and sent over; the
 validation arrays go to ``fit`` as they are and Keras slices them on the device.
+
+Samples read from ``.npy``/``.npz`` files (:class:`~automl.data._mapped.Rows`: a memory
+map, or a split's rows of one) are never handed to ``fit`` whole, which would copy them
+into memory (TensorFlow makes a tensor of them): on every backend each batch is read from
+the map as it is drawn (training: a fresh permutation every epoch, every sample seen, on JAX
+full batches only as above; validation: consecutive batches), and made float32. The
+coordinator's own copy of in-memory data, which workers map, goes to ``fit`` as arrays do.
 """
 
 from __future__ import annotations
@@ -31,7 +38,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["fit_arguments", "validation_batch_size"]
+from automl.data._mapped import Rows, as_float32
+
+__all__ = ["fit_arguments", "validation_batch_size", "streamed"]
+
+
+def streamed(x: Any) -> bool:
+    """Whether ``x`` is fed batch by batch from its file rather than to ``fit`` whole."""
+    return isinstance(x, Rows)
 
 
 def validation_batch_size(n: int, batch_size: int) -> int:
@@ -46,10 +60,17 @@ def validation_batch_size(n: int, batch_size: int) -> int:
 
 def fit_arguments(keras: Any, x: Any, y: Any, x_val: Any, y_val: Any, batch_size: int, seed: int) -> dict[str, Any]:
     """Keyword arguments for ``model.fit`` carrying the data, for the backend Keras runs on."""
-    if keras.backend.backend() != "jax":
-        return {"x": x, "y": y, "batch_size": batch_size, "validation_data": (x_val, y_val)}
-    return {"x": _full_batches(keras, x, y, batch_size, seed), "validation_data": (x_val, y_val),
-            "validation_batch_size": validation_batch_size(len(x_val), batch_size)}
+    jax = keras.backend.backend() == "jax"
+    out: dict[str, Any] = {"x": _batches(keras, x, y, batch_size, seed, full=jax)} if jax or streamed(x) else \
+        {"x": x, "y": y, "batch_size": batch_size}
+    val_size = validation_batch_size(len(x_val), batch_size) if jax else batch_size
+    if streamed(x_val):
+        out["validation_data"] = _in_order(keras, x_val, y_val, val_size)
+    else:
+        out["validation_data"] = (x_val, y_val)
+        if jax:
+            out["validation_batch_size"] = val_size
+    return out
 
 
 @functools.cache
@@ -65,10 +86,15 @@ def _take_batch() -> Any:
 
 
 def _full_batches(keras: Any, x: Any, y: Any, batch_size: int, seed: int) -> Any:
+    return _batches(keras, x, y, batch_size, seed, full=True)
+
+
+def _batches(keras: Any, x: Any, y: Any, batch_size: int, seed: int, *, full: bool) -> Any:
     on_device = type(x).__module__.split(".")[0] in ("jax", "jaxlib")  # a jax.Array
 
-    class FullBatches(keras.utils.PyDataset):  # type: ignore[misc, name-defined]
-        """Shuffled full batches of (x, y), a new permutation every epoch."""
+    class Batches(keras.utils.PyDataset):  # type: ignore[misc, name-defined]
+        """Shuffled batches of (x, y), a new permutation every epoch; with ``full``, full
+        batches only (the permutation's last ``n % batch_size`` samples sit that epoch out)."""
 
         def __init__(self) -> None:
             super().__init__()
@@ -78,16 +104,34 @@ def _full_batches(keras: Any, x: Any, y: Any, batch_size: int, seed: int) -> Any
             self.order = self.rng.permutation(self.n)
 
         def __len__(self) -> int:
-            return self.n // self.size
+            return self.n // self.size if full else -(-self.n // self.size)
 
         def __getitem__(self, i: int) -> tuple[Any, Any]:
             # Sorted indices read a memory-mapped array front to back; order within a batch is irrelevant.
             idx = np.sort(self.order[i * self.size:(i + 1) * self.size])
             if on_device:
                 return _take_batch()(x, y, idx.astype(np.int32))  # type: ignore[no-any-return]
-            return np.asarray(x[idx]), np.asarray(y[idx])
+            return as_float32(np.asarray(x[idx])), np.asarray(y[idx])
 
         def on_epoch_end(self) -> None:
             self.order = self.rng.permutation(self.n)
 
-    return FullBatches()
+    return Batches()
+
+
+def _in_order(keras: Any, x: Any, y: Any, batch_size: int) -> Any:
+    """Consecutive batches of (x, y), each read from the map as it is asked for (validation)."""
+
+    class InOrder(keras.utils.PyDataset):  # type: ignore[misc, name-defined]
+        def __init__(self) -> None:
+            super().__init__()
+            self.size = min(batch_size, len(x))
+
+        def __len__(self) -> int:
+            return -(-len(x) // self.size)
+
+        def __getitem__(self, i: int) -> tuple[Any, Any]:
+            rows = slice(i * self.size, (i + 1) * self.size)
+            return as_float32(np.asarray(x[rows])), np.asarray(y[rows])
+
+    return InOrder()

@@ -93,22 +93,66 @@ def data_folder() -> Iterator[Path]:
 
 
 def save_arrays(data: Any, folder: Path) -> dict[str, Any]:
-    """Write the training arrays once as ``.npy`` files; workers memory-map them (shared, not copied)."""
+    """Write the training arrays once for the workers, who memory-map them (shared, not
+    copied): in-memory arrays as ``.npy`` files; memory-mapped ones (``.npy``/``.npz`` data)
+    as where they lie in their own file, plus their split's row indices, so that a dataset
+    larger than memory is not copied (a map that cannot be located is copied in chunks)."""
     import numpy as np
 
+    from automl.data._mapped import is_mapped, location
+
     folder.mkdir(parents=True, exist_ok=True)
+    mapped: dict[str, Any] = {}
     for name in _ARRAYS:
-        np.save(folder / f"{name}.npy", getattr(data, name))
-    return {"folder": str(folder), "name": data.name, "num_classes": data.num_classes, "source": data.source}
+        a = getattr(data, name)
+        loc = location(a) if is_mapped(a) else None
+        if loc is None and is_mapped(a):  # mapped there as the source would have been
+            loc = location(_copy_in_chunks(a, folder / f"{name}.npy"))
+        if loc is None:
+            np.save(folder / f"{name}.npy", a)
+        else:
+            index = loc.pop("index")
+            if index is not None:
+                np.save(folder / f"{name}.rows.npy", index)
+            mapped[name] = {**loc, "rows": index is not None}
+    return {"folder": str(folder), "name": data.name, "num_classes": data.num_classes, "source": data.source,
+            "mapped": mapped}
+
+
+def _copy_in_chunks(a: Any, path: Path) -> Any:
+    """Write the mapped array ``a`` as a ``.npy`` file a chunk of rows at a time; the copy, mapped."""
+    import numpy as np
+
+    from automl._logging import get_logger
+    from automl.data._mapped import chunk_rows
+
+    get_logger("runner").info("copying %.0f MiB of memory-mapped samples for the workers, in chunks",
+                              a.nbytes / 2**20)
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=a.dtype, shape=tuple(a.shape))
+    step = chunk_rows(a)
+    for i in range(0, len(a), step):
+        out[i:i + step] = a[i:i + step]
+    out.flush()
+    del out
+    return np.load(path, mmap_mode="r")
 
 
 def _load_arrays(meta: dict[str, Any]) -> Any:
+    """The arrays :func:`save_arrays` wrote (or located), memory-mapped."""
     import numpy as np
 
     from automl.data import Dataset
+    from automl.data._mapped import from_location
 
     folder = Path(meta["folder"])
-    arrays = {n: np.load(folder / f"{n}.npy", mmap_mode="r") for n in _ARRAYS}
+    arrays = {}
+    for n in _ARRAYS:
+        loc = meta.get("mapped", {}).get(n)
+        if loc is None:
+            arrays[n] = np.load(folder / f"{n}.npy", mmap_mode="r")
+        else:
+            rows = np.load(folder / f"{n}.rows.npy", mmap_mode="r") if loc["rows"] else None
+            arrays[n] = from_location(loc, rows)
     return Dataset(meta["name"], num_classes=meta["num_classes"], source=meta["source"], **arrays)
 
 

@@ -1,0 +1,120 @@
+"""Data bigger than the memory a search may use: ``.npz`` and ``.npy`` files are memory-mapped.
+
+Each search runs in a subprocess under ``RLIMIT_DATA``, which Linux (since 4.7) checks
+against a process's private writable and anonymous memory (``VmData``): every array read
+into memory counts, a read-only file mapping does not (``RLIMIT_AS`` would count the map
+too). The file is larger than the limit, so loading it whole fails (``MemoryError``, as the
+code before memory-mapping did); workers inherit the limit from the coordinator.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.conftest import cli_env
+
+pytestmark = pytest.mark.slow
+
+LIMIT = 2**30  # 1 GiB of VmData: a search training the model below on TensorFlow peaks at 0.63-0.75 GiB
+ROWS, SHAPE = 4608, (256, 256)  # 4608 samples of 256 KiB: 1.125 GiB of float32, above LIMIT
+SPACE = {"name": "big", "model": {"layers": [{"type": "global_avg_pool1d"}, {"type": "dense", "units": 4}]},
+         "optimizer": {"name": "adam", "learning_rate": {"low": 1e-3, "high": 1e-2, "log": True}},
+         "training": {"batch_size": 32, "epochs": 1, "metrics": ["accuracy"]},
+         "objective": {"metric": "val_accuracy", "direction": "maximize"}}
+
+# Spawned workers import the main script as __mp_main__: each process of the search records its limit.
+_SCRIPT = """
+import json, os, resource, sys
+from pathlib import Path
+
+import numpy as np
+
+OUT = Path(sys.argv[1])
+
+
+def record(role):
+    soft = resource.getrlimit(resource.RLIMIT_DATA)[0]
+    (OUT / f"limit-{role}-{os.getpid()}.json").write_text(json.dumps(soft))
+
+
+if __name__ != "__main__":
+    record("worker")
+else:
+    limit, data, workers = int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, resource.getrlimit(resource.RLIMIT_DATA)[1]))
+    record("coordinator")
+    try:  # the limit is in force: the data's size in memory is refused
+        np.ones(os.path.getsize(data), dtype=np.uint8)
+        sys.exit("an allocation of the file's size succeeded under the limit")
+    except MemoryError:
+        pass
+    import automl, optuna
+
+    store = f"sqlite:///{OUT / 'store.db'}"
+    r = automl.search(json.loads(sys.argv[5]), data, n_trials=2, storage=store, study_name="big",
+                      workers=workers, gpus="none", seed=0, keep_weights=False)
+    trials = optuna.load_study(study_name="big", storage=store).trials
+    print(json.dumps({"ran": r.ran, "states": [t.state.name for t in trials],
+                      "errors": [t.user_attrs.get("automl:error") for t in trials]}))
+"""
+
+
+def _labels() -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 2, ROWS)
+
+
+def _write_npy(folder: Path) -> Path:
+    """``x.npy`` (sparse on disk: zeros but for a class signal) and ``y.npy``."""
+    folder.mkdir()
+    y = _labels()
+    x = np.lib.format.open_memmap(folder / "x.npy", mode="w+", dtype=np.float32, shape=(ROWS, *SHAPE))
+    x[:, 0, :8] = y[:, None]
+    x.flush()
+    del x
+    np.save(folder / "y.npy", y)
+    return folder / "x.npy"
+
+
+def _write_npz(path: Path, x: np.ndarray) -> Path:
+    """An uncompressed ``.npz`` (``np.savez``) of ``x`` (memory-mapped, written in chunks) and its labels."""
+    np.savez(path, x=x, y=_labels())
+    with zipfile.ZipFile(path) as z:
+        assert {i.compress_type for i in z.infolist()} == {zipfile.ZIP_STORED}
+    return path
+
+
+@pytest.fixture(scope="module")
+def big_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("big")
+    npy = _write_npy(folder / "arrays")
+    npz = _write_npz(folder / "big.npz", np.load(npy, mmap_mode="r"))
+    for p in (npy, npz):
+        assert p.stat().st_size > LIMIT
+    return {"npy": npy, "npz": npz}
+
+
+def _search(tmp_path: Path, data: Path, workers: int) -> tuple[dict[str, Any], list[int]]:
+    script = tmp_path / "big_search.py"
+    script.write_text(_SCRIPT)
+    p = subprocess.run([sys.executable, str(script), str(tmp_path), str(LIMIT), str(data), str(workers),
+                        json.dumps(SPACE)], env=cli_env(tmp_path), capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    limits = [json.loads(f.read_text()) for f in sorted(tmp_path.glob("limit-*.json"))]
+    return json.loads(p.stdout.strip().splitlines()[-1]), limits
+
+
+@pytest.mark.parametrize(("kind", "workers"), [("npz", 1), ("npz", 2), ("npy", 1)])
+def test_data_larger_than_the_memory_limit_is_searched(big_files: dict[str, Path], tmp_path: Path, kind: str,
+                                                      workers: int) -> None:
+    result, limits = _search(tmp_path, big_files[kind], workers)
+    assert result["ran"] == 2 and result["states"] == ["COMPLETE", "COMPLETE"], result
+    # The coordinator and each worker searched under the limit.
+    assert len(limits) >= (1 if workers == 1 else 1 + workers) and set(limits) == {LIMIT}, limits
