@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ SPACE = {"name": "big", "model": {"layers": [{"type": "global_avg_pool1d"}, {"ty
 # Spawned workers import the main script as __mp_main__: each process of the search records its limit.
 _SCRIPT = """
 import json, os, resource, sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -92,13 +94,15 @@ def _write_npz(path: Path, x: np.ndarray) -> Path:
 
 
 @pytest.fixture(scope="module")
-def big_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def big_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
     folder = tmp_path_factory.mktemp("big")
     npy = _write_npy(folder / "arrays")
     npz = _write_npz(folder / "big.npz", np.load(npy, mmap_mode="r"))
     for p in (npy, npz):
         assert p.stat().st_size > LIMIT
-    return {"npy": npy, "npz": npz}
+    yield {"npy": npy, "npz": npz}
+    for p in (npy, npz):  # over a GiB each: not left for pytest's last three runs
+        p.unlink()
 
 
 def _search(tmp_path: Path, data: Path, workers: int) -> tuple[dict[str, Any], list[int]]:
