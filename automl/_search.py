@@ -189,7 +189,7 @@ def check_search_arguments(*, n_trials: Any = 20, timeout: Any = None, engine: A
                            study_name: Any = None, backend: Any = None, gpus: Any = "auto",
                            trials_per_gpu: Any = "auto", workers: Any = None, retries: Any = 1,
                            trial_timeout: Any = None, heartbeat_s: Any = 10.0, keep_weights: Any = True,
-                           flags: bool = False) -> None:
+                           cluster: Any = None, flags: bool = False) -> None:
     """The search's own arguments (budget, engine, seeds, slots), checked for type and range:
     bad input is a :class:`UsageError` naming the argument, before anything is loaded."""
     a = _Args(flags)
@@ -199,7 +199,7 @@ def check_search_arguments(*, n_trials: Any = 20, timeout: Any = None, engine: A
     for key, value in (("sampler", sampler), ("pruner", pruner)):
         a.text(key, value, optional=False)
     for key, value in (("algorithm", algorithm), ("storage", storage), ("study_name", study_name),
-                       ("backend", backend)):
+                       ("backend", backend), ("cluster", cluster)):
         a.text(key, value)
     kind.options(algorithm=algorithm, sampler=sampler, pruner=pruner, flags=flags)
     a.integer("seed", seed, 0, MAX_SEED, optional=True)
@@ -246,7 +246,8 @@ def search(space: AnySpace | None = None, data: DataSpec | None = None, *, engin
            task: str | None = None, categorical: Any = None, numeric: Any = None, ignore: Any = None,
            backend: str | None = None, observer: SearchObserver | None = None, gpus: str = "auto",
            trials_per_gpu: int | str = "auto", workers: int | None = None, retries: int = 1,
-           trial_timeout: float | None = None, heartbeat_s: float = 10.0, keep_weights: bool = True) -> SearchResult:
+           trial_timeout: float | None = None, heartbeat_s: float = 10.0, keep_weights: bool = True,
+           cluster: str | None = None) -> SearchResult:
     """Search ``space`` on ``data`` until the study holds ``n_trials`` finished trials.
 
     ``space``: a YAML path, a catalog name (``demo``), ``FILE.py:FUNCTION``, a dict, a
@@ -262,6 +263,8 @@ def search(space: AnySpace | None = None, data: DataSpec | None = None, *, engin
     study named ``study_name`` is continued from what the store holds. ``gpus`` (``auto``,
     ``none``, ``"0,1"``), ``trials_per_gpu`` and ``workers`` set the device slots: one CPU
     slot runs trials in this process, anything more runs one worker process per slot.
+    ``cluster`` (``ray://HOST:PORT``, ``HOST:PORT`` or ``auto``) runs the trials on
+    actors of that Ray cluster instead, ``trials_per_gpu`` on each of its GPUs (docs/parallel.md).
     ``n_trials`` is a global budget counted in the store, shared by every process working on
     the study. With ``keep_weights`` every finished trial's weights are saved under
     ``$AUTOML_CACHE/checkpoints/`` so ``automl export`` needs no
@@ -276,9 +279,10 @@ def search(space: AnySpace | None = None, data: DataSpec | None = None, *, engin
     check_search_arguments(n_trials=n_trials, timeout=timeout, engine=engine, sampler=sampler, pruner=pruner,
                            algorithm=algorithm, seed=seed, storage=storage, study_name=study_name, backend=backend,
                            gpus=gpus, trials_per_gpu=trials_per_gpu, workers=workers, retries=retries,
-                           trial_timeout=trial_timeout, heartbeat_s=heartbeat_s, keep_weights=keep_weights)
+                           trial_timeout=trial_timeout, heartbeat_s=heartbeat_s, keep_weights=keep_weights,
+                           cluster=cluster)
     n_trials, seed = int(n_trials), None if seed is None else int(seed)  # NumPy integers stored as numbers
-    slots = plan_slots(gpus, trials_per_gpu, workers)
+    slots = [] if cluster else plan_slots(gpus, trials_per_gpu, workers)  # a cluster's come from its resources
     url = resolve_url(storage)
     if space is None:
         if not study_name:
@@ -302,8 +306,8 @@ def search(space: AnySpace | None = None, data: DataSpec | None = None, *, engin
                        task=task, categorical=categorical, numeric=numeric, ignore=ignore)
         resolved, ds = prep.space, prep.data
     if isinstance(resolved, Space):
-        check_precision(resolved.training, on_gpu=any(s.gpu is not None for s in slots))
-    in_process = runs_in_process(slots, trial_timeout)
+        check_precision(resolved.training, on_gpu=bool(cluster) or any(s.gpu is not None for s in slots))
+    in_process = runs_in_process(slots, trial_timeout, cluster)
     eng = make_engine(engine, resolved, ds, url=url, study_name=study_name or resolved.name, sampler=sampler,
                       pruner=pruner, algorithm=algorithm, seed=seed, n_trials=n_trials,
                       backend=backend if in_process or engine_kind(engine).keras_in_coordinator else None,
@@ -311,7 +315,7 @@ def search(space: AnySpace | None = None, data: DataSpec | None = None, *, engin
     study = eng.study  # type: ignore[attr-defined]
     finished = eng.finished()
     _log.info("study %s in %s: %d trials requested, %d finished already, on %s", study.study_name,
-              redact(url), n_trials, finished, ", ".join(s.device for s in slots))
+              redact(url), n_trials, finished, ", ".join(s.device for s in slots) or f"the Ray cluster at {cluster}")
     if finished >= n_trials:  # nothing to run: no workers, no progress display
         eng.close()
         return SearchResult(study.study_name, redact(url), resolved.objective.direction, best_trial(study),
@@ -320,7 +324,8 @@ def search(space: AnySpace | None = None, data: DataSpec | None = None, *, engin
     beat = Heartbeat(eng.storage, heartbeat_s, on_beat=eng.beat)  # type: ignore[attr-defined]
     try:
         ran = run_trials(eng, make_backend(slots, resolved, ds, backend=backend, seed=seed or 0,
-                                           trial_timeout=trial_timeout),
+                                           trial_timeout=trial_timeout, cluster=cluster,
+                                           trials_per_gpu=trials_per_gpu, workers=workers),
                          n_trials=n_trials, timeout=timeout, observer=observer, heartbeat=beat,
                          trial_timeout=trial_timeout)
     finally:

@@ -123,6 +123,8 @@ def _PARALLEL(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--trial-timeout", type=float, default=None, help="Stop a trial after S seconds (FAIL)."),
         click.option("--heartbeat", "heartbeat_s", type=float, default=10.0, show_default=True,
                      help="Seconds between heartbeats; trials silent for 3 are failed and retried."),
+        click.option("--cluster", envvar="AUTOML_CLUSTER", default=None, metavar="ray://HOST:PORT|auto",
+                     help="Train on the actors of this Ray cluster (needs automl[ray]) [env AUTOML_CLUSTER]."),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -217,8 +219,9 @@ def search(space: str | None, data: str | None, n_trials: int, timeout: float | 
         metrics = []
     from automl.runner._slots import plan_slots, runs_in_process
 
-    slots = plan_slots(parallel["gpus"], parallel["trials_per_gpu"], parallel["workers"])
-    in_process = runs_in_process(slots, parallel["trial_timeout"])
+    slots = [] if parallel["cluster"] else plan_slots(parallel["gpus"], parallel["trials_per_gpu"],
+                                                      parallel["workers"])
+    in_process = runs_in_process(slots, parallel["trial_timeout"], parallel["cluster"])
     if engines.engine_kind(engine).keras_in_coordinator or in_process:
         with _err.status(f"loading Keras ({backend or 'default backend'})…"):
             import_keras(backend)

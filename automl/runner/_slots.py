@@ -22,13 +22,17 @@ CPUS_PER_WORKER = 4
 
 @dataclass(frozen=True)
 class Slot:
-    """One worker process: ``gpu`` is the physical GPU index it sees as its only device."""
+    """One worker process: ``gpu`` is the physical GPU index it sees as its only device;
+    ``pool`` names where it runs when that is not this host (``ray``: the cluster places it)."""
 
     index: int
     gpu: int | None
+    pool: str = ""
 
     @property
     def device(self) -> str:
+        if self.pool:
+            return self.pool
         return "cpu" if self.gpu is None else f"gpu:{self.gpu}"
 
     @property
@@ -42,10 +46,10 @@ class Slot:
         return "" if self.gpu is None else str(self.gpu)
 
 
-def runs_in_process(slots: list[Slot], trial_timeout: float | None) -> bool:
-    """Whether trials run in the coordinator's own process: one CPU slot and no time limit
-    (stopping a trial at its limit needs a worker process to kill)."""
-    return len(slots) == 1 and slots[0].gpu is None and trial_timeout is None
+def runs_in_process(slots: list[Slot], trial_timeout: float | None, cluster: str | None = None) -> bool:
+    """Whether trials run in the coordinator's own process: one CPU slot, no time limit
+    (stopping a trial at its limit needs a worker process to kill) and no cluster."""
+    return not cluster and len(slots) == 1 and slots[0].gpu is None and trial_timeout is None
 
 
 def detect_gpus() -> list[int]:

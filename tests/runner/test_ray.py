@@ -1,0 +1,119 @@
+"""The Ray backend on a real local Ray cluster: several nodes on this machine, each with
+logical GPUs, so that placement is checked without a GPU."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import optuna
+import pytest
+
+import automl
+from automl.engines import ATTR
+from automl.engines._record import state_of
+from automl.errors import UsageError
+
+ray = pytest.importorskip("ray")
+from ray.cluster_utils import Cluster  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def cluster() -> Iterator[Any]:
+    """A head that runs nothing (no CPU for actors) and two nodes with one logical GPU each."""
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "num_gpus": 0, "include_dashboard": False})
+    c.nodes = [c.add_node(num_cpus=2, num_gpus=1) for _ in range(2)]  # type: ignore[attr-defined]
+    c.wait_for_nodes()
+    try:
+        yield c
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+        c.shutdown()
+
+
+def _space(tiny_space: dict[str, Any], epochs: int) -> dict[str, Any]:
+    return dict(tiny_space, training={"batch_size": 64, "epochs": epochs, "metrics": ["accuracy"]})
+
+
+def test_a_search_runs_on_actors_across_the_nodes_two_per_gpu(tiny_space: dict[str, Any], store: str,
+                                                              cluster: Any) -> None:
+    r = automl.search(_space(tiny_space, 2), "digits", n_trials=8, storage=store, study_name="ray",
+                      cluster=cluster.address, trials_per_gpu=2, pruner="median", seed=0)
+    assert r.ran == 8 and r.count("COMPLETE") + r.count("PRUNED") == 8
+    trials = optuna.load_study(study_name="ray", storage=store).trials
+    devices = {state_of(t, "device") for t in trials}
+    # each actor asked for half a GPU: two per logical GPU, on both nodes (a node's only GPU is gpu:0)
+    nodes = {d.split("@")[1] for d in devices}
+    assert {d.split("@")[0] for d in devices} == {"gpu:0"} and len(nodes) == 2, devices
+    assert all(len(t.intermediate_values) >= 1 for t in trials)  # epochs streamed to the coordinator
+    assert not ray.is_initialized()  # the search disconnected from the cluster it joined
+
+
+def test_a_node_lost_mid_search_fails_its_trials_and_they_are_retried_elsewhere(
+        tiny_space: dict[str, Any], store: str, cluster: Any) -> None:
+    lost: list[str] = []
+
+    def kill_a_node_once_trials_run() -> None:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            try:
+                study = optuna.load_study(study_name="lost", storage=store)
+            except KeyError:
+                time.sleep(0.5)
+                continue
+            running = [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
+            complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+            if complete and len(running) >= 3:  # both nodes are training
+                node = cluster.nodes[0]
+                cluster.remove_node(node, allow_graceful=False)
+                lost.append(node.node_id)
+                return
+            time.sleep(0.2)
+
+    killer = threading.Thread(target=kill_a_node_once_trials_run, daemon=True)
+    killer.start()
+    r = automl.search(_space(tiny_space, 6), "digits", n_trials=8, storage=store, study_name="lost",
+                      cluster=cluster.address, trials_per_gpu=2, seed=0)
+    killer.join(timeout=5)
+    assert lost, "the node was never removed: no moment with both nodes training"
+    trials = optuna.load_study(study_name="lost", storage=store).trials
+    failed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert failed and all("its Ray actor was lost" in t.user_attrs[f"{ATTR}error"] for t in failed)
+    # the requested count is reached; each failed trial ran again once, with its values, elsewhere
+    assert len(complete) == 8 and r.ran == len(trials)
+    for t in failed:
+        [retry] = [u for u in trials if u.system_attrs.get("failed_trial") == t.number]
+        assert retry.state == optuna.trial.TrialState.COMPLETE and retry.params == t.params
+        assert state_of(retry, "device").split("@")[1] != lost[0][:8]
+    assert len({t.number for t in trials}) == len(trials)
+
+
+def test_without_ray_installed_the_flag_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import builtins
+
+    real = builtins.__import__
+
+    def no_ray(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == "ray" or name.startswith("ray."):
+            raise ImportError(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_ray)
+    from automl.runner._ray import connect
+
+    with pytest.raises(UsageError, match=r"pip install 'automl\[ray\]'"):
+        connect("auto")
+
+
+def test_slots_come_from_the_cluster_resources() -> None:
+    from automl.runner._ray import ray_slots
+
+    assert ray_slots({"GPU": 2.0, "CPU": 8.0}, 2, None) == (4, 0.5)
+    assert ray_slots({"GPU": 2.0, "CPU": 8.0}, "auto", 3) == (3, 0.25)
+    assert ray_slots({"CPU": 6.0}, "auto", None) == (6, 0.0)
