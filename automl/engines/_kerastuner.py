@@ -29,6 +29,7 @@ from automl.engines._registry import BuildRequest, EngineOptions, engine_kind
 from automl.errors import AutomlError, StudyConflictError, UsageError
 from automl.space import HP, SearchSpace
 from automl.storage._lease import Lease
+from automl.storage._optuna_private import study_id, trial_id
 from automl.storage._stale import grace_seconds, heartbeats_on, live_running
 
 __all__ = ["KerasTunerEngine", "KerasTunerHP", "ALGORITHMS", "make_oracle", "EngineError", "KIND", "check",
@@ -223,7 +224,7 @@ class KerasTunerEngine(Engine):
             if t.state != optuna.trial.TrialState.RUNNING:
                 continue
             # Left RUNNING by a run that died: failed here.
-            t_id = self.storage.get_trial_id_from_study_id_trial_number(self.study._study_id, t.number)  # noqa: SLF001
+            t_id = self.storage.get_trial_id_from_study_id_trial_number(study_id(self.study), t.number)
             self.storage.set_trial_user_attr(t_id, f"{ATTR}error", "interrupted: the run that owned it stopped")
             self.storage.set_trial_state_values(t_id, optuna.trial.TrialState.FAIL)
             kt_id = t.user_attrs.get(f"{ATTR}kt_trial_id")
@@ -268,7 +269,7 @@ class KerasTunerEngine(Engine):
         a retry gives its budget unit to that retry."""
         with contextlib.redirect_stdout(io.StringIO()):  # KerasTuner prints "N retries left"
             self._call(self.oracle.end_trial, kt_trial)
-        if kt_trial.trial_id in self.oracle._retry_queue:  # noqa: SLF001
+        if _retry_queued(self.oracle, kt_trial.trial_id):
             self._owed_releases += 1
 
     def claim(self, total: int) -> bool:
@@ -287,7 +288,7 @@ class KerasTunerEngine(Engine):
         """A KerasTuner study takes one coordinator at a time (its Oracle lives in that
         process): resuming fails the RUNNING trials it finds, which is right only when their
         process is dead. One whose trials still beat is alive: stop, change nothing."""
-        live = live_running(self.storage, self.study._study_id)  # noqa: SLF001
+        live = live_running(self.storage, study_id(self.study))
         if not live:
             return
         number, age = live[0]
@@ -345,7 +346,7 @@ class KerasTunerEngine(Engine):
             # KerasTuner serves a failed trial again (or a new trial replaces one a dead run
             # left): the new attempt names the one it retries, which then no longer counts
             # against the budget (as Optuna's retries do).
-            self.storage.set_trial_system_attr(trial._trial_id, "failed_trial", earlier)  # noqa: SLF001
+            self.storage.set_trial_system_attr(trial_id(trial), "failed_trial", earlier)
         self._kt_to_number[kt_trial.trial_id] = trial.number
         self._kt_trials[trial.number] = kt_trial
         # The Oracle's state is saved as each trial starts too, not only as one ends: a run
@@ -395,13 +396,19 @@ class KerasTunerEngine(Engine):
     def retry(self, spec: TrialSpec) -> bool:
         """True when ``tell`` queued the trial for KerasTuner to serve again (its budget unit goes back)."""
         kt_id = next((k for k, n in self._kt_to_number.items() if n == spec.number), None)
-        if kt_id is None or kt_id not in self.oracle._retry_queue:  # noqa: SLF001
+        if kt_id is None or not _retry_queued(self.oracle, kt_id):
             return False
         self.release()
         return True
 
     def finished(self) -> int:
         return finished_count(self.study)
+
+
+def _retry_queued(oracle: Any, kt_id: str) -> bool:
+    """Whether KerasTuner queued its trial ``kt_id`` to serve again (the Oracle's own queue,
+    private: KerasTuner's, not Optuna's, so it stays in this module)."""
+    return kt_id in oracle._retry_queue  # noqa: SLF001 - the Oracle has no public view of it
 
 
 def check(options: EngineOptions, n_objectives: int) -> None:

@@ -15,6 +15,7 @@ from automl.engines._registry import BuildRequest, EngineOptions, engine_kind
 from automl.errors import UsageError
 from automl.space import HP, SearchSpace
 from automl.storage._stale import adopt_orphans, fail_stale
+from automl.storage._optuna_private import study_id, study_storage
 
 __all__ = ["OptunaEngine", "OptunaHP", "SAMPLERS", "PRUNERS", "make_sampler", "make_pruner", "pruner_warmup",
            "KIND", "check", "build", "from_study"]
@@ -171,7 +172,7 @@ class OptunaEngine(Engine):
         return retry_failed(self.study, spec.number, self.max_retries)
 
     def reap_stale(self) -> None:
-        adopt_orphans(self.study._storage, self.study._study_id)  # noqa: SLF001
+        adopt_orphans(study_storage(self.study), study_id(self.study))
         fail_stale(self.study)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from automl._text import strip_ansi
 from automl.engines._base import ATTR, TrialOutcome
 from automl.storage._budget import CLAIM_ATTR
+from automl.storage._optuna_private import forget_cached_trials, study_id, study_storage, trial_id
 
 __all__ = ["plain", "set_state", "state_of", "history_of", "epochs_of", "set_study_state", "study_state", "new_trial",
            "pop_retry", "finish_trial", "finished_count", "pending_count", "retried_numbers", "mark_unclaimed",
@@ -33,7 +34,7 @@ def plain(obj: Any) -> Any:
 
 def set_state(trial: Any, key: str, value: Any) -> None:
     """Keep ``value`` on the running Optuna ``trial`` as system attribute ``automl:KEY``."""
-    trial.study._storage.set_trial_system_attr(trial._trial_id, f"{ATTR}{key}", plain(value))  # noqa: SLF001
+    study_storage(trial.study).set_trial_system_attr(trial_id(trial), f"{ATTR}{key}", plain(value))
 
 
 def state_of(trial: Any, key: str) -> Any:
@@ -60,12 +61,12 @@ def epochs_of(trial: Any) -> int:
 
 
 def set_study_state(study: Any, key: str, value: Any) -> None:
-    study._storage.set_study_system_attr(study._study_id, f"{ATTR}{key}", plain(value))  # noqa: SLF001
+    study_storage(study).set_study_system_attr(study_id(study), f"{ATTR}{key}", plain(value))
 
 
 def study_state(study: Any, key: str) -> Any:
     name = f"{ATTR}{key}"
-    attrs = study._storage.get_study_system_attrs(study._study_id)  # noqa: SLF001
+    attrs = study_storage(study).get_study_system_attrs(study_id(study))
     return attrs[name] if name in attrs else study.user_attrs.get(name)
 
 
@@ -87,12 +88,12 @@ def _pop_waiting(study: Any, *, retries: bool, token: str | None) -> int | None:
     ``retries``, else one enqueued by the user, which gets the claim ``token`` as it starts."""
     from automl.storage._waiting import rdb_of, start_waiting, waiting_ids
 
-    storage, study_id = study._storage, study._study_id  # noqa: SLF001
+    storage, sid = study_storage(study), study_id(study)
     if rdb_of(storage) is None:
         return _pop_waiting_in_memory(study, retries=retries, token=token)
     # Each batch of ids read is tried in order; ids another process started meanwhile are
     # skipped (not WAITING any more), and once a whole batch is gone the next is read.
-    while ids := waiting_ids(storage, study_id, retries=retries):
+    while ids := waiting_ids(storage, sid, retries=retries):
         for tid in ids:
             if start_waiting(storage, tid, claim=token):
                 return tid
@@ -105,12 +106,12 @@ def _pop_waiting_in_memory(study: Any, *, retries: bool, token: str | None) -> i
 
     from automl.storage._waiting import RETRY_ATTR
 
-    storage = study._storage  # noqa: SLF001
+    storage = study_storage(study)
     S = optuna.trial.TrialState
-    for frozen in storage.get_all_trials(study._study_id, deepcopy=False, states=(S.WAITING,)):  # noqa: SLF001
+    for frozen in storage.get_all_trials(study_id(study), deepcopy=False, states=(S.WAITING,)):
         if (RETRY_ATTR in frozen.system_attrs) != retries:
             continue
-        tid = frozen._trial_id  # noqa: SLF001
+        tid = trial_id(frozen)
         if token is not None:
             storage.set_trial_system_attr(tid, CLAIM, token)
         if storage.set_trial_state_values(tid, state=S.RUNNING):
@@ -118,34 +119,32 @@ def _pop_waiting_in_memory(study: Any, *, retries: bool, token: str | None) -> i
     return None
 
 
-def _start(study: Any, trial_id: int) -> Any:
+def _start(study: Any, tid: int) -> Any:
     import optuna
 
     from automl.storage._stale import first_heartbeat
 
     # A process killed now would leave a trial with no heartbeat, which Optuna never finds
     # stale (automl/storage/_stale.py): the first is recorded at once.
-    first_heartbeat(study._storage, trial_id)  # noqa: SLF001
-    return optuna.Trial(study, trial_id)
+    first_heartbeat(study_storage(study), tid)
+    return optuna.Trial(study, tid)
 
 
 def new_trial(study: Any, token: str | None = None) -> Any:
     """What ``study.ask()`` does (a trial the user enqueued first, else a new one), with the
     budget claim ``token`` on the trial and its first heartbeat recorded."""
-    local = getattr(study, "_thread_local", None)
-    if local is not None:
-        local.cached_all_trials = None  # as study.ask(): samplers see the latest trials
-    trial_id = _pop_waiting(study, retries=False, token=token)
-    if trial_id is None:
-        trial_id = study._storage.create_new_trial(  # noqa: SLF001
-            study._study_id, template_trial=_template(token) if token is not None else None)  # noqa: SLF001
-    return _start(study, trial_id)
+    forget_cached_trials(study)  # as study.ask(): samplers see the latest trials
+    tid = _pop_waiting(study, retries=False, token=token)
+    if tid is None:
+        tid = study_storage(study).create_new_trial(study_id(study),
+                                                    template_trial=_template(token) if token is not None else None)
+    return _start(study, tid)
 
 
 def pop_retry(study: Any) -> Any | None:
     """Start a retry waiting to run (it holds its failed original's unit of the budget)."""
-    trial_id = _pop_waiting(study, retries=True, token=None)
-    return None if trial_id is None else _start(study, trial_id)
+    tid = _pop_waiting(study, retries=True, token=None)
+    return None if tid is None else _start(study, tid)
 
 
 def finish_trial(study: Any, trial: Any, outcome: TrialOutcome, objective: str) -> None:
@@ -189,7 +188,7 @@ def retried_numbers(trials: list[Any]) -> set[int]:
 
 def mark_unclaimed(trial: Any) -> None:
     """Mark the running Optuna ``trial`` as one that holds no unit of the budget."""
-    trial.study._storage.set_trial_system_attr(trial._trial_id, UNCLAIMED, True)  # noqa: SLF001
+    study_storage(trial.study).set_trial_system_attr(trial_id(trial), UNCLAIMED, True)
 
 
 def finished_count(study: Any) -> int:

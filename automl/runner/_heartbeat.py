@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from automl._logging import get_logger
+from automl.storage._optuna_private import trial_id
 from automl.storage._stale import heartbeats_on
 
 __all__ = ["Heartbeat"]
@@ -36,7 +37,7 @@ class Heartbeat:
     def add(self, trial: Any) -> None:
         if self._thread is None or trial is None:
             return
-        tid = trial._trial_id  # noqa: SLF001 - Optuna's Trial has no public id accessor
+        tid = trial_id(trial)
         with self._lock:
             self._ids.add(tid)
         self.storage.record_heartbeat(tid)
@@ -45,7 +46,7 @@ class Heartbeat:
         if trial is None:
             return
         with self._lock:
-            self._ids.discard(trial._trial_id)  # noqa: SLF001
+            self._ids.discard(trial_id(trial))
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):

@@ -122,9 +122,10 @@ class OthersWait:
         study, storage = getattr(engine, "study", None), getattr(engine, "storage", None)
         if study is None or storage is None:
             return False
+        from automl.storage._optuna_private import study_id
         from automl.storage._stale import running_numbers
 
-        others = sorted(set(running_numbers(storage, study._study_id)) - mine)  # noqa: SLF001
+        others = sorted(set(running_numbers(storage, study_id(study))) - mine)
         if not others:
             self._until = 0.0
             return False

@@ -31,6 +31,7 @@ from typing import Any
 
 from automl._logging import get_logger
 from automl.storage._clock import age_s, db_now
+from automl.storage._optuna_private import optuna_tables
 from automl.storage._owner import dead_here, this_process
 from automl.storage._schema import tables
 
@@ -86,9 +87,8 @@ class Budget:
         """The study's identity (system attribute ``automl:budget_key``, made once: the first
         of several processes to insert it wins, the others read it)."""
         import sqlalchemy as sa
-        from optuna.storages._rdb import models
 
-        studies, attrs = models.StudyModel.__table__, models.StudySystemAttributeModel.__table__
+        studies, attrs = optuna_tables().studies, optuna_tables().study_system_attrs
         with self.engine.connect() as con:
             study_id = con.execute(sa.select(studies.c.study_id)
                                    .where(studies.c.study_name == self.study_name)).scalar()
@@ -224,9 +224,8 @@ class Budget:
     def _on_a_trial(self, token: str) -> bool:
         """Whether a trial carries the claim ``token``."""
         import sqlalchemy as sa
-        from optuna.storages._rdb import models
 
-        attrs = models.TrialSystemAttributeModel.__table__
+        attrs = optuna_tables().trial_system_attrs
         with self.engine.connect() as con:
             row = con.execute(sa.select(attrs.c.trial_id).where(attrs.c.key == CLAIM_ATTR,
                                                                 attrs.c.value_json == json.dumps(token))).first()

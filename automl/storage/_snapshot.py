@@ -18,13 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from automl.errors import StorageError, UsageError
+from automl.storage._optuna_private import KNOWN_SCHEMAS, read_schema, study_id, study_storage
 
 __all__ = ["StoredTrial", "StoredStudy", "KNOWN_SCHEMAS", "snapshot", "read_studies"]
-
-# (version_info.schema_version, alembic_version.version_num) of the Optuna releases whose
-# tables are read directly here (Optuna 3.2 to 5.0 at least): one more is added only after
-# checking its tables' columns against the queries below.
-KNOWN_SCHEMAS = frozenset({(12, "v3.2.0.a")})
 
 
 @dataclass(frozen=True)
@@ -64,7 +60,7 @@ def snapshot(study: Any) -> StoredStudy:
                           dict(t.intermediate_values))
               for t in study.get_trials(deepcopy=False)]
     return StoredStudy(study.study_name, [d.name.lower() for d in study.directions], dict(study.user_attrs),
-                       dict(study._storage.get_study_system_attrs(study._study_id)), trials)  # noqa: SLF001
+                       dict(study_storage(study).get_study_system_attrs(study_id(study))), trials)
 
 
 def read_studies(url: str, name: str | None = None) -> list[StoredStudy] | None:
@@ -80,7 +76,8 @@ def read_studies(url: str, name: str | None = None) -> list[StoredStudy] | None:
     engine = _engine(url)
     try:
         with engine.connect() as con:
-            if _schema(con) not in KNOWN_SCHEMAS:
+            schema = read_schema(con)
+            if schema is None or not schema.known:
                 return None
             return _read(con, name)
     except sa.exc.SQLAlchemyError as e:
@@ -118,17 +115,6 @@ def _connect(path: str, timeout: float) -> Any:
     import sqlite3
 
     return functools.partial(sqlite3.connect, path, timeout=timeout, check_same_thread=False)
-
-
-def _schema(con: Any) -> tuple[int, str] | None:
-    import sqlalchemy as sa
-
-    names = set(sa.inspect(con).get_table_names())
-    if not {"version_info", "alembic_version", "studies", "trials"} <= names:
-        return None
-    version = con.execute(sa.text("SELECT schema_version FROM version_info")).scalar()
-    revisions = [r for (r,) in con.execute(sa.text("SELECT version_num FROM alembic_version"))]
-    return (int(version), revisions[0]) if version is not None and len(revisions) == 1 else None
 
 
 def _read(con: Any, name: str | None) -> list[StoredStudy]:

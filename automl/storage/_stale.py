@@ -17,6 +17,7 @@ from typing import Any
 
 from automl._logging import get_logger
 from automl.storage._clock import age_s, db_now
+from automl.storage._optuna_private import optuna_tables, rdb_storage, stale_trial_ids, study_id, study_storage
 
 __all__ = ["first_heartbeat", "adopt_orphans", "live_running", "running_numbers", "fail_stale", "grace_seconds",
            "heartbeats_on", "rdb_of"]
@@ -30,20 +31,16 @@ def heartbeats_on(storage: Any) -> bool:
     return get_interval is not None and get_interval() is not None
 
 
-def _rdb(storage: Any) -> Any:
-    """Optuna's RDB storage itself (Optuna wraps it in a cache)."""
-    return getattr(storage, "_backend", storage)
-
-
 def rdb_of(storage: Any) -> Any | None:
     """Optuna's RDB storage behind ``storage``, or None when it is not one."""
-    rdb = _rdb(storage)
-    return rdb if hasattr(rdb, "engine") else None
+    return rdb_storage(storage)
 
 
 def grace_seconds(storage: Any) -> float:
     """How long a trial may go without a heartbeat before Optuna finds it stale."""
-    rdb = _rdb(storage)
+    rdb = rdb_storage(storage)
+    if rdb is None or rdb.heartbeat_interval is None:
+        raise TypeError("heartbeats are off in this storage: no grace period")
     return float(rdb.grace_period if rdb.grace_period is not None else 2 * rdb.heartbeat_interval)
 
 
@@ -59,10 +56,9 @@ def adopt_orphans(storage: Any, study_id: int) -> list[int]:
     if not heartbeats_on(storage) or rdb is None:
         return []
     import sqlalchemy as sa
-    from optuna.storages._rdb import models
     from optuna.trial import TrialState
 
-    trials, beats = models.TrialModel.__table__, models.TrialHeartbeatModel.__table__
+    trials, beats = optuna_tables().trials, optuna_tables().heartbeats
     query = (sa.select(trials.c.trial_id)
              .select_from(trials.outerjoin(beats, beats.c.trial_id == trials.c.trial_id))
              .where(trials.c.study_id == study_id, trials.c.state == TrialState.RUNNING.name,
@@ -84,10 +80,9 @@ def _beats(storage: Any, study_id: int) -> list[tuple[int, int, float]]:
     if not heartbeats_on(storage) or rdb is None:
         return []
     import sqlalchemy as sa
-    from optuna.storages._rdb import models
     from optuna.trial import TrialState
 
-    trials, beats = models.TrialModel.__table__, models.TrialHeartbeatModel.__table__
+    trials, beats = optuna_tables().trials, optuna_tables().heartbeats
     query = (sa.select(trials.c.trial_id, trials.c.number, beats.c.heartbeat)
              .select_from(trials.join(beats, beats.c.trial_id == trials.c.trial_id))
              .where(trials.c.study_id == study_id, trials.c.state == TrialState.RUNNING.name))
@@ -113,14 +108,15 @@ def fail_stale(study: Any) -> list[int]:
     import optuna
     from optuna.trial import TrialState
 
-    storage, study_id = study._storage, study._study_id  # noqa: SLF001
+    storage: Any = study_storage(study)  # Optuna's cache, a heartbeat storage too
+    sid = study_id(study)
     if not heartbeats_on(storage):
         return []
-    stale = storage._get_stale_trial_ids(study_id)  # noqa: SLF001 - Optuna's own rule for "stale"
+    stale = stale_trial_ids(storage, sid)
     if not stale:
         return []
     grace = grace_seconds(storage)
-    ages = {tid: age for tid, _, age in _beats(storage, study_id)}
+    ages = {tid: age for tid, _, age in _beats(storage, sid)}
     failed = []
     for tid in stale:
         age = f"{ages[tid]:.0f} s ago" if tid in ages else "long ago"

@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from automl.storage._budget import CLAIM_ATTR
+from automl.storage._optuna_private import optuna_tables
 from automl.storage._stale import rdb_of
 
 __all__ = ["RETRY_ATTR", "rdb_of", "start_waiting", "waiting_ids"]
@@ -42,10 +43,9 @@ def waiting_ids(storage: Any, study_id: int, *, retries: bool, limit: int = 16) 
     """Ids of up to ``limit`` WAITING trials of the study, oldest first: retries of failed
     trials when ``retries``, else the others. ``storage`` must be an RDB storage."""
     import sqlalchemy as sa
-    from optuna.storages._rdb import models
     from optuna.trial import TrialState
 
-    trials, attrs = models.TrialModel.__table__, models.TrialSystemAttributeModel.__table__
+    trials, attrs = optuna_tables().trials, optuna_tables().trial_system_attrs
     is_retry = sa.exists().where(attrs.c.trial_id == trials.c.trial_id, attrs.c.key == RETRY_ATTR)
     query = (sa.select(trials.c.trial_id)
              .where(trials.c.study_id == study_id, trials.c.state == TrialState.WAITING,
@@ -60,10 +60,9 @@ def start_waiting(storage: Any, trial_id: int, *, claim: str | None = None) -> b
     on it when given, in one transaction. False when it was no longer WAITING (another
     process started it, or it finished): then nothing is written."""
     import sqlalchemy as sa
-    from optuna.storages._rdb import models
     from optuna.trial import TrialState
 
-    trials, attrs = models.TrialModel.__table__, models.TrialSystemAttributeModel.__table__
+    trials, attrs = optuna_tables().trials, optuna_tables().trial_system_attrs
     with _engine(storage).begin() as con:
         started = con.execute(sa.update(trials)
                               .where(trials.c.trial_id == trial_id, trials.c.state == TrialState.WAITING)
