@@ -10,6 +10,7 @@ from typing import Any
 
 from automl._logging import get_logger
 from automl.errors import StorageError
+from automl.storage._optuna_private import check_schema, read_schema, schema_error
 
 __all__ = ["DEFAULT_URL", "ENV_VAR", "resolve_url", "redact", "open_storage", "sqlite_path", "read_only"]
 
@@ -134,15 +135,37 @@ def open_storage(url: str, *, must_exist: bool = False, heartbeat_s: float | Non
             kwargs.update({"heartbeat_interval": max(1, int(round(heartbeat_s))),
                            "grace_period": max(3, int(round(3 * heartbeat_s))), cb_name: failed_trial_callback})
         storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+        check_schema(storage.engine, url)
     except ImportError as e:
         raise StorageError(f"no database driver for {redact(url)}: {e}. "
                            f"{_DRIVER_HINTS.get(backend, '')}".strip()) from None
     except (SQLAlchemyError, RuntimeError, ValueError) as e:
+        # Optuna refuses a schema other than its own head: say whose it is and what to do.
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise StorageError(f"cannot open the store {redact(url)}: {msg.replace(url, redact(url))}") from None
+        raise _unknown_schema(url, engine_kwargs) or StorageError(
+            f"cannot open the store {redact(url)}: {msg.replace(url, redact(url))}") from None
     if path is not None and not reading:
         _sqlite_without_fsync_per_commit(storage.engine)
     return storage
+
+
+def _unknown_schema(url: str, engine_kwargs: dict[str, Any]) -> StorageError | None:
+    """The error naming the store's schema when it is not one this code reads, else None
+    (read only once opening failed: a store that opens costs no second connection)."""
+    import sqlalchemy as sa
+    from sqlalchemy.pool import NullPool
+
+    try:
+        engine = sa.create_engine(url, poolclass=NullPool,
+                                  **{k: v for k, v in engine_kwargs.items() if k != "pool_pre_ping"})
+        try:
+            with engine.connect() as con:
+                schema = read_schema(con)
+        finally:
+            engine.dispose()
+    except (sa.exc.SQLAlchemyError, ImportError):  # the first error says more
+        return None
+    return schema_error(schema, url) if schema is not None and not schema.known else None
 
 
 def _set_synchronous_normal(dbapi_connection: Any, _record: Any) -> None:
