@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
-import numbers
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from automl._checks import check_data_arguments, check_search_arguments, check_space_arguments, check_task
 from automl._logging import get_logger
+from automl._plan import DataOptions, ParallelSettings, SearchSettings, SpaceOverrides
 from automl.data import Dataset, DataSpec, data_differences, data_fingerprint, data_from_description, load_data
 from automl.engines._base import ATTR, Engine
 from automl.engines._registry import BuildRequest, engine_kind, engine_names, kinds
@@ -16,14 +16,15 @@ from automl.runner import SearchObserver
 from automl.runner._heartbeat import Heartbeat
 from automl.runner._loop import run_trials
 from automl.runner._make import make_backend
-from automl.runner._slots import plan_slots, runs_in_process
+from automl.runner._slots import Slot, plan_slots, runs_in_process
 from automl.space import AnySpace, SearchSpace, Space, resolve_space, space_from_definition
 from automl.space._parse_training import check_precision
-from automl.space._task import TASKS, for_task
+from automl.space._task import for_task
 from automl.storage import TrialRow, best_trial, leaderboard, open_storage, pareto_front, redact, resolve_url
 from automl.storage._study import prepare_study
 
-__all__ = ["search", "SearchResult", "ENGINES", "prepare"]
+__all__ = ["search", "SearchResult", "ENGINES", "prepare", "plan_search", "run_plan", "Plan", "check_search_arguments",
+           "check_space_arguments", "check_data_arguments", "check_task"]
 
 ENGINES = engine_names()
 _log = get_logger()
@@ -74,14 +75,17 @@ def prepare(space: AnySpace, data: DataSpec, *, epochs: int | None = None, batch
             objective: str | None = None, direction: str | None = None, val_split: float = 0.2,
             test_split: float = 0.0, data_seed: int = 0, label_column: str | None = None,
             image_size: str | tuple[int, int] | None = None, color_mode: str | None = None,
-            task: str | None = None, categorical: Any = None, numeric: Any = None, ignore: Any = None) -> Prepared:
+            task: str | None = None, categorical: Any = None, numeric: Any = None, ignore: Any = None,
+            flags: bool = False) -> Prepared:
     """Validate the space and the data and check that they fit together; the space is
     turned to the data's task (declared by ``task``, the space, or inferred from the
-    labels); a table's column kinds follow ``categorical``, ``numeric``, ``ignore``. Writes nothing."""
-    check_space_arguments(epochs=epochs, batch_size=batch_size, objective=objective, direction=direction)
+    labels); a table's column kinds follow ``categorical``, ``numeric``, ``ignore``. Writes
+    nothing. ``flags``: errors name command-line flags."""
+    check_space_arguments(epochs=epochs, batch_size=batch_size, objective=objective, direction=direction,
+                          flags=flags)
     val_split, test_split, data_seed, label_column = check_data_arguments(
-        val_split=val_split, test_split=test_split, data_seed=data_seed, label_column=label_column)
-    check_task(task)
+        val_split=val_split, test_split=test_split, data_seed=data_seed, label_column=label_column, flags=flags)
+    check_task(task, flags)
     resolved = resolve_space(space, epochs=epochs, batch_size=batch_size, objective=objective,
                              direction=direction)
     loaded = isinstance(data, Dataset)
@@ -102,116 +106,6 @@ def task_line(data: Dataset) -> str:
     """The line a search starts with: what holds the labels, the task and why."""
     why = "" if data.task_reason == "declared" else f" (inferred: {data.task_reason})"
     return f"label: {data.label_text()}; task: {data.task}{why}"
-
-
-def check_task(task: Any, flags: bool = False) -> None:
-    if task is not None and task not in TASKS:
-        raise UsageError(f"{'--task' if flags else 'task'} must be one of {', '.join(TASKS)} (got {task!r})")
-
-
-# Seeds are offset by trial numbers and handed to NumPy, whose seeds are below 2**32.
-MAX_SEED = 2 ** 31 - 1
-# The command-line flag of each argument that has one under another name.
-_FLAGS = {"n_trials": "--trials", "study_name": "--study", "heartbeat_s": "--heartbeat"}
-
-
-class _Args:
-    """Checks of ``automl.search``'s arguments, naming each as the caller wrote it (the
-    parameter in Python, the flag on the command line: ``--epochs must be ≥ 1``)."""
-
-    def __init__(self, flags: bool) -> None:
-        self.flags = flags
-
-    def name(self, key: str) -> str:
-        return _FLAGS.get(key, "--" + key.replace("_", "-")) if self.flags else key
-
-    def integer(self, key: str, value: Any, low: int, high: int | None = None, optional: bool = False) -> int | None:
-        if value is None and optional:
-            return None
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            raise UsageError(f"{self.name(key)} must be an integer (got {value!r})")
-        value = int(value)
-        if value < low or (high is not None and value > high):
-            bound = f"between {low} and {high}" if high is not None else f"≥ {low}"
-            raise UsageError(f"{self.name(key)} must be {bound} (got {value})")
-        return value
-
-    def number(self, key: str, value: Any, *, above: float | None = None, at_least: float | None = None,
-               below: float | None = None, optional: bool = False) -> float | None:
-        if value is None and optional:
-            return None
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-            raise UsageError(f"{self.name(key)} must be a finite number (got {value!r})")
-        value = float(value)
-        if ((above is not None and value <= above) or (at_least is not None and value < at_least)
-                or (below is not None and value >= below)):
-            low = f"above {above:g}" if above is not None else f"≥ {at_least:g}" if at_least is not None else ""
-            high = f"below {below:g}" if below is not None else ""
-            raise UsageError(f"{self.name(key)} must be {' and '.join(b for b in (low, high) if b)} (got {value:g})")
-        return value
-
-    def text(self, key: str, value: Any, optional: bool = True) -> str | None:
-        if value is None and optional:
-            return None
-        if not isinstance(value, str):
-            raise UsageError(f"{self.name(key)} must be a string (got {value!r})")
-        return value
-
-
-def check_data_arguments(*, val_split: Any = 0.2, test_split: Any = 0.0, data_seed: Any = 0,
-                         label_column: Any = None, flags: bool = False) -> tuple[float, float, int, str | None]:
-    """``val_split``, ``test_split``, ``data_seed`` and ``label_column`` checked (the test split
-    is taken from all the samples, then the validation split from the rest), as
-    ``(val_split, test_split, data_seed, label_column)``."""
-    a = _Args(flags)
-    val = a.number("val_split", val_split, above=0.0, below=1.0)
-    test = a.number("test_split", test_split, at_least=0.0, below=1.0)
-    assert val is not None and test is not None
-    seed = a.integer("data_seed", data_seed, 0, MAX_SEED - 1)
-    assert seed is not None
-    return val, test, seed, a.text("label_column", label_column)
-
-
-def check_space_arguments(*, epochs: Any = None, batch_size: Any = None, objective: Any = None,
-                          direction: Any = None, flags: bool = False) -> None:
-    """The overrides of the space, checked before it is resolved (so that a bad ``epochs``
-    is the one error reported, not also what the space makes of it)."""
-    a = _Args(flags)
-    a.integer("epochs", epochs, 1, optional=True)
-    a.integer("batch_size", batch_size, 1, optional=True)
-    a.text("objective", objective)
-    if direction is not None and direction not in ("maximize", "minimize"):
-        raise UsageError(f"{a.name('direction')} must be maximize or minimize (got {direction!r})")
-
-
-def check_search_arguments(*, n_trials: Any = 20, timeout: Any = None, engine: Any = "optuna", sampler: Any = "tpe",
-                           pruner: Any = "none", algorithm: Any = None, seed: Any = None, storage: Any = None,
-                           study_name: Any = None, backend: Any = None, gpus: Any = "auto",
-                           trials_per_gpu: Any = "auto", workers: Any = None, retries: Any = 1,
-                           trial_timeout: Any = None, heartbeat_s: Any = 10.0, keep_weights: Any = True,
-                           cluster: Any = None, flags: bool = False) -> None:
-    """The search's own arguments (budget, engine, seeds, slots), checked for type and range:
-    bad input is a :class:`UsageError` naming the argument, before anything is loaded."""
-    a = _Args(flags)
-    a.integer("n_trials", n_trials, 1)
-    a.number("timeout", timeout, above=0.0, optional=True)
-    kind = engine_kind(engine)
-    for key, value in (("sampler", sampler), ("pruner", pruner)):
-        a.text(key, value, optional=False)
-    for key, value in (("algorithm", algorithm), ("storage", storage), ("study_name", study_name),
-                       ("backend", backend), ("cluster", cluster)):
-        a.text(key, value)
-    kind.options(algorithm=algorithm, sampler=sampler, pruner=pruner, flags=flags)
-    a.integer("seed", seed, 0, MAX_SEED, optional=True)
-    a.text("gpus", gpus, optional=False)
-    if trials_per_gpu != "auto":
-        a.integer("trials_per_gpu", trials_per_gpu, 1)
-    a.integer("workers", workers, 1, optional=True)
-    a.integer("retries", retries, 0)
-    a.number("trial_timeout", trial_timeout, above=0.0, optional=True)
-    a.number("heartbeat_s", heartbeat_s, above=0.0)
-    if not isinstance(keep_weights, bool):
-        raise UsageError(f"{a.name('keep_weights')} must be True or False (got {keep_weights!r})")
 
 
 def _stored_space_and_data(storage: Any, study_name: str, data: DataSpec | None,
@@ -276,63 +170,112 @@ def search(space: AnySpace | None = None, data: DataSpec | None = None, *, engin
         result = automl.search("demo", "digits", n_trials=10, storage="sqlite:///demo.db")
         print(result.best_value, result.best_params)
     """
-    check_search_arguments(n_trials=n_trials, timeout=timeout, engine=engine, sampler=sampler, pruner=pruner,
-                           algorithm=algorithm, seed=seed, storage=storage, study_name=study_name, backend=backend,
-                           gpus=gpus, trials_per_gpu=trials_per_gpu, workers=workers, retries=retries,
-                           trial_timeout=trial_timeout, heartbeat_s=heartbeat_s, keep_weights=keep_weights,
-                           cluster=cluster)
-    n_trials, seed = int(n_trials), None if seed is None else int(seed)  # NumPy integers stored as numbers
-    slots = [] if cluster else plan_slots(gpus, trials_per_gpu, workers)  # a cluster's come from its resources
-    url = resolve_url(storage)
+    settings = SearchSettings(engine=engine, n_trials=n_trials, timeout=timeout, sampler=sampler, pruner=pruner,
+                              algorithm=algorithm, seed=seed, storage=storage, study_name=study_name,
+                              backend=backend, retries=retries, heartbeat_s=heartbeat_s, keep_weights=keep_weights)
+    parallel = ParallelSettings(gpus=gpus, trials_per_gpu=trials_per_gpu, workers=workers,
+                                trial_timeout=trial_timeout, cluster=cluster)
+    overrides = SpaceOverrides(epochs=epochs, batch_size=batch_size, objective=objective, direction=direction)
+    options = DataOptions(val_split=val_split, test_split=test_split, data_seed=data_seed, label_column=label_column,
+                          image_size=image_size, color_mode=color_mode, task=task, categorical=categorical,
+                          numeric=numeric, ignore=ignore)
+    return run_plan(plan_search(space, data, settings, parallel, overrides, options), observer)
+
+
+@dataclass
+class Plan:
+    """A search validated and ready to run, nothing written yet: the resolved space and the
+    loaded data, the settings (numbers normalized), the store's URL and the study's name,
+    and the local slots (none on a cluster: its slots come from its resources)."""
+
+    space: SearchSpace
+    data: Dataset
+    search: SearchSettings
+    parallel: ParallelSettings
+    url: str
+    study_name: str
+    slots: list[Slot]
+
+    @property
+    def in_process(self) -> bool:
+        """Trials run in this process (:func:`automl.runner._slots.runs_in_process`)."""
+        return runs_in_process(self.slots, self.parallel.trial_timeout, self.parallel.cluster)
+
+    @property
+    def keras_here(self) -> bool:
+        """Whether this process imports Keras: trials run in it, or the engine builds models
+        in the coordinator to draw values (KerasTuner)."""
+        return self.in_process or engine_kind(self.search.engine).keras_in_coordinator
+
+
+def plan_search(space: AnySpace | None, data: DataSpec | None, settings: SearchSettings,
+                parallel: ParallelSettings = ParallelSettings(), overrides: SpaceOverrides = SpaceOverrides(),
+                options: DataOptions = DataOptions(), *, flags: bool = False) -> Plan:
+    """Validate every setting once (``flags``: errors name the command line's flags), resolve
+    the space, load the data (a continued study's, ``space=None``, from the store, read
+    only) and check that they fit together. Writes nothing."""
+    check_search_arguments(**asdict(settings), **asdict(parallel), flags=flags)
+    settings = replace(settings, n_trials=int(settings.n_trials),  # NumPy integers stored as numbers
+                       seed=None if settings.seed is None else int(settings.seed))
+    slots = [] if parallel.cluster else plan_slots(parallel.gpus, parallel.trials_per_gpu, parallel.workers)
+    url = resolve_url(settings.storage)
+    o = options
     if space is None:
+        study_name = settings.study_name
         if not study_name:
             raise UsageError("give a search space, or the --study to continue")
-        _, _, _, label_column = check_data_arguments(label_column=label_column)
-        check_task(task)
-        if any(v is not None for v in (categorical, numeric, ignore)):
+        check_space_arguments(**asdict(overrides), flags=flags)
+        _, _, _, label_column = check_data_arguments(label_column=o.label_column, flags=flags)
+        check_task(o.task, flags)
+        if any(v is not None for v in (o.categorical, o.numeric, o.ignore)):
             raise UsageError("a study's column kinds are recorded with it: leave out categorical, numeric and ignore "
                              "(--categorical, --numeric, --ignore) to continue it, or start another --study")
         store = open_storage(url, must_exist=True)
-        resolved, ds = _stored_space_and_data(store, study_name, data, label_column, image_size=image_size,
-                                              color_mode=color_mode)
-        if task is not None and task != ds.task:
-            raise UsageError(f"study {study_name!r} searches a {ds.task} task, not {task}; leave out --task to "
+        resolved, ds = _stored_space_and_data(store, study_name, data, label_column, image_size=o.image_size,
+                                              color_mode=o.color_mode)
+        if o.task is not None and o.task != ds.task:
+            raise UsageError(f"study {study_name!r} searches a {ds.task} task, not {o.task}; leave out --task to "
                              f"continue it, or start another --study")
         _check_compatible(resolved, ds)
     else:
-        prep = prepare(space, "digits" if data is None else data, epochs=epochs, batch_size=batch_size,
-                       objective=objective, direction=direction, val_split=val_split, test_split=test_split,
-                       data_seed=data_seed, label_column=label_column, image_size=image_size, color_mode=color_mode,
-                       task=task, categorical=categorical, numeric=numeric, ignore=ignore)
+        prep = prepare(space, "digits" if data is None else data, **asdict(overrides), **asdict(options), flags=flags)
         resolved, ds = prep.space, prep.data
+        study_name = settings.study_name or resolved.name
     if isinstance(resolved, Space):
-        check_precision(resolved.training, on_gpu=bool(cluster) or any(s.gpu is not None for s in slots))
-    in_process = runs_in_process(slots, trial_timeout, cluster)
-    eng = make_engine(engine, resolved, ds, url=url, study_name=study_name or resolved.name, sampler=sampler,
-                      pruner=pruner, algorithm=algorithm, seed=seed, n_trials=n_trials,
-                      backend=backend if in_process or engine_kind(engine).keras_in_coordinator else None,
-                      retries=retries, heartbeat_s=heartbeat_s, keep_weights=keep_weights)
+        check_precision(resolved.training, on_gpu=bool(parallel.cluster) or any(s.gpu is not None for s in slots))
+    return Plan(resolved, ds, settings, parallel, url, study_name, slots)
+
+
+def run_plan(plan: Plan, observer: SearchObserver | None = None) -> SearchResult:
+    """Open the store and the study (the first write), then run the trials until the study
+    holds its budget; what the store then holds."""
+    st, par, resolved, ds, url = plan.search, plan.parallel, plan.space, plan.data, plan.url
+    eng = make_engine(st.engine, resolved, ds, url=url, study_name=plan.study_name, sampler=st.sampler,
+                      pruner=st.pruner, algorithm=st.algorithm, seed=st.seed, n_trials=st.n_trials,
+                      backend=st.backend if plan.keras_here else None, retries=st.retries,
+                      heartbeat_s=st.heartbeat_s, keep_weights=st.keep_weights)
     study = eng.study  # type: ignore[attr-defined]
     finished = eng.finished()
     _log.info("study %s in %s: %d trials requested, %d finished already, on %s", study.study_name,
-              redact(url), n_trials, finished, ", ".join(s.device for s in slots) or f"the Ray cluster at {cluster}")
-    if finished >= n_trials:  # nothing to run: no workers, no progress display
+              redact(url), st.n_trials, finished,
+              ", ".join(s.device for s in plan.slots) or f"the Ray cluster at {par.cluster}")
+    if finished >= st.n_trials:  # nothing to run: no workers, no progress display
         eng.close()
         return SearchResult(study.study_name, redact(url), resolved.objective.direction, best_trial(study),
-                            leaderboard(study), 0, pareto_front(study), finished=finished, n_trials=n_trials,
+                            leaderboard(study), 0, pareto_front(study), finished=finished, n_trials=st.n_trials,
                             already_done=True)
-    beat = Heartbeat(eng.storage, heartbeat_s, on_beat=eng.beat)  # type: ignore[attr-defined]
+    beat = Heartbeat(eng.storage, st.heartbeat_s, on_beat=eng.beat)  # type: ignore[attr-defined]
     try:
-        ran = run_trials(eng, make_backend(slots, resolved, ds, backend=backend, seed=seed or 0,
-                                           trial_timeout=trial_timeout, cluster=cluster,
-                                           trials_per_gpu=trials_per_gpu, workers=workers),
-                         n_trials=n_trials, timeout=timeout, observer=observer, heartbeat=beat,
-                         trial_timeout=trial_timeout)
+        backend = make_backend(plan.slots, resolved, ds, backend=st.backend, seed=st.seed or 0,
+                               trial_timeout=par.trial_timeout, cluster=par.cluster,
+                               trials_per_gpu=par.trials_per_gpu, workers=par.workers)
+        ran = run_trials(eng, backend, n_trials=st.n_trials, timeout=st.timeout, observer=observer, heartbeat=beat,
+                         trial_timeout=par.trial_timeout)
     finally:
         beat.close()
         eng.close()
     return SearchResult(study.study_name, redact(url), resolved.objective.direction, best_trial(study),
-                        leaderboard(study), ran, pareto_front(study), finished=eng.finished(), n_trials=n_trials)
+                        leaderboard(study), ran, pareto_front(study), finished=eng.finished(), n_trials=st.n_trials)
 
 
 def make_engine(engine: str, space: SearchSpace, data: Dataset, *, url: str, study_name: str, sampler: str,

@@ -188,61 +188,43 @@ def search(space: str | None, data: str | None, n_trials: int, timeout: float | 
 
     Without SPACE, continues the study given by --study from what the store holds.
     """
+    from automl._plan import DataOptions, ParallelSettings, SearchSettings, SpaceOverrides
     from automl._progress import RichProgress
-    from automl._search import check_data_arguments, check_search_arguments, check_space_arguments, prepare, task_line
-    from automl._search import search as run_search
+    from automl._search import plan_search, run_plan, task_line
     from automl._tables import trials_table
     from automl.model import import_keras
     from automl.storage import redact, resolve_url
 
-    # The flags first, named as typed: what the space or NumPy would make of them says less.
-    check_search_arguments(n_trials=n_trials, timeout=timeout, engine=engine, sampler=sampler, pruner=pruner,
-                           algorithm=algorithm, seed=seed, storage=storage, study_name=study_name, backend=backend,
-                           keep_weights=keep_weights, flags=True, **parallel)
-    check_space_arguments(epochs=epochs, batch_size=batch_size, objective=objective, direction=direction, flags=True)
-    check_data_arguments(val_split=val_split, test_split=test_split, data_seed=data_seed, label_column=label_column,
-                         flags=True)
     _writable(storage)
+    settings = SearchSettings(engine=engine, n_trials=n_trials, timeout=timeout, sampler=sampler, pruner=pruner,
+                              algorithm=algorithm, seed=seed, storage=storage, study_name=study_name,
+                              backend=backend, retries=parallel.pop("retries"),
+                              heartbeat_s=parallel.pop("heartbeat_s"), keep_weights=keep_weights)
+    overrides = SpaceOverrides(epochs=epochs, batch_size=batch_size, objective=objective, direction=direction)
+    options = DataOptions(val_split=val_split, test_split=test_split, data_seed=data_seed, label_column=label_column,
+                          image_size=image_size, color_mode=color_mode, task=task, categorical=categorical,
+                          numeric=numeric, ignore=ignore)
+    # Validated before anything is imported or written, errors naming the flags as typed.
+    plan = plan_search(space, data, settings, ParallelSettings(**parallel), overrides, options, flags=True)
     if space is not None:
-        # Validate before anything is imported or written, so bad input fails fast.
-        prep = prepare(space, data or "digits", epochs=epochs, batch_size=batch_size, objective=objective,
-                       direction=direction, val_split=val_split, test_split=test_split, data_seed=data_seed,
-                       label_column=label_column, image_size=image_size, color_mode=color_mode, task=task,
-                       categorical=categorical, numeric=numeric, ignore=ignore)
-        _err.print(task_line(prep.data), highlight=False, soft_wrap=True)
-        space_arg: Any = prep.space
-        data_arg: Any = prep.data
-        obj = prep.space.objective
-        metrics = [o.metric for o in prep.space.objectives]
-    else:
-        space_arg, data_arg, obj = None, data, None
-        metrics = []
-    from automl.runner._slots import plan_slots, runs_in_process
-
-    slots = [] if parallel["cluster"] else plan_slots(parallel["gpus"], parallel["trials_per_gpu"],
-                                                      parallel["workers"])
-    in_process = runs_in_process(slots, parallel["trial_timeout"], parallel["cluster"])
-    if engines.engine_kind(engine).keras_in_coordinator or in_process:
+        _err.print(task_line(plan.data), highlight=False, soft_wrap=True)
+    obj = plan.space.objective
+    metrics = [o.metric for o in plan.space.objectives]
+    if plan.keras_here:
         with _err.status(f"loading Keras ({backend or 'default backend'})…"):
             import_keras(backend)
     observer = None
     if not quiet:
-        observer = RichProgress(_err, obj.direction if obj else "maximize", obj.metric if obj else "value")
+        observer = RichProgress(_err, obj.direction, obj.metric)
     try:
-        result = run_search(space_arg, data_arg, engine=engine, n_trials=n_trials, timeout=timeout,
-                            sampler=sampler, pruner=pruner, algorithm=algorithm, seed=seed, storage=storage,
-                            study_name=study_name, epochs=None if space else epochs, backend=backend,
-                            label_column=label_column, image_size=image_size, color_mode=color_mode,
-                            task=None if space else task, observer=observer, keep_weights=keep_weights,
-                            categorical=None if space else categorical, numeric=None if space else numeric,
-                            ignore=None if space else ignore, **parallel)
+        result = run_plan(plan, observer)
     finally:
         if observer is not None:
             observer.close()
     if result.already_done:
         _err.print(_nothing_to_run(result), highlight=False, soft_wrap=True)
         return
-    objective_name = obj.metric if obj else "value"
+    objective_name = obj.metric
     title = (f"study {result.study_name} ({redact(resolve_url(storage))}): {len(result.leaderboard)} trials, "
              f"{result.count('COMPLETE')} complete, {result.count('PRUNED')} pruned, {result.count('FAIL')} failed")
     front = {r.number for r in result.pareto}
