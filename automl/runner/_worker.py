@@ -39,10 +39,16 @@ _ARRAYS = ("x_train", "y_train", "x_val", "y_val")
 
 
 def rss_bytes() -> int:
-    """Resident memory of this process (Linux ``/proc``; 0 where unknown)."""
+    """Resident anonymous memory of this process (Linux ``/proc``; 0 where unknown): pages of
+    memory-mapped data files it has read are the kernel's to drop, not growth of its own."""
     try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) * 1024
         with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            _, resident, shared = (int(v) for v in f.read().split()[:3])
+        return (resident - shared) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
         return 0
 
