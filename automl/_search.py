@@ -147,7 +147,8 @@ def search(space: AnySpace | None = None, data: DataSpec | None = None, *, engin
     ``space``: a YAML path, a catalog name (``demo``), ``FILE.py:FUNCTION``, a dict, a
     :class:`~automl.space.Space` or a ``build_model(hp)`` callable. ``data``: a built-in
     name (default ``digits``), a ``keras.datasets`` name (``cifar10``), a ``.npz``/``.csv``
-    path, a pandas DataFrame (``label_column`` names its label), a folder of images
+    path, an ``x.npy`` beside its ``y.npy`` (``.npy`` and ``.npz`` are memory-mapped), a
+    pandas DataFrame (``label_column`` names its label), a folder of images
     (``image_size="HxW"``, ``color_mode``), ``(x, y)`` or a Dataset. A table's columns are
     numeric, boolean or categorical, inferred unless declared: ``categorical`` and
     ``numeric`` (``"a,b"`` or a list), ``ignore`` (columns left out).

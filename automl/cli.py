@@ -135,7 +135,8 @@ def _PARALLEL(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.argument("space", required=False)
 @click.option("--data", default=None, metavar="NAME|PATH",
               help="digits (default), digits2d, mnist1d, synthetic:SHAPE[:CLASSES[:N]], mnist, fashion_mnist, "
-                   "cifar10, cifar100 (keras.datasets), a .npz/.csv file, or a folder of images (docs/data.md).")
+                   "cifar10, cifar100 (keras.datasets), a .npz/.csv file, x.npy beside y.npy, or a folder of images "
+                   "(docs/data.md).")
 @click.option("--trials", "n_trials", type=int, default=20, show_default=True,
               help="Total finished trials the study should hold (a re-run continues up to it).")
 @click.option("--timeout", type=float, default=None, help="Stop starting new trials after S seconds.")

@@ -63,6 +63,16 @@ def ray_slots(resources: dict[str, float], trials_per_gpu: int | str, workers: i
     return (min(n, workers) if workers else n), share
 
 
+def _warn_if_mapped(data: Dataset) -> None:
+    from automl.data._mapped import is_mapped
+
+    arrays = [getattr(data, n) for n in ("x_train", "y_train", "x_val", "y_val")]
+    if any(is_mapped(a) for a in arrays):
+        size = sum(int(getattr(a, "nbytes", 0)) for a in arrays)
+        _log.warning("the data is memory-mapped from its files, but on a Ray cluster it is copied into Ray's "
+                     "object store whole (%.0f MiB at least): that store must hold it", size / 2**20)
+
+
 class _TrialActor:
     """One slot's worker, in its Ray worker process: ``start`` imports Keras and takes the
     data, ``run`` trains one trial (its epochs go to the coordinator's queue), ``decide``
@@ -156,6 +166,7 @@ class RayBackend:
             from ray.util.queue import Queue
 
             self.events_queue: Any = Queue(actor_options={"num_cpus": 0})
+            _warn_if_mapped(data)
             t0 = time.monotonic()
             self.data_ref = self.ray.put(data)
             self.space = space
