@@ -61,6 +61,9 @@ class TrialOutcome:
     retryable: bool = False
     # Why training ended before its epochs (early stopping), when it did; still complete.
     stopped_early: str | None = None
+    # On JAX: the XLA programs the trial compiled and the seconds it spent compiling
+    # (automl.model._compiles.Compiles.as_attr); trials of one architecture share programs.
+    compiles: dict[str, Any] | None = None
 
 
 class Decision(str, Enum):

@@ -160,15 +160,17 @@ def finish_trial(study: Any, trial: Any, outcome: TrialOutcome, objective: str) 
         outcome.state, outcome.error = "failed", outcome.error or f"objective {objective} was not logged or not finite"
     set_state(trial, "history", outcome.history)
     set_state(trial, "epoch_seconds", [round(x, 4) for x in outcome.epoch_seconds])  # one per epoch: bulky too
-    attrs = {"epochs": max((len(v) for v in outcome.history.values()), default=0),
-             "params_count": outcome.params_count, "fit_seconds": round(outcome.fit_seconds, 4),
-             "device": outcome.device}
+    attrs: dict[str, Any] = {"epochs": max((len(v) for v in outcome.history.values()), default=0),
+                             "params_count": outcome.params_count, "fit_seconds": round(outcome.fit_seconds, 4),
+                             "device": outcome.device}
     if outcome.memory_mb is not None:
         attrs["memory_mb"] = round(outcome.memory_mb, 1)
     if outcome.warning is not None:
         attrs["warning"] = outcome.warning
     if outcome.stopped_early is not None:
         attrs["stopped_early"] = outcome.stopped_early
+    if outcome.compiles is not None:
+        attrs["compiles"] = outcome.compiles
     if outcome.error is not None:  # only when there is one (a retry starts without its original's)
         attrs["error"] = strip_ansi(outcome.error)  # Keras colours its messages; the store is read as text
     for k, v in attrs.items():

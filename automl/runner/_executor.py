@@ -18,6 +18,7 @@ from automl.data._mapped import as_float32
 from automl.engines._base import Decision, TrialOutcome, TrialSpec
 from automl.errors import ModelBuildError
 from automl.model import build_model, import_keras, seed_everything
+from automl.model._compiles import count_compiles
 from automl.model._init import host_constants, host_weights, trial_rng
 from automl.model._training import early_stopping_result, training_callbacks
 from automl.runner._feed import fit_arguments
@@ -141,7 +142,10 @@ class InProcessExecutor:
     def _build(self, keras: Any, spec: TrialSpec) -> Any:
         if self.space.kind == "yaml":
             steps = steps_per_epoch(keras, len(self.data.x_train), int(spec.config.get("batch_size", 32)))
-            return build_model(spec.config, self.data.input_shape, self.data.num_classes, steps_per_epoch=steps)
+            # On JAX, dropout rates and optimizer coefficients are variables, so that trials of one
+            # architecture run the same compiled programs (automl/model/_runtime.py).
+            return build_model(spec.config, self.data.input_shape, self.data.num_classes, steps_per_epoch=steps,
+                               runtime_values=keras.backend.backend() == "jax")
         with host_weights(trial_rng()):
             model = self.space.build_model(FixedHP(spec.params))  # type: ignore[union-attr]
         if not isinstance(model, keras.Model):
@@ -155,11 +159,14 @@ class InProcessExecutor:
         from automl.runner._worker import rss_bytes
 
         keras = import_keras(self.backend)
+        jax = keras.backend.backend() == "jax"
         # On JAX, the variables fit creates (optimizer slots, metric totals) are filled on
         # the host: otherwise each new weight shape is a program to compile.
-        with host_constants() if keras.backend.backend() == "jax" else contextlib.nullcontext():
+        with host_constants() if jax else contextlib.nullcontext(), \
+                count_compiles() if jax else contextlib.nullcontext() as compiles:
             outcome = self._run(spec, on_epoch)
         outcome.memory_mb = rss_bytes() / 2**20 or None
+        outcome.compiles = compiles.as_attr() if compiles is not None else None
         return outcome
 
     def _run(self, spec: TrialSpec, on_epoch: EpochHook) -> TrialOutcome:

@@ -11,6 +11,7 @@ from automl.data import load_data
 from automl.engines import Decision, TrialSpec
 from automl.runner import InProcessExecutor, classify_error
 from automl.space import parse_space
+from tests.conftest import run_on_jax
 
 CONFIG = {"layers": [{"type": "dense", "units": 8, "activation": "relu"}], "output_activation": "softmax",
           "optimizer": {"name": "adam", "learning_rate": 0.01}, "batch_size": 64, "epochs": 2,
@@ -142,3 +143,35 @@ def test_epoch_only_callbacks_refuse_a_per_batch_hook() -> None:
 
     with pytest.raises(ValueError, match="on_train_batch_end"):
         epoch_only_callbacks(keras, [PerBatch()], build_model(CONFIG, (64,), 10), epochs=1)
+
+
+def test_trials_of_one_architecture_share_compiled_programs_on_jax(tmp_path: Path) -> None:
+    """Each trial compiled its own train and eval programs: its dropout rate and its
+    optimizer's coefficients were constants inside them (issue 23). With them as runtime
+    values, the persistent cache serves a later trial of the same architecture, and each
+    trial records what it compiled (``automl:compiles``)."""
+    out = run_on_jax(f"""
+        jax.config.update("jax_enable_compilation_cache", True)
+        jax.config.update("jax_compilation_cache_dir", {str(tmp_path / "xla")!r})
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+        import automl, optuna
+        space = {{"name": "one-arch", "model": {{"layers": [
+                     {{"type": "dense", "units": 16, "activation": "relu"}},
+                     {{"type": "dropout", "rate": {{"choice": [0.1, 0.3, 0.5]}}}}]}},
+                 "optimizer": {{"name": "adam", "learning_rate": {{"low": 1e-3, "high": 3e-2, "log": True}}}},
+                 "training": {{"batch_size": 64, "epochs": 1, "metrics": ["accuracy"]}}}}
+        url = "sqlite:///{tmp_path / 's.db'}"
+        automl.search(space, "digits", n_trials=3, storage=url, study_name="c", sampler="random", seed=2,
+                      gpus="none")
+        trials = optuna.load_study(study_name="c", storage=url).trials
+        print("RESULT", json.dumps([[t.params, t.user_attrs["automl:compiles"], t.state.name] for t in trials]))
+    """, tmp_path)
+    assert [state for _, _, state in out] == ["COMPLETE"] * 3
+    first, *later = out
+    assert first[1]["programs"] > 0 and first[1]["compile_seconds"] > 0
+    # a later trial with another dropout rate and learning rate compiled nothing
+    [rate] = [k for k in first[0] if "rate" in k and "learning" not in k]
+    other = [t for t in later if t[0][rate] != first[0][rate]]
+    assert other, out
+    for params, compiles, _ in other:
+        assert compiles["programs"] == 0 and compiles["cache_hits"] > 0, (params, compiles)
