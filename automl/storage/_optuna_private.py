@@ -136,10 +136,12 @@ def schema_error(schema: StoreSchema, url: str) -> StorageError:
     from automl.storage._url import redact
 
     ours = ", ".join(f"{r} (schema {v})" for v, r in sorted(KNOWN_SCHEMAS))
-    older = (schema.schema_version, schema.revision) < max(KNOWN_SCHEMAS)
-    todo = (f"upgrade it with `optuna storage upgrade --storage {redact(url)}` (back it up first)" if older else
-            f"use the Optuna release that wrote it (pip install 'optuna=={schema.library_version}') or a version of "
-            f"automl written for that schema")
-    return StorageError(f"the store {redact(url)} has Optuna schema {schema.revision} (schema {schema.schema_version}, "
-                        f"written by Optuna {schema.library_version}), but this automl, with Optuna "
-                        f"{optuna.__version__} installed, reads only {ours}: {todo}")
+    if (schema.schema_version, schema.revision) < max(KNOWN_SCHEMAS):
+        todo = f"upgrade it with `optuna storage upgrade --storage {redact(url)}` (back it up first)"
+    else:
+        todo = "use a release of automl written for that schema" + (
+            f", with the Optuna that wrote it (pip install 'optuna=={schema.library_version}')"
+            if schema.library_version != optuna.__version__ else "")
+    return StorageError(f"cannot open the store {redact(url)}: it has Optuna schema {schema.revision} (schema "
+                        f"{schema.schema_version}, written by Optuna {schema.library_version}), but this automl, "
+                        f"with Optuna {optuna.__version__} installed, reads only {ours}: {todo}")
