@@ -105,7 +105,14 @@ class GpuSampler:
             self.proc.terminate()
 
 
-def sample_params(n: int, first_seed: int = 0) -> list[dict[str, Any]]:
+RUNTIME_KEYS = ("rate", "learning_rate", "momentum")  # values that change no shape (issue 23)
+
+
+def sample_params(n: int, first_seed: int = 0, arch_repeat: int = 1) -> list[dict[str, Any]]:
+    """``n`` configurations; with ``arch_repeat`` R, each architecture (everything that
+    sets a shape, the optimizer and the batch size) is used by R of them in a row, which
+    differ in the dropout rate, the learning rate and the momentum, as a sampler that
+    has found good architectures proposes them."""
     from automl.space import HP, load_space
 
     class SeededHP(HP):
@@ -127,10 +134,15 @@ def sample_params(n: int, first_seed: int = 0) -> list[dict[str, Any]]:
 
     space = load_space(ROOT / "search_spaces" / "seed-cnn.yaml")
     out = []
-    for seed in range(first_seed, first_seed + n):
+    for i, seed in enumerate(range(first_seed, first_seed + n)):
         hp = SeededHP(seed)
         space.sample(hp)
-        out.append(hp.values)
+        values = hp.values
+        if i % arch_repeat:  # the architecture of the first of its group, this one's own other values
+            values = {k: v if k.split(".")[-1] in RUNTIME_KEYS else out[-1][k] for k, v in values.items()}
+            if set(values) != set(out[-1]):  # another optimizer drew other keys: the group's own
+                values = {**out[-1], **{k: v for k, v in values.items() if k in out[-1]}}
+        out.append(values)
     return out
 
 
@@ -244,7 +256,7 @@ def kerastuner_random(params: list[dict[str, Any]], data: Any, epochs: int, tmp:
 
 
 def automl_run(params: list[dict[str, Any]], data: Any, epochs: int, gpus: list[int], k: int,
-               tmp: Path, name: str, data_on_device: bool = True) -> dict[str, Any]:
+               tmp: Path, name: str, data_on_device: bool = True, share_programs: bool = True) -> dict[str, Any]:
     """(c)/(d)/(e): automl's parallel runner, the same configurations enqueued."""
     from automl._search import make_engine
     from automl.runner._heartbeat import Heartbeat
@@ -263,7 +275,8 @@ def automl_run(params: list[dict[str, Any]], data: Any, epochs: int, gpus: list[
     stats = LoopStats()
     t0, t0_wall = time.monotonic(), time.time()
     pool = ProcessPoolBackend(slots, space, data, PoolSettings(backend=BACKEND[0], seed=0,
-                                                                 data_on_device=data_on_device))
+                                                                 data_on_device=data_on_device,
+                                                                 share_programs=share_programs))
     run_trials(eng, pool, n_trials=len(params), heartbeat=beat, stats=stats)
     wall = time.monotonic() - t0
     beat.close()
@@ -275,8 +288,13 @@ def automl_run(params: list[dict[str, Any]], data: Any, epochs: int, gpus: list[
         if dur > 0:
             outside.append(max(0.0, dur - fit) / dur)
     states = {t.state.name for t in trials}
+    compiles = [t.user_attrs["automl:compiles"] for t in trials if "automl:compiles" in t.user_attrs]
     return {"wall_s": wall, "trials": len(trials), "outside_fit": outside, "states": sorted(states),
             **epoch_times(trials),
+            "compiles": {"programs_per_trial": round(statistics.mean(c["programs"] for c in compiles), 2),
+                         "compile_s_per_trial": round(statistics.mean(c["compile_seconds"] for c in compiles), 3),
+                         "trials_compiling_nothing": sum(1 for c in compiles if c["programs"] == 0)}
+            if compiles else None,
             "coordinator": {"engine_ms_per_trial": round(1000 * stats.engine_seconds / max(stats.trials, 1), 1),
                             "worker_wait_ms_per_trial":
                                 round(1000 * stats.worker_wait_seconds / max(stats.trials, 1), 1),
@@ -324,7 +342,7 @@ def _subprocess_mode(args: Any, mode: str, tmp: Path) -> Any:
         out = tmp / f"inner_{mode}.json"
         cmd = [sys.executable, __file__, "--configs", str(args.configs), "--epochs", str(args.epochs), "--images",
                str(args.images), "--k", str(args.k), "--gpus", args.gpus, "--modes", mode, "--backend",
-               args.backend, "--out", str(out), "--inner"]
+               args.backend, "--out", str(out), "--inner", "--arch-repeat", str(args.arch_repeat)]
         subprocess.run(cmd, check=True)
         r = next(iter(json.loads(out.read_text())["modes"].values()))
         r["outside_fit"] = [r.pop("outside_fit_mean")] if r.get("outside_fit_mean") is not None else []
@@ -356,6 +374,10 @@ def build_plan(args: Any, params: list[dict[str, Any]], data: Any, gpus: list[in
     if "dhost" in modes and len(gpus) > 1:
         plan.append((f"d: automl, {len(gpus)} GPUs, K={ks[-1]}, data in host memory",
                      lambda: automl_run(params, data, args.epochs, gpus, ks[-1], tmp, "dhost", False), gpus))
+    if "cKown" in modes:  # side by side with cK: each trial compiles its own programs
+        plan.append((f"c: automl, 1 GPU, K={ks[-1]}, programs not shared",
+                     lambda: automl_run(params, data, args.epochs, gpus[:1], ks[-1], tmp, "cown",
+                                        share_programs=False), gpus[:1]))
     if "e" in modes:
         cache = tmp / "xla-cache"
 
@@ -452,6 +474,9 @@ def main() -> None:
                     help="first run N other configurations of the space on all the GPUs (not recorded as a mode), "
                          "then start each automl mode from a copy of the compilation cache they filled: a later "
                          "search of the same space on the same machine (implies --fresh-cache)")
+    ap.add_argument("--arch-repeat", type=int, default=1, metavar="R",
+                    help="each architecture used by R configurations in a row, differing in dropout, learning "
+                         "rate and momentum (programs shared, issue 23; mode cKown compiles each trial's own)")
     ap.add_argument("--analyse", nargs="+", metavar="JSON",
                     help="print the fixed costs of the automl modes of saved results, and exit")
     args = ap.parse_args()
@@ -465,10 +490,10 @@ def main() -> None:
     from automl.data import load_data
 
     data = load_data(f"synthetic:32x32x3:10:{args.images}")
-    params = sample_params(args.configs)
+    params = sample_params(args.configs, arch_repeat=args.arch_repeat)
     sampler = GpuSampler()
     results: dict[str, Any] = {"configs": args.configs, "epochs": args.epochs, "images": args.images, "k": args.k,
-                               "gpus": gpus, "modes": {}}
+                               "gpus": gpus, "arch_repeat": args.arch_repeat, "modes": {}}
     with tempfile.TemporaryDirectory() as tmpd:
         warm = warm_cache(args, data, gpus, ks, Path(tmpd), results) if args.warm_from else None
         for rnd in range(args.repeat):

@@ -83,7 +83,8 @@ class InProcessExecutor:
     """
 
     def __init__(self, space: SearchSpace, data: Dataset, *, backend: str | None = None, seed: int = 0,
-                 device: str = "cpu", freeze_gc: bool = False, data_on_device: bool = False) -> None:
+                 device: str = "cpu", freeze_gc: bool = False, data_on_device: bool = False,
+                 share_programs: bool = True) -> None:
         self.space = space
         self.data = data
         self.backend = backend
@@ -91,6 +92,7 @@ class InProcessExecutor:
         self.device = device
         self.freeze_gc = freeze_gc
         self.data_on_device = data_on_device
+        self.share_programs = share_programs
         self._arrays: tuple[Any, Any, Any, Any] | None = None
 
     def _fit_arrays(self, keras: Any) -> tuple[Any, Any, Any, Any]:
@@ -145,7 +147,7 @@ class InProcessExecutor:
             # On JAX, dropout rates and optimizer coefficients are variables, so that trials of one
             # architecture run the same compiled programs (automl/model/_runtime.py).
             return build_model(spec.config, self.data.input_shape, self.data.num_classes, steps_per_epoch=steps,
-                               runtime_values=keras.backend.backend() == "jax")
+                               runtime_values=self.share_programs and keras.backend.backend() == "jax")
         with host_weights(trial_rng()):
             model = self.space.build_model(FixedHP(spec.params))  # type: ignore[union-attr]
         if not isinstance(model, keras.Model):

@@ -38,12 +38,15 @@ _SPAWN_HINT = ("Workers are started with 'spawn': a script that calls automl.sea
 class PoolSettings:
     """``memory_growth``: a worker is replaced when its memory exceeds (1 + growth) × what it
     held after its first trial. ``data_on_device``: GPU workers on JAX keep the data on
-    their GPU (``InProcessExecutor``), for more trials a minute (benchmarks/README.md)."""
+    their GPU (``InProcessExecutor``), for more trials a minute (benchmarks/README.md).
+    ``share_programs``: on JAX, trials of one architecture run the same compiled programs
+    (off: each compiles its own, as before; for benchmarks/throughput.py's comparison)."""
 
     backend: str | None = None
     seed: int = 0
     memory_growth: float = 0.2
     data_on_device: bool = True
+    share_programs: bool = True
 
 
 def outgrew(baseline_rss: int | None, rss: int, growth: float) -> bool:
@@ -132,7 +135,8 @@ class _Pool:
         parent, child = self.ctx.Pipe()
         p = self.ctx.Process(target=worker_main, name=f"automl-worker-{slot.index}",
                              args=(slot, child, self.space, self.settings.backend,
-                                   self.settings.seed, self.settings.data_on_device), daemon=True)
+                                   self.settings.seed, self.settings.data_on_device,
+                                   self.settings.share_programs), daemon=True)
         with _sigint_ignored():
             p.start()
         child.close()

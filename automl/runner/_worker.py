@@ -174,7 +174,7 @@ def _receive_data(conn: Any) -> Any:
 
 
 def worker_main(slot: Any, conn: Any, space: Any, backend: str | None, seed: int,
-                data_on_device: bool = True) -> None:
+                data_on_device: bool = True, share_programs: bool = True) -> None:
     """Entry point of a worker process (started with the ``spawn`` method); ``data_on_device``
     applies to GPU slots only.
 
@@ -201,7 +201,8 @@ def worker_main(slot: Any, conn: Any, space: Any, backend: str | None, seed: int
             data = _receive_data(conn)
             mark("data")
             ex = InProcessExecutor(space, data, backend=backend, seed=seed, device=slot.device,
-                                   freeze_gc=True, data_on_device=data_on_device and slot.gpu is not None)
+                                   freeze_gc=True, data_on_device=data_on_device and slot.gpu is not None,
+                                   share_programs=share_programs)
             ex.place_data()
             mark("placed")
             made["executor"] = ex
