@@ -17,7 +17,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from automl.errors import StorageError, UsageError
+from automl.errors import UsageError
+from automl.storage._errors import cannot_open, no_driver, no_store
 from automl.storage._optuna_private import KNOWN_SCHEMAS, read_schema, study_id, study_storage
 
 __all__ = ["StoredTrial", "StoredStudy", "KNOWN_SCHEMAS", "snapshot", "read_studies"]
@@ -71,8 +72,6 @@ def read_studies(url: str, name: str | None = None) -> list[StoredStudy] | None:
     when ``name`` is not there."""
     import sqlalchemy as sa
 
-    from automl.storage._url import redact
-
     engine = _engine(url)
     try:
         with engine.connect() as con:
@@ -81,8 +80,7 @@ def read_studies(url: str, name: str | None = None) -> list[StoredStudy] | None:
                 return None
             return _read(con, name)
     except sa.exc.SQLAlchemyError as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise StorageError(f"cannot read the store {redact(url)}: {msg.replace(url, redact(url))}") from None
+        raise cannot_open(url, e, "read") from None
     finally:
         engine.dispose()
 
@@ -91,23 +89,19 @@ def _engine(url: str) -> Any:
     import sqlalchemy as sa
     from sqlalchemy.pool import NullPool
 
-    from automl.storage._url import (_DRIVER_HINTS, SQLITE_TIMEOUT_S, _parse, _read_only_connect, read_only, redact,
-                                     sqlite_path)
+    from automl.storage._url import SQLITE_TIMEOUT_S, _read_only_connect, read_only, sqlite_path
 
-    backend = _parse(url).get_backend_name()
     kwargs: dict[str, Any] = {"poolclass": NullPool}
     path = sqlite_path(url)
     if path is not None:
         if not path.is_file():
-            raise StorageError(f"no store at {redact(url)} (file {path} does not exist); run `automl search` first "
-                               f"or pass --storage")
+            raise no_store(url, path)
         kwargs["creator"] = (_read_only_connect(path) if read_only(path)
                              else _connect(str(path), SQLITE_TIMEOUT_S))
     try:
         return sa.create_engine(url, **kwargs)
     except ImportError as e:
-        raise StorageError(f"no database driver for {redact(url)}: {e}. "
-                           f"{_DRIVER_HINTS.get(backend, '')}".strip()) from None
+        raise no_driver(url, e) from None
 
 
 def _connect(path: str, timeout: float) -> Any:

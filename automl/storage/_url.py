@@ -10,6 +10,7 @@ from typing import Any
 
 from automl._logging import get_logger
 from automl.errors import StorageError
+from automl.storage._errors import cannot_open, no_driver, no_store
 from automl.storage._optuna_private import check_schema, read_schema, schema_error
 
 __all__ = ["DEFAULT_URL", "ENV_VAR", "resolve_url", "redact", "open_storage", "sqlite_path", "read_only"]
@@ -18,9 +19,6 @@ DEFAULT_URL = "sqlite:///automl.db"
 ENV_VAR = "AUTOML_STORAGE"
 SQLITE_TIMEOUT_S = 30
 _log = get_logger("storage")
-
-_DRIVER_HINTS = {"postgresql": "pip install 'automl[postgres]' (psycopg 3)",
-                 "mysql": "pip install 'automl[mysql]' (PyMySQL) and use mysql+pymysql://"}
 
 
 def resolve_url(url: str | None) -> str:
@@ -109,8 +107,7 @@ def open_storage(url: str, *, must_exist: bool = False, heartbeat_s: float | Non
         engine_kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}}
         if path is not None:
             if must_exist and not path.is_file():
-                raise StorageError(f"no store at {redact(url)} (file {path} does not exist); run "
-                                   f"`automl search` first or pass --storage")
+                raise no_store(url, path)
             if not path.parent.is_dir():
                 raise StorageError(f"cannot create the store {path}: folder {path.parent} does not exist")
             # A store to read that cannot be written (read-only media): setting WAL mode, or
@@ -137,13 +134,10 @@ def open_storage(url: str, *, must_exist: bool = False, heartbeat_s: float | Non
         storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
         check_schema(storage.engine, url)
     except ImportError as e:
-        raise StorageError(f"no database driver for {redact(url)}: {e}. "
-                           f"{_DRIVER_HINTS.get(backend, '')}".strip()) from None
+        raise no_driver(url, e) from None
     except (SQLAlchemyError, RuntimeError, ValueError) as e:
         # Optuna refuses a schema other than its own head: say whose it is and what to do.
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise _unknown_schema(url, engine_kwargs) or StorageError(
-            f"cannot open the store {redact(url)}: {msg.replace(url, redact(url))}") from None
+        raise _unknown_schema(url, engine_kwargs) or cannot_open(url, e) from None
     if path is not None and not reading:
         _sqlite_without_fsync_per_commit(storage.engine)
     return storage
