@@ -110,9 +110,10 @@ RUNTIME_KEYS = ("rate", "learning_rate", "momentum")  # values that change no sh
 
 def sample_params(n: int, first_seed: int = 0, arch_repeat: int = 1) -> list[dict[str, Any]]:
     """``n`` configurations; with ``arch_repeat`` R, each architecture (everything that
-    sets a shape, the optimizer and the batch size) is used by R of them in a row, which
-    differ in the dropout rate, the learning rate and the momentum, as a sampler that
-    has found good architectures proposes them."""
+    sets a shape, the optimizer and the batch size) is used by R of them, which differ in
+    the dropout rate, the learning rate and the momentum, as a sampler that has found good
+    architectures proposes them. The architectures take turns (a, b, c, a, b, c, …), so
+    that a repeat does not start beside its first trial, before that one has compiled."""
     from automl.space import HP, load_space
 
     class SeededHP(HP):
@@ -143,7 +144,8 @@ def sample_params(n: int, first_seed: int = 0, arch_repeat: int = 1) -> list[dic
             if set(values) != set(out[-1]):  # another optimizer drew other keys: the group's own
                 values = {**out[-1], **{k: v for k, v in values.items() if k in out[-1]}}
         out.append(values)
-    return out
+    return [out[g * arch_repeat + r] for r in range(arch_repeat) for g in range(len(out) // arch_repeat)] + \
+        out[len(out) // arch_repeat * arch_repeat:]
 
 
 def timeline(trials: list[Any], t0_wall: float) -> dict[str, Any]:
