@@ -164,8 +164,11 @@ class RayBackend:
         self._next_look = 0.0
         try:
             from ray.util.queue import Queue
+            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-            self.events_queue: Any = Queue(actor_options={"num_cpus": 0})
+            # On this process's node: the queue outlives any worker node that is lost.
+            here = NodeAffinitySchedulingStrategy(self.ray.get_runtime_context().get_node_id(), soft=True)
+            self.events_queue: Any = Queue(actor_options={"num_cpus": 0, "scheduling_strategy": here})
             _warn_if_mapped(data)
             t0 = time.monotonic()
             self.data_ref = self.ray.put(data)
