@@ -201,8 +201,11 @@ class RayBackend:
 
     def start(self, slot: Slot, spec: TrialSpec, can_prune: bool) -> bool:
         a = self.actors[slot.index]
-        a.run, a.number, a.can_prune = a.handle.run.remote(dataclasses.replace(spec, handle=None), can_prune), \
-            spec.number, can_prune
+        try:
+            a.run = a.handle.run.remote(dataclasses.replace(spec, handle=None), can_prune)
+        except self.ray.exceptions.RayError:  # lost already: its ``alive`` call reports it
+            return False
+        a.number, a.can_prune = spec.number, can_prune
         return True  # a dead actor's run fails at once: reported as its death
 
     def abort(self, slot: Slot) -> None:
@@ -255,7 +258,10 @@ class RayBackend:
                 continue  # its trial ended already (timed out, or its actor died)
             decision = on_epoch(a.slot, epoch, metrics)
             if a.can_prune:
-                a.handle.decide.remote(number, epoch, decision.value)
+                try:
+                    a.handle.decide.remote(number, epoch, decision.value)
+                except self.ray.exceptions.RayError:  # lost meanwhile: its death is reported by its calls
+                    _log.debug("actor for %s is gone; its decision is dropped", a.slot.label)
 
     def _finished(self, a: _Actor, ref: Any) -> None:
         ray = self.ray

@@ -71,7 +71,10 @@ def test_a_node_lost_mid_search_fails_its_trials_and_they_are_retried_elsewhere(
                 time.sleep(0.5)
                 continue
             if "COMPLETE" in states and states.count("RUNNING") >= 3:  # both nodes are training
-                node = cluster.nodes[0]
+                # not the node this process's driver joined (on one host Ray may pick any): the
+                # coordinator's node is not the one a cluster loses
+                here = ray.get_runtime_context().get_node_id()
+                node = next(n for n in cluster.nodes if n.node_id != here)
                 cluster.remove_node(node, allow_graceful=False)
                 lost.append(node.node_id)
                 return
