@@ -387,8 +387,11 @@ def test_ctrl_c_with_workers_prints_one_line_and_leaves_nothing_running(tmp_path
     space = "tiny.yaml" if moment == "training" else "slow.py:build_model"
     cmd = [sys.executable, "-m", "automl", "search", space, "--study", "tiny", "--trials", "6", "--workers", "2",
            "--gpus", "none", "-q", "--seed", "0"]
+    # Started as from a terminal: a background job of a shell without job control (`cmd &`,
+    # as CI scripts start things) inherits SIGINT ignored, and Ctrl-C would reach nothing.
     p = subprocess.Popen(cmd, cwd=tmp_path, env=cli_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True, start_new_session=True)
+                         text=True, start_new_session=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     url = f"sqlite:///{tmp_path / 'automl.db'}"
     if moment == "training":
         reached = _wait_until_running(p, url, 2)
