@@ -38,7 +38,7 @@ def studies(storage: str | None, fmt_: str) -> None:
 def trials(study: str, storage: str | None, fmt_: str, top: int | None) -> None:
     """The leaderboard of STUDY: complete trials best first, then pruned, failed, running."""
     from automl._tables import trials_csv, trials_json, trials_table
-    from automl.engines import ATTR
+    from automl._keys import ATTR
     from automl.storage import leaderboard, pareto_front, read_store, resolve_url
 
     (st,) = read_store(resolve_url(storage), study)
@@ -59,7 +59,7 @@ def trials(study: str, storage: str | None, fmt_: str, top: int | None) -> None:
 @_errors
 def best(study: str, storage: str | None) -> None:
     """The best trial of STUDY as JSON: number, value, params (several objectives: the Pareto front)."""
-    from automl.engines import ATTR
+    from automl._keys import ATTR
     from automl.storage import best_trial, pareto_front, read_store, resolve_url
 
     (st,) = read_store(resolve_url(storage), study)

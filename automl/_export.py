@@ -10,7 +10,7 @@ from typing import Any
 
 from automl._logging import get_logger
 from automl._paths import checkpoint_dir
-from automl.engines._base import ATTR
+from automl._keys import ATTR
 from automl.engines._record import epochs_of, state_of
 from automl.errors import UsageError
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from automl.data._table import is_frame
-from automl.engines._base import ATTR
+from automl._keys import ATTR
 from automl.errors import UsageError
 
 __all__ = ["predict", "predict_study", "read_inputs", "name_outputs", "write_csv"]

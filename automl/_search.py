@@ -9,7 +9,8 @@ from automl._checks import check_data_arguments, check_search_arguments, check_s
 from automl._logging import get_logger
 from automl._plan import DataOptions, ParallelSettings, SearchSettings, SpaceOverrides
 from automl.data import Dataset, DataSpec, data_differences, data_fingerprint, data_from_description, load_data
-from automl.engines._base import ATTR, Engine
+from automl._keys import ATTR, attr
+from automl.engines._base import Engine
 from automl.engines._registry import BuildRequest, engine_kind, engine_names, kinds
 from automl.errors import DataError, StudyConflictError, UsageError
 from automl.runner import SearchObserver
@@ -340,7 +341,7 @@ def _check_same_data(study: Any, study_name: str, data: Dataset, fingerprint: di
         if stored is None:
             return
         if not data_differences(stored, fingerprint):
-            study.set_user_attr(f"{ATTR}data_fingerprint", stored)
+            study.set_user_attr(attr("study", "data_fingerprint"), stored)
     differences = data_differences(stored, fingerprint)
     if differences:
         old = (study.user_attrs.get(f"{ATTR}data") or {}).get("name", "?")
@@ -370,5 +371,5 @@ def _with_budget(engine: Engine, storage: Any, study: Any, n_trials: int) -> Eng
     engine.storage = storage  # type: ignore[attr-defined]
     engine.budget = Budget(storage.engine, study.study_name)
     engine.budget.ensure(finished_count(study) + pending_count(study))
-    study.set_user_attr(f"{ATTR}n_trials", n_trials)
+    study.set_user_attr(attr("study", "n_trials"), n_trials)
     return engine

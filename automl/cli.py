@@ -258,7 +258,7 @@ def worker(storage: str, study_name: str, n_trials: int | None, timeout: float |
     than --trials trials finish, whatever the number of workers.
     """
     from automl._search import search as run_search
-    from automl.engines import ATTR
+    from automl._keys import ATTR
     from automl.storage import load_study
 
     _writable(storage)

@@ -16,7 +16,7 @@ from automl._report._format import Objectives, esc, seconds
 from automl._report._page import PLOTLY_MODES, page, plotly_tag
 from automl._report._plots import (Skip, coarse, fix_scale, importance_bars, importances, learning_curves,
                                    target_kw, timeline)
-from automl.engines._base import ATTR
+from automl._keys import ATTR
 from automl.engines._record import history_of
 from automl.errors import UsageError
 

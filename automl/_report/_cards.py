@@ -14,7 +14,7 @@ from automl._report._format import (
     table,
     text,
 )
-from automl.engines._base import ATTR
+from automl._keys import ATTR
 from automl.engines._record import epochs_of
 
 __all__ = ["best_card", "export_command", "failed_table", "settings_table", "trial_space", "trials_table"]

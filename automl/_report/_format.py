@@ -74,7 +74,7 @@ class Objectives:
     def __init__(self, study: Any) -> None:
         import optuna
 
-        from automl.engines._base import ATTR
+        from automl._keys import ATTR
 
         n = len(study.directions)
         names = (study.user_attrs.get(f"{ATTR}objective") or "").split(",")

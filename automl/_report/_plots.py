@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from automl._report._format import Objectives, esc, num, seconds
-from automl.engines._base import ATTR
+from automl._keys import ATTR
 
 __all__ = [
     "Skip",

@@ -9,8 +9,7 @@ from typing import Any, Literal
 
 __all__ = ["TrialSpec", "TrialOutcome", "Decision", "Engine", "ATTR"]
 
-# Every attribute automl adds to Optuna's schema lives under this namespace.
-ATTR = "automl:"
+from automl._keys import ATTR  # every attribute automl adds to Optuna's schema: automl/_keys.py
 
 
 @dataclass
@@ -57,7 +56,7 @@ class TrialOutcome:
     # Something went wrong that did not cost the result (its weights could not be saved).
     warning: str | None = None
     # Set by the runner when the failure was the machine's, not the trial's (its worker
-    # died): engines that schedule retries inside ``tell`` (KerasTuner) read it there.
+    # died): ``tell`` then schedules the trial to run again, if retries are left.
     retryable: bool = False
     # Why training ended before its epochs (early stopping), when it did; still complete.
     stopped_early: str | None = None
@@ -82,7 +81,12 @@ class Engine(ABC):
       it records the objective as an intermediate value and answers
       :attr:`Decision.PRUNE` when the trial should stop.
     * ``tell(spec, outcome)`` finishes the trial in the store with its state, value and
-      ``automl:*`` attributes. Every asked trial is told exactly once.
+      ``automl:*`` attributes. Every asked trial is told exactly once. When the outcome
+      is a failure marked ``retryable`` (the machine's fault), ``tell`` also schedules the
+      same values to run again, in the engine's own way, and answers True if it did: the
+      one retry model (Optuna enqueues the values and the retry takes its original's
+      budget unit through ``ask_retry``; KerasTuner's Oracle serves the trial again from
+      ``ask`` and the unit goes back).
     * ``finished()`` counts the study's finished trials (complete, pruned, failed), the
       budget every run of the same study shares.
 
@@ -147,10 +151,6 @@ class Engine(ABC):
     def close(self) -> None:
         """The search is over (or failed): let go of what the engine holds in the store."""
 
-    def retry(self, spec: TrialSpec) -> bool:
-        """Schedule the failed trial ``spec`` to run again (same values); False if not possible."""
-        return False
-
     def reap_stale(self) -> None:
         """Fail trials whose process stopped sending heartbeats (another host died)."""
 
@@ -161,7 +161,7 @@ class Engine(ABC):
     def report(self, spec: TrialSpec, epoch: int, metrics: dict[str, float]) -> Decision: ...
 
     @abstractmethod
-    def tell(self, spec: TrialSpec, outcome: TrialOutcome) -> None: ...
+    def tell(self, spec: TrialSpec, outcome: TrialOutcome) -> bool: ...
 
     @abstractmethod
     def finished(self) -> int: ...

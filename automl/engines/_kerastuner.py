@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from automl._logging import get_logger
-from automl.engines._base import ATTR, Decision, Engine, TrialOutcome, TrialSpec
+from automl._keys import ATTR, attr
+from automl.engines._base import Decision, Engine, TrialOutcome, TrialSpec
 from automl.engines._draw import draw
 from automl.engines._record import (finish_trial, finished_count, new_trial, pending_count, plain, set_state,
                                     set_study_state, state_of, study_state)
@@ -225,7 +226,7 @@ class KerasTunerEngine(Engine):
                 continue
             # Left RUNNING by a run that died: failed here.
             t_id = self.storage.get_trial_id_from_study_id_trial_number(study_id(self.study), t.number)
-            self.storage.set_trial_user_attr(t_id, f"{ATTR}error", "interrupted: the run that owned it stopped")
+            self.storage.set_trial_user_attr(t_id, attr("trial", "error"), "interrupted: the run that owned it stopped")
             self.storage.set_trial_state_values(t_id, optuna.trial.TrialState.FAIL)
             kt_id = t.user_attrs.get(f"{ATTR}kt_trial_id")
             if kt_id is not None and kt_id in oracle.trials:  # KerasTuner is told below, and serves it again
@@ -336,7 +337,7 @@ class KerasTunerEngine(Engine):
         tee = _TeeHP(KerasTunerHP(kt_trial.hyperparameters), trial, self.replay)
         config, error = draw(self.space.sample, tee, self.draw_timeout)
         for k, v in {"engine": self.name, "kt_trial_id": kt_trial.trial_id, "budget": budget}.items():
-            trial.set_user_attr(f"{ATTR}{k}", plain(v))
+            trial.set_user_attr(attr("trial", k), plain(v))
         set_state(trial, "config", config)
         set_state(trial, "kt_trial", kt_trial.get_state())
         earlier = self._kt_to_number.get(kt_trial.trial_id)
@@ -377,7 +378,7 @@ class KerasTunerEngine(Engine):
             spec.handle.report(float(value), epoch)
         return Decision.CONTINUE
 
-    def tell(self, spec: TrialSpec, outcome: TrialOutcome) -> None:
+    def tell(self, spec: TrialSpec, outcome: TrialOutcome) -> bool:
         import keras_tuner as kt
 
         kt_trial = self._kt_trials.pop(spec.number)
@@ -392,13 +393,9 @@ class KerasTunerEngine(Engine):
             outcome.state = "complete"  # KerasTuner never prunes mid-trial
         finish_trial(self.study, spec.handle, outcome, self.objective)
         set_study_state(self.study, "kt_state", self.oracle.get_state())
-
-    def retry(self, spec: TrialSpec) -> bool:
-        """True when ``tell`` queued the trial for KerasTuner to serve again (its budget unit goes back)."""
-        kt_id = next((k for k, n in self._kt_to_number.items() if n == spec.number), None)
-        if kt_id is None or not _retry_queued(self.oracle, kt_id):
+        if not (outcome.retryable and _retry_queued(self.oracle, kt_trial.trial_id)):
             return False
-        self.release()
+        self.release()  # the Oracle serves it again from ``ask``, which claims a unit anew
         return True
 
     def finished(self) -> int:

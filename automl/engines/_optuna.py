@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from automl._logging import get_logger
-from automl.engines._base import ATTR, Decision, Engine, TrialOutcome, TrialSpec
+from automl._keys import ATTR, attr
+from automl.engines._base import Decision, Engine, TrialOutcome, TrialSpec
 from automl.engines._draw import draw
 from automl.engines._record import finish_trial, finished_count, new_trial, pop_retry, set_state
 from automl.engines._registry import BuildRequest, EngineOptions, engine_kind
@@ -144,7 +145,7 @@ class OptunaEngine(Engine):
 
     def _spec(self, trial: Any) -> TrialSpec:
         config, error = draw(self.space.sample, OptunaHP(trial), self.draw_timeout)
-        trial.set_user_attr(f"{ATTR}engine", self.name)
+        trial.set_user_attr(attr("trial", "engine"), self.name)
         set_state(trial, "config", config)  # always: a retry starts with a copy of its original's
         return TrialSpec(number=trial.number, params=dict(trial.params), config=config,
                          epochs=int(config.get("epochs", 1)), error=error, handle=trial,
@@ -162,14 +163,13 @@ class OptunaEngine(Engine):
             return Decision.CONTINUE
         return Decision.PRUNE if trial.should_prune() else Decision.CONTINUE
 
-    def tell(self, spec: TrialSpec, outcome: TrialOutcome) -> None:
+    def tell(self, spec: TrialSpec, outcome: TrialOutcome) -> bool:
         finish_trial(self.study, spec.handle, outcome, self.objective)
+        return outcome.retryable and outcome.state == "failed" and \
+            retry_failed(self.study, spec.number, self.max_retries)
 
     def finished(self) -> int:
         return finished_count(self.study)
-
-    def retry(self, spec: TrialSpec) -> bool:
-        return retry_failed(self.study, spec.number, self.max_retries)
 
     def reap_stale(self) -> None:
         adopt_orphans(study_storage(self.study), study_id(self.study))

@@ -6,8 +6,9 @@ import json
 import math
 from typing import Any
 
+from automl._keys import ATTR, attr
 from automl._text import strip_ansi
-from automl.engines._base import ATTR, TrialOutcome
+from automl.engines._base import TrialOutcome
 from automl.storage._budget import CLAIM_ATTR
 from automl.storage._optuna_private import forget_cached_trials, study_id, study_storage, trial_id
 
@@ -16,7 +17,7 @@ __all__ = ["plain", "set_state", "state_of", "history_of", "epochs_of", "set_stu
            "UNCLAIMED", "CLAIM"]
 
 # System attribute of a trial ended unrun because it held no unit of the budget.
-UNCLAIMED = f"{ATTR}unclaimed"
+UNCLAIMED = attr("trial", "unclaimed", system=True)
 # System attribute: the budget claim a trial was made with (automl/storage/_budget.py).
 CLAIM = CLAIM_ATTR
 
@@ -34,7 +35,7 @@ def plain(obj: Any) -> Any:
 
 def set_state(trial: Any, key: str, value: Any) -> None:
     """Keep ``value`` on the running Optuna ``trial`` as system attribute ``automl:KEY``."""
-    study_storage(trial.study).set_trial_system_attr(trial_id(trial), f"{ATTR}{key}", plain(value))
+    study_storage(trial.study).set_trial_system_attr(trial_id(trial), attr("trial", key, system=True), plain(value))
 
 
 def state_of(trial: Any, key: str) -> Any:
@@ -53,7 +54,7 @@ def history_of(trial: Any) -> dict[str, list[float]]:
 def epochs_of(trial: Any) -> int:
     """Epochs a finished ``trial`` trained: ``automl:epochs``, else (stores written before)
     its history's length, else its reported steps."""
-    n = trial.user_attrs.get(f"{ATTR}epochs")
+    n = trial.user_attrs.get(attr("trial", "epochs"))
     if isinstance(n, int):
         return n
     return max((len(v) for v in history_of(trial).values() if isinstance(v, list)),
@@ -61,7 +62,7 @@ def epochs_of(trial: Any) -> int:
 
 
 def set_study_state(study: Any, key: str, value: Any) -> None:
-    study_storage(study).set_study_system_attr(study_id(study), f"{ATTR}{key}", plain(value))
+    study_storage(study).set_study_system_attr(study_id(study), attr("study", key, system=True), plain(value))
 
 
 def study_state(study: Any, key: str) -> Any:
@@ -174,7 +175,7 @@ def finish_trial(study: Any, trial: Any, outcome: TrialOutcome, objective: str) 
     if outcome.error is not None:  # only when there is one (a retry starts without its original's)
         attrs["error"] = strip_ansi(outcome.error)  # Keras colours its messages; the store is read as text
     for k, v in attrs.items():
-        trial.set_user_attr(f"{ATTR}{k}", plain(v))
+        trial.set_user_attr(attr("trial", k), plain(v))
     if outcome.state == "complete":
         study.tell(trial, final if multi else outcome.value)
     elif outcome.state == "pruned":

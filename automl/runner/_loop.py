@@ -314,18 +314,20 @@ class _Loop:
         outcome.retryable = retry
         t0 = time.monotonic()
         self.free_since[slot] = t0
-        self._finish(r.spec, outcome)
+        again = self._finish(r.spec, outcome)
         self.stats.engine_seconds += time.monotonic() - t0
-        if retry and outcome.state == "failed" and self.engine.retry(r.spec):
+        if again:
             _log.warning("trial %d will be retried with the same values", r.spec.number)
             self.retries_scheduled += 1
 
-    def _finish(self, spec: TrialSpec, outcome: TrialOutcome) -> None:
-        self.engine.tell(spec, outcome)
+    def _finish(self, spec: TrialSpec, outcome: TrialOutcome) -> bool:
+        """Tell the engine; True when it will run the trial again (a retryable failure)."""
+        again = self.engine.tell(spec, outcome)
         if outcome.state == "failed":
             _log.warning("trial %d failed: %s", spec.number, outcome.error)
         self.obs.on_trial_end(spec, outcome)
         self.ran += 1
+        return again
 
     def cleanup(self) -> None:
         """Leave nothing this loop started RUNNING, then close the backend."""

@@ -29,6 +29,7 @@ import json
 import uuid
 from typing import Any
 
+from automl._keys import attr
 from automl._logging import get_logger
 from automl.storage._clock import age_s, db_now
 from automl.storage._optuna_private import optuna_tables
@@ -39,8 +40,8 @@ __all__ = ["Budget", "CLAIM_TTL_S", "CLAIM_ATTR"]
 
 # An open claim lasts milliseconds (a few statements); another host is taken for dead after this.
 CLAIM_TTL_S = 600.0
-CLAIM_ATTR = "automl:claim"  # the trial's system attribute naming its claim
-KEY_ATTR = "automl:budget_key"  # the study's system attribute: which study the budget row counts for
+CLAIM_ATTR = attr("trial", "claim", system=True)  # the trial's system attribute naming its claim
+KEY_ATTR = attr("study", "budget_key", system=True)  # which study the budget row counts for
 
 _log = get_logger("storage")
 

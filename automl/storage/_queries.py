@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from automl.engines._base import ATTR
+from automl._keys import ATTR
 from automl.errors import UsageError
 from automl.storage._snapshot import StoredStudy, StoredTrial, pareto, read_studies, snapshot
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from automl._keys import attr
 from automl._logging import get_logger
 from automl.storage._clock import age_s, db_now
 from automl.storage._optuna_private import optuna_tables, rdb_storage, stale_trial_ids, study_id, study_storage
@@ -121,8 +122,8 @@ def fail_stale(study: Any) -> list[int]:
     for tid in stale:
         age = f"{ages[tid]:.0f} s ago" if tid in ages else "long ago"
         try:
-            storage.set_trial_user_attr(tid, "automl:error", f"its process stopped sending heartbeats (last beat "
-                                                             f"{age}, grace period {grace:.0f} s)")
+            storage.set_trial_user_attr(tid, attr("trial", "error"), f"its process stopped sending heartbeats (last "
+                                                                      f"beat {age}, grace period {grace:.0f} s)")
             if storage.set_trial_state_values(tid, state=TrialState.FAIL):
                 failed.append(tid)
         except optuna.exceptions.UpdateFinishedTrialError:  # its owner, or another process, ended it first

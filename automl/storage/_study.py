@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from automl._logging import get_logger
-from automl.engines._base import ATTR
+from automl._keys import ATTR, attr
 from automl.errors import StudyConflictError
 
 __all__ = ["prepare_study"]
@@ -53,7 +53,7 @@ def prepare_study(storage: Any, name: str, *, fingerprint: str, definition: dict
     attrs = {"space": definition, "space_fingerprint": fingerprint, "data": data, "engine": engine,
              "objective": objective, "direction": direction, **settings}
     for k, v in attrs.items():
-        study.set_user_attr(f"{ATTR}{k}", json.loads(json.dumps(v, default=str)))
+        study.set_user_attr(attr("study", k), json.loads(json.dumps(v, default=str)))
     _name_metrics(study, objective)
     _log.info("created study %s", name)
     return study

@@ -61,20 +61,19 @@ class FakeEngine(Engine):
     def ask_retry(self) -> TrialSpec | None:
         return self._new(self.retries.pop(0).params) if self.retries else None
 
-    def retry(self, spec: TrialSpec) -> bool:
-        if spec.params["x"] in self.retried:
-            return False
-        self.retried.add(spec.params["x"])
-        self.retries.append(spec)
-        return True
 
     def report(self, spec: TrialSpec, epoch: int, metrics: dict[str, float]) -> Decision:
         self.reports.append((spec.number, epoch))
         return Decision.PRUNE if (spec.number, epoch) in self.prune_at else Decision.CONTINUE
 
-    def tell(self, spec: TrialSpec, outcome: TrialOutcome) -> None:
+    def tell(self, spec: TrialSpec, outcome: TrialOutcome) -> bool:
         assert spec.number not in {s.number for s, _ in self.told}, f"trial {spec.number} told twice"
         self.told.append((spec, outcome))
+        if not (outcome.retryable and outcome.state == "failed") or spec.params["x"] in self.retried:
+            return False
+        self.retried.add(spec.params["x"])  # one retry per set of values
+        self.retries.append(spec)
+        return True
 
     def finished(self) -> int:
         return len(self.told)
