@@ -100,7 +100,7 @@ def check_search_arguments(*, n_trials: Any = 20, timeout: Any = None, engine: A
                            study_name: Any = None, backend: Any = None, gpus: Any = "auto",
                            trials_per_gpu: Any = "auto", workers: Any = None, retries: Any = 1,
                            trial_timeout: Any = None, heartbeat_s: Any = 10.0, keep_weights: Any = True,
-                           cluster: Any = None, flags: bool = False) -> None:
+                           cluster: Any = None, artifacts: Any = None, flags: bool = False) -> None:
     """The search's own arguments (budget, engine, seeds, slots), checked for type and range:
     bad input is a :class:`UsageError` naming the argument, before anything is loaded."""
     a = _Args(flags)
@@ -110,7 +110,7 @@ def check_search_arguments(*, n_trials: Any = 20, timeout: Any = None, engine: A
     for key, value in (("sampler", sampler), ("pruner", pruner)):
         a.text(key, value, optional=False)
     for key, value in (("algorithm", algorithm), ("storage", storage), ("study_name", study_name),
-                       ("backend", backend), ("cluster", cluster)):
+                       ("backend", backend), ("cluster", cluster), ("artifacts", artifacts)):
         a.text(key, value)
     kind.options(algorithm=algorithm, sampler=sampler, pruner=pruner, flags=flags)
     a.integer("seed", seed, 0, MAX_SEED, optional=True)
@@ -123,3 +123,7 @@ def check_search_arguments(*, n_trials: Any = 20, timeout: Any = None, engine: A
     a.number("heartbeat_s", heartbeat_s, above=0.0)
     if not isinstance(keep_weights, bool):
         raise UsageError(f"{a.name('keep_weights')} must be True or False (got {keep_weights!r})")
+    if artifacts is not None:
+        from automl.storage._artifacts import artifact_location
+
+        artifact_location(artifacts, "sqlite://")  # a folder, not an object store

@@ -96,10 +96,14 @@ def dashboard(storage: str | None, host: str, port: int) -> None:
         raise UsageError("the dashboard needs optuna-dashboard: pip install 'automl[dashboard]'") from None
     from automl.storage import redact, resolve_url
 
+    from automl.storage._artifacts import dashboard_artifacts
+
     store = _open(storage)
     _check_port_free(host, port)
-    _err.print(f"optuna-dashboard on http://{host}:{port}/ for {redact(resolve_url(storage))}", highlight=False)
-    optuna_dashboard.run_server(store, host=host, port=port)
+    artifacts, location = dashboard_artifacts(store, resolve_url(storage))
+    _err.print(f"optuna-dashboard on http://{host}:{port}/ for {redact(resolve_url(storage))}"
+               + (f", trial weights from {location}" if location else ""), highlight=False)
+    optuna_dashboard.run_server(store, host=host, port=port, artifact_store=artifacts)
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -122,11 +126,13 @@ def _check_port_free(host: str, port: int) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @_errors
 def delete(study: str, storage: str | None, yes: bool) -> None:
-    """Delete STUDY from the store, with its saved checkpoints."""
+    """Delete STUDY from the store, with its saved checkpoints and artifacts."""
     import optuna
 
     from automl._paths import checkpoint_dir, remove_checkpoints
+    from automl.engines._record import study_state
     from automl.storage import load_study, resolve_url
+    from automl.storage._artifacts import here, remove_artifacts
     from automl.storage._schema import forget
 
     _writable(storage)
@@ -134,12 +140,16 @@ def delete(study: str, storage: str | None, yes: bool) -> None:
     st = load_study(store, study)
     if not yes:
         click.confirm(f"delete study {study!r} and its {len(st.trials)} trials?", abort=True, err=True)
+    location = here(study_state(st, "artifacts"))
+    trials = st.get_trials(deepcopy=False)
     optuna.delete_study(study_name=study, storage=store)
     forget(store.engine, study)  # a new study of that name starts with its own budget
     url = resolve_url(storage)
     removed = remove_checkpoints(url, study)
-    _err.print(f"deleted study {study}" + (f" and {checkpoint_dir(url, study, create=False)}" if removed else ""),
-               highlight=False)
+    artifacts = remove_artifacts(trials, location)
+    what = [str(checkpoint_dir(url, study, create=False))] if removed else []
+    what += [f"{artifacts} artifacts from {location}"] if artifacts else []
+    _err.print(f"deleted study {study}" + (f" and {' and '.join(what)}" if what else ""), highlight=False)
 
 
 @cli.command()

@@ -10,9 +10,10 @@ from typing import Any
 
 from automl._logging import get_logger
 from automl._paths import checkpoint_dir
-from automl._keys import ATTR
-from automl.engines._record import epochs_of, state_of
+from automl._keys import ATTR, attr
+from automl.engines._record import epochs_of, state_of, study_state
 from automl.errors import UsageError
+from automl.storage._artifacts import fetch_weights, here
 
 __all__ = ["trial_model", "export_model", "evaluate_model", "EpochProgress", "preprocessing", "preprocessing_path"]
 
@@ -100,10 +101,10 @@ def trial_model(study: Any, url: str, number: int | None = None, *, retrain: boo
         model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0, callbacks=callbacks)
         return model, trial, data
     weights = checkpoint_dir(url, study.study_name, create=False) / f"trial_{trial.number}.weights.h5"
-    if not weights.is_file():
-        why = trial.user_attrs.get("automl:warning")
-        raise UsageError(f"no saved weights for trial {trial.number} ({weights}{'; ' + why if why else ''}); "
-                         f"`automl export --retrain` trains its configuration again")
+    if not weights.is_file() and not fetch_weights(trial, here(study_state(study, "artifacts")), weights):
+        why = trial.user_attrs.get(attr("trial", "warning"))
+        raise UsageError(f"no saved weights for trial {trial.number} (not in {weights} nor in an artifact store"
+                         f"{'; ' + why if why else ''}); `automl export --retrain` trains its configuration again")
     with warnings.catch_warnings():
         # The optimizer's saved state is not needed to predict or to export (Keras warns).
         warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")

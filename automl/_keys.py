@@ -51,6 +51,7 @@ KEYS: tuple[Key, ...] = (
     Key("direction", "study", False, "minimize or maximize, per objective"),
     Key("n_trials", "study", False, "the budget last asked for"),
     Key("task", "study", True, "the task (classification, binary, multilabel, regression) and why it was chosen"),
+    Key("artifacts", "study", True, "the folder of the artifact store that holds its trials' weights"),
     Key("kt_state", "study", True, "KerasTuner: the Oracle's state"),
     Key("budget_key", "study", True, "the study's identity for its budget row"),
     Key("engine", "trial", False, "the engine that made the trial"),

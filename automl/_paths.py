@@ -1,7 +1,8 @@
 """Where automl keeps files outside the store: model checkpoints only.
 
 ``$AUTOML_CACHE`` if set, else ``~/.cache/automl``. Nothing is ever written to the
-working directory except the default SQLite store.
+working directory except the default SQLite store and its artifact folder beside it
+(automl/storage/_artifacts.py).
 """
 
 from __future__ import annotations

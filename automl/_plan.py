@@ -28,6 +28,7 @@ class SearchSettings:
     retries: int = 1
     heartbeat_s: float = 10.0
     keep_weights: bool = True
+    artifacts: str | None = None
 
 
 @dataclass(frozen=True)

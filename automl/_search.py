@@ -142,7 +142,7 @@ def search(space: AnySpace | None = None, data: DataSpec | None = None, *, engin
            backend: str | None = None, observer: SearchObserver | None = None, gpus: str = "auto",
            trials_per_gpu: int | str = "auto", workers: int | None = None, retries: int = 1,
            trial_timeout: float | None = None, heartbeat_s: float = 10.0, keep_weights: bool = True,
-           cluster: str | None = None) -> SearchResult:
+           cluster: str | None = None, artifacts: str | None = None) -> SearchResult:
     """Search ``space`` on ``data`` until the study holds ``n_trials`` finished trials.
 
     ``space``: a YAML path, a catalog name (``demo``), ``FILE.py:FUNCTION``, a dict, a
@@ -163,8 +163,9 @@ def search(space: AnySpace | None = None, data: DataSpec | None = None, *, engin
     actors of that Ray cluster instead, ``trials_per_gpu`` on each of its GPUs (docs/parallel.md).
     ``n_trials`` is a global budget counted in the store, shared by every process working on
     the study. With ``keep_weights`` every finished trial's weights are saved under
-    ``$AUTOML_CACHE/checkpoints/`` so ``automl export`` needs no
-    retraining. Everything is validated before the store is opened: bad input raises a
+    ``$AUTOML_CACHE/checkpoints/`` and in Optuna's artifact store (``artifacts``, a folder
+    every host reaches; by default beside a SQLite store) so ``automl export`` needs no
+    retraining, on any host. Everything is validated before the store is opened: bad input raises a
     :class:`~automl.errors.UsageError` and writes nothing.
 
     Example::
@@ -174,7 +175,8 @@ def search(space: AnySpace | None = None, data: DataSpec | None = None, *, engin
     """
     settings = SearchSettings(engine=engine, n_trials=n_trials, timeout=timeout, sampler=sampler, pruner=pruner,
                               algorithm=algorithm, seed=seed, storage=storage, study_name=study_name,
-                              backend=backend, retries=retries, heartbeat_s=heartbeat_s, keep_weights=keep_weights)
+                              backend=backend, retries=retries, heartbeat_s=heartbeat_s, keep_weights=keep_weights,
+                              artifacts=artifacts)
     parallel = ParallelSettings(gpus=gpus, trials_per_gpu=trials_per_gpu, workers=workers,
                                 trial_timeout=trial_timeout, cluster=cluster)
     overrides = SpaceOverrides(epochs=epochs, batch_size=batch_size, objective=objective, direction=direction)
@@ -255,7 +257,7 @@ def run_plan(plan: Plan, observer: SearchObserver | None = None) -> SearchResult
     eng = make_engine(st.engine, resolved, ds, url=url, study_name=plan.study_name, sampler=st.sampler,
                       pruner=st.pruner, algorithm=st.algorithm, seed=st.seed, n_trials=st.n_trials,
                       backend=st.backend if plan.keras_here else None, retries=st.retries,
-                      heartbeat_s=st.heartbeat_s, keep_weights=st.keep_weights)
+                      heartbeat_s=st.heartbeat_s, keep_weights=st.keep_weights, artifacts=st.artifacts)
     study = eng.study  # type: ignore[attr-defined]
     finished = eng.finished()
     _log.info("study %s in %s: %d trials requested, %d finished already, on %s", study.study_name,
@@ -283,9 +285,11 @@ def run_plan(plan: Plan, observer: SearchObserver | None = None) -> SearchResult
 def make_engine(engine: str, space: SearchSpace, data: Dataset, *, url: str, study_name: str, sampler: str,
                 pruner: str, algorithm: str | None, seed: int | None, n_trials: int,
                 backend: str | None = None, retries: int = 1, heartbeat_s: float = 10.0,
-                keep_weights: bool = True) -> Engine:
+                keep_weights: bool = True, artifacts: str | None = None) -> Engine:
     """Validate the engine's settings, then open the store and the study (the first write)."""
     from automl._paths import checkpoint_dir
+    from automl.engines._record import set_study_state, study_state
+    from automl.storage._artifacts import TrialWeights, artifact_location, here
 
     kind = engine_kind(engine)
     objectives = space.objectives
@@ -312,9 +316,17 @@ def make_engine(engine: str, space: SearchSpace, data: Dataset, *, url: str, stu
         opened[:] = [storage, study]
         return storage, study
 
+    def weights() -> TrialWeights:
+        study = opened[1]
+        recorded = study_state(study, "artifacts")
+        location = artifact_location(artifacts, url, recorded)
+        if location is not None and location != recorded:
+            set_study_state(study, "artifacts", location)
+        return TrialWeights(checkpoint_dir(url, study_name), here(location))
+
     eng = code.build(BuildRequest(space=space, url=url, study_name=study_name, options=options, n_trials=n_trials,
                                   epochs=epochs, backend=backend, retries=retries, keep_weights=keep_weights,
-                                  checkpoints=lambda: checkpoint_dir(url, study_name), open_study=open_study))
+                                  weights=weights, open_study=open_study))
     storage, study = opened
     return _with_budget(eng, storage, study, n_trials)
 

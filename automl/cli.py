@@ -174,7 +174,11 @@ def _PARALLEL(fn: Callable[..., Any]) -> Callable[..., Any]:
               help="Keras backend [default: KERAS_BACKEND, else tensorflow].")
 @_PARALLEL
 @click.option("--keep-weights/--no-keep-weights", default=True, show_default=True,
-              help="Save each finished trial's weights (under $AUTOML_CACHE) so export needs no retraining.")
+              help="Save each finished trial's weights (under $AUTOML_CACHE, and in the artifact store) so "
+                   "export needs no retraining.")
+@click.option("--artifacts", default=None, metavar="FOLDER",
+              help="Optuna artifact store for trial weights, a folder every host reaches [default: beside a "
+                   "SQLite store; none for a server store]; recorded with the study.")
 @click.option("--top", type=int, default=10, show_default=True, help="Rows of the final leaderboard.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @_errors
@@ -184,7 +188,8 @@ def search(space: str | None, data: str | None, n_trials: int, timeout: float | 
            direction: str | None, val_split: float, test_split: float, data_seed: int, label_column: str | None,
            image_size: str | None, color_mode: str | None, task: str | None, categorical: str | None,
            numeric: str | None, ignore: str | None,
-           backend: str | None, keep_weights: bool, top: int, quiet: bool, **parallel: Any) -> None:
+           backend: str | None, keep_weights: bool, artifacts: str | None, top: int, quiet: bool,
+           **parallel: Any) -> None:
     """Search SPACE (a YAML file, a catalog name such as `demo`, or FILE.py:FUNCTION).
 
     Without SPACE, continues the study given by --study from what the store holds.
@@ -200,7 +205,8 @@ def search(space: str | None, data: str | None, n_trials: int, timeout: float | 
     settings = SearchSettings(engine=engine, n_trials=n_trials, timeout=timeout, sampler=sampler, pruner=pruner,
                               algorithm=algorithm, seed=seed, storage=storage, study_name=study_name,
                               backend=backend, retries=parallel.pop("retries"),
-                              heartbeat_s=parallel.pop("heartbeat_s"), keep_weights=keep_weights)
+                              heartbeat_s=parallel.pop("heartbeat_s"), keep_weights=keep_weights,
+                              artifacts=artifacts)
     overrides = SpaceOverrides(epochs=epochs, batch_size=batch_size, objective=objective, direction=direction)
     options = DataOptions(val_split=val_split, test_split=test_split, data_seed=data_seed, label_column=label_column,
                           image_size=image_size, color_mode=color_mode, task=task, categorical=categorical,

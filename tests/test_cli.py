@@ -443,6 +443,9 @@ def test_export_evaluate_and_report(run_cli, tmp_path: Path) -> None:  # type: i
     result = json.loads(ev.stdout)
     assert result["trial"] == study.best_trial.number and result["test_samples"] == 359
     assert 0.0 <= result["accuracy"] <= 1.0
+    import shutil
+
+    shutil.rmtree(tmp_path / "automl-artifacts")  # the weights neither in this cache nor in the artifact store
     missing = run_cli("export", "tiny", "--out", "x.keras", env={"AUTOML_CACHE": str(tmp_path / "empty")})
     assert missing.returncode == 2 and "--retrain" in missing.stderr
     again = run_cli("export", "tiny", "--out", "re.keras", "--retrain", env={"AUTOML_CACHE": str(tmp_path / "empty")})

@@ -21,6 +21,8 @@ class TrialSpec:
     ``error`` is set when drawing the values already failed (nothing to run).
     ``parent_number``/``initial_epoch`` let an engine continue a parent's training
     (Hyperband); ``checkpoint`` is where the trial saves (and the parent saved) weights.
+    With an artifact store (``artifacts``, a folder), the trial also puts its weights
+    there as ``artifact_id``, and a parent not on this host is read from its artifact.
     """
 
     number: int
@@ -31,6 +33,9 @@ class TrialSpec:
     parent_number: int | None = None
     checkpoint: str | None = None
     parent_checkpoint: str | None = None
+    artifacts: str | None = None
+    artifact_id: str | None = None
+    parent_artifact_id: str | None = None
     error: str | None = None
     handle: Any = field(default=None, repr=False)
 
@@ -63,6 +68,8 @@ class TrialOutcome:
     # On JAX: the XLA programs the trial compiled and the seconds it spent compiling
     # (automl.model._compiles.Compiles.as_attr); trials of one architecture share programs.
     compiles: dict[str, Any] | None = None
+    # The weights put in the artifact store: (artifact id, file name), linked to the trial.
+    artifact: tuple[str, str] | None = None
 
 
 class Decision(str, Enum):

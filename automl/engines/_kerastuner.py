@@ -17,7 +17,6 @@ import contextlib
 import io
 import math
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 from automl._logging import get_logger
@@ -29,6 +28,7 @@ from automl.engines._record import (finish_trial, finished_count, new_trial, pen
 from automl.engines._registry import BuildRequest, EngineOptions, engine_kind
 from automl.errors import AutomlError, StudyConflictError, UsageError
 from automl.space import HP, SearchSpace
+from automl.storage._artifacts import TrialWeights
 from automl.storage._lease import Lease
 from automl.storage._optuna_private import study_id, trial_id
 from automl.storage._stale import grace_seconds, heartbeats_on, live_running
@@ -149,10 +149,10 @@ class KerasTunerEngine(Engine):
     name = "kerastuner"
 
     def __init__(self, storage: Any, study: Any, space: SearchSpace, oracle: Any, replay: dict[str, Any], *,
-                 algorithm: str, objective: str, n_trials: int, checkpoints: Path | None,
+                 algorithm: str, objective: str, n_trials: int, weights: TrialWeights | None,
                  max_retries: int = 1) -> None:
         self.storage, self.study, self.space, self.oracle, self.replay = storage, study, space, oracle, replay
-        self.algorithm, self.objective, self.checkpoints = algorithm, objective, checkpoints
+        self.algorithm, self.objective, self.weights = algorithm, objective, weights
         # KerasTuner retries a trial ended INVALID (tell marks only retryable failures so).
         oracle.max_retries_per_trial = max_retries
         self._kt_to_number: dict[str, int] = {}
@@ -358,12 +358,10 @@ class KerasTunerEngine(Engine):
                          epochs=int(budget["epochs"] if "epochs" in budget else config.get("epochs", 1)),
                          initial_epoch=int(budget.get("initial_epoch", 0)), parent_number=parent,
                          error=error, handle=trial)
-        if self.checkpoints is not None:
-            spec.checkpoint = str(self.checkpoints / f"trial_{trial.number}.weights.h5")
-            if parent is not None:
-                spec.parent_checkpoint = str(self.checkpoints / f"trial_{parent}.weights.h5")
-                if not Path(spec.parent_checkpoint).is_file():
-                    spec.error = f"the checkpoint of parent trial {parent} is missing ({spec.parent_checkpoint})"
+        if self.weights is not None:
+            frozen = None if parent is None else \
+                next(t for t in self.study.get_trials(deepcopy=False) if t.number == parent)
+            spec.error = self.weights.attach(spec, frozen) or spec.error
         return spec
 
     @property
@@ -428,9 +426,9 @@ def build(request: BuildRequest) -> KerasTunerEngine:
     if old is not None and old != o.algorithm:
         raise StudyConflictError(f"study {request.study_name!r} was run with algorithm {old!r}, not "
                                  f"{o.algorithm!r}; use another --study name")
-    checkpoints = request.checkpoints() if o.algorithm == "hyperband" or request.keep_weights else None
+    weights = request.weights() if o.algorithm == "hyperband" or request.keep_weights else None
     return KerasTunerEngine(storage, study, space, oracle, replay, algorithm=o.algorithm, objective=obj.metric,
-                            n_trials=request.n_trials, checkpoints=checkpoints, max_retries=request.retries)
+                            n_trials=request.n_trials, weights=weights, max_retries=request.retries)
 
 
 def from_study(attrs: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from automl.engines._record import finish_trial, finished_count, new_trial, pop_
 from automl.engines._registry import BuildRequest, EngineOptions, engine_kind
 from automl.errors import UsageError
 from automl.space import HP, SearchSpace
+from automl.storage._artifacts import TrialWeights
 from automl.storage._stale import adopt_orphans, fail_stale
 from automl.storage._optuna_private import study_id, study_storage
 
@@ -122,10 +123,10 @@ class OptunaEngine(Engine):
     name = "optuna"
 
     def __init__(self, study: Any, space: SearchSpace, *, objective: str, max_retries: int = 1,
-                 checkpoints: Any = None) -> None:
+                 weights: TrialWeights | None = None) -> None:
         self.study = study
         self.max_retries = max_retries
-        self.checkpoints = checkpoints
+        self.weights = weights
         self.space = space
         self.objective = objective
         self.algorithm = type(study.sampler).__name__
@@ -147,10 +148,11 @@ class OptunaEngine(Engine):
         config, error = draw(self.space.sample, OptunaHP(trial), self.draw_timeout)
         trial.set_user_attr(attr("trial", "engine"), self.name)
         set_state(trial, "config", config)  # always: a retry starts with a copy of its original's
-        return TrialSpec(number=trial.number, params=dict(trial.params), config=config,
-                         epochs=int(config.get("epochs", 1)), error=error, handle=trial,
-                         checkpoint=str(self.checkpoints / f"trial_{trial.number}.weights.h5")
-                         if self.checkpoints is not None else None)
+        spec = TrialSpec(number=trial.number, params=dict(trial.params), config=config,
+                         epochs=int(config.get("epochs", 1)), error=error, handle=trial)
+        if self.weights is not None:
+            self.weights.attach(spec)
+        return spec
 
     def report(self, spec: TrialSpec, epoch: int, metrics: dict[str, float]) -> Decision:
         value = metrics.get(self.objective)
@@ -200,7 +202,7 @@ def build(request: BuildRequest) -> OptunaEngine:
     _, study = request.open_study({"algorithm": o.algorithm, "sampler": o.algorithm, "pruner": o.pruner},
                                   sampler, pruner, on_stale)
     return OptunaEngine(study, request.space, objective=request.space.objective.metric, max_retries=retries,
-                        checkpoints=request.checkpoints() if request.keep_weights else None)
+                        weights=request.weights() if request.keep_weights else None)
 
 
 def from_study(attrs: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from automl._keys import ATTR, attr
 from automl._text import strip_ansi
 from automl.engines._base import TrialOutcome
 from automl.storage._budget import CLAIM_ATTR
-from automl.storage._optuna_private import forget_cached_trials, study_id, study_storage, trial_id
+from automl.storage._optuna_private import forget_cached_trials, link_artifact, study_id, study_storage, trial_id
 
 __all__ = ["plain", "set_state", "state_of", "history_of", "epochs_of", "set_study_state", "study_state", "new_trial",
            "pop_retry", "finish_trial", "finished_count", "pending_count", "retried_numbers", "mark_unclaimed",
@@ -176,6 +176,8 @@ def finish_trial(study: Any, trial: Any, outcome: TrialOutcome, objective: str) 
         attrs["error"] = strip_ansi(outcome.error)  # Keras colours its messages; the store is read as text
     for k, v in attrs.items():
         trial.set_user_attr(attr("trial", k), plain(v))
+    if outcome.artifact is not None:
+        link_artifact(trial, *outcome.artifact)
     if outcome.state == "complete":
         study.tell(trial, final if multi else outcome.value)
     elif outcome.state == "pruned":

@@ -14,7 +14,6 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from automl.errors import UsageError
@@ -22,6 +21,7 @@ from automl.errors import UsageError
 if TYPE_CHECKING:
     from automl.engines._base import Engine
     from automl.space import SearchSpace
+    from automl.storage._artifacts import TrialWeights
 
 __all__ = ["EngineKind", "EngineModule", "EngineOptions", "BuildRequest", "register", "engine_kind", "kinds",
            "engine_names", "sampler_choices", "pruner_choices", "DEFAULT_ENGINE"]
@@ -41,7 +41,8 @@ class BuildRequest:
     """What the core hands an engine's ``build``. ``open_study(settings, sampler, pruner,
     failed_trial_callback)`` opens the store and the study (the first write), records the
     engine's ``settings`` on a new study and checks that the data is the study's;
-    ``checkpoints()`` makes and returns the study's folder of trial weights."""
+    ``weights()`` (after ``open_study``) makes the study's folder of trial weights in this
+    host's cache and says where its artifact store is (:class:`TrialWeights`)."""
 
     space: SearchSpace
     url: str
@@ -52,7 +53,7 @@ class BuildRequest:
     backend: str | None
     retries: int
     keep_weights: bool
-    checkpoints: Callable[[], Path]
+    weights: Callable[[], TrialWeights]
     open_study: Callable[..., tuple[Any, Any]]
 
 

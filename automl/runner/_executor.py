@@ -8,6 +8,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -180,6 +181,7 @@ class InProcessExecutor:
         try:
             model = self._build(keras, spec)
             if spec.parent_checkpoint:
+                _parent_weights_here(spec)
                 with warnings.catch_warnings():
                     # Keras warns that the optimizer's state is not in a weights file: expected.
                     warnings.simplefilter("ignore")
@@ -218,7 +220,26 @@ class InProcessExecutor:
             out.values = [self._measure(o.metric, cb.history, params_count, model) for o in self.space.objectives]
         if spec.checkpoint:
             out.warning = _save_weights(model, spec.checkpoint)
+            if out.warning is None and spec.artifacts and spec.artifact_id:
+                from automl.storage._artifacts import put_weights
+
+                out.warning = put_weights(spec.artifacts, spec.artifact_id, spec.checkpoint)
+                out.artifact = None if out.warning else (spec.artifact_id, Path(spec.checkpoint).name)
         return out
+
+
+def _parent_weights_here(spec: TrialSpec) -> None:
+    """A parent trained on another host: its weights come from the artifact store first."""
+    import optuna
+
+    from automl.storage._artifacts import open_artifacts
+
+    assert spec.parent_checkpoint is not None
+    if Path(spec.parent_checkpoint).is_file() or not (spec.artifacts and spec.parent_artifact_id):
+        return
+    Path(spec.parent_checkpoint).parent.mkdir(parents=True, exist_ok=True)
+    optuna.artifacts.download_artifact(artifact_store=open_artifacts(spec.artifacts),
+                                       file_path=spec.parent_checkpoint, artifact_id=spec.parent_artifact_id)
 
 
 def _save_weights(model: Any, path: str) -> str | None:

@@ -20,8 +20,9 @@ if TYPE_CHECKING:
     import optuna
     import sqlalchemy as sa
 
-__all__ = ["KNOWN_SCHEMAS", "OptunaTables", "StoreSchema", "check_schema", "forget_cached_trials", "optuna_tables",
-           "rdb_storage", "read_schema", "stale_trial_ids", "study_id", "study_storage", "trial_id"]
+__all__ = ["KNOWN_SCHEMAS", "OptunaTables", "StoreSchema", "artifact_metas", "check_schema", "forget_cached_trials",
+           "link_artifact", "optuna_tables", "rdb_storage",
+           "read_schema", "stale_trial_ids", "study_id", "study_storage", "trial_id"]
 
 # (version_info.schema_version, alembic_version.version_num) of the Optuna releases whose
 # tables this code reads and writes directly (Optuna 3.2 to 5.0 at least): one more is added
@@ -145,3 +146,34 @@ def schema_error(schema: StoreSchema, url: str) -> StorageError:
     return StorageError(f"cannot open the store {redact(url)}: it has Optuna schema {schema.revision} (schema "
                         f"{schema.schema_version}, written by Optuna {schema.library_version}), but this automl, "
                         f"with Optuna {optuna.__version__} installed, reads only {ours}: {todo}")
+
+
+# Optuna links an artifact to a trial as the system attribute "artifacts:<id>" holding its
+# ArtifactMeta as JSON (optuna/artifacts/_upload.py); ``upload_artifact`` would also write
+# the file, which here the process that trained the trial has done already.
+_ARTIFACT_PREFIX = "artifacts:"
+
+
+def link_artifact(trial: Any, artifact_id: str, filename: str) -> None:
+    """Link the artifact ``artifact_id`` (already in the artifact store) to the running ``trial``."""
+    import dataclasses
+    import json
+    import mimetypes
+
+    import optuna
+
+    mimetype, encoding = mimetypes.guess_type(filename)
+    meta = optuna.artifacts.ArtifactMeta(artifact_id=artifact_id, filename=filename,
+                                         mimetype=mimetype or "application/octet-stream", encoding=encoding)
+    study_storage(trial.study).set_trial_system_attr(trial_id(trial), _ARTIFACT_PREFIX + artifact_id,
+                                                     json.dumps(dataclasses.asdict(meta)))
+
+
+def artifact_metas(trial: Any) -> list[Any]:
+    """The artifacts linked to ``trial`` (a FrozenTrial), as Optuna's ArtifactMeta."""
+    import json
+
+    import optuna
+
+    return [optuna.artifacts.ArtifactMeta(**json.loads(v)) for k, v in trial.system_attrs.items()
+            if k.startswith(_ARTIFACT_PREFIX)]
