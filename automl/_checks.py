@@ -100,7 +100,8 @@ def check_search_arguments(*, n_trials: Any = 20, timeout: Any = None, engine: A
                            study_name: Any = None, backend: Any = None, gpus: Any = "auto",
                            trials_per_gpu: Any = "auto", workers: Any = None, retries: Any = 1,
                            trial_timeout: Any = None, heartbeat_s: Any = 10.0, keep_weights: Any = True,
-                           cluster: Any = None, artifacts: Any = None, flags: bool = False) -> None:
+                           cluster: Any = None, artifacts: Any = None, gpus_per_trial: Any = 1,
+                           flags: bool = False) -> None:
     """The search's own arguments (budget, engine, seeds, slots), checked for type and range:
     bad input is a :class:`UsageError` naming the argument, before anything is loaded."""
     a = _Args(flags)
@@ -118,6 +119,14 @@ def check_search_arguments(*, n_trials: Any = 20, timeout: Any = None, engine: A
     if trials_per_gpu != "auto":
         a.integer("trials_per_gpu", trials_per_gpu, 1)
     a.integer("workers", workers, 1, optional=True)
+    a.integer("gpus_per_trial", gpus_per_trial, 1)
+    if gpus_per_trial != 1:
+        from automl.model._backend import resolve_backend
+
+        if resolve_backend(backend) != "jax":
+            raise UsageError(f"{a.name('gpus_per_trial')} {gpus_per_trial} trains each trial data-parallel with "
+                             f"Keras's distribution API, which runs on the JAX backend only: add "
+                             f"{a.name('backend')} jax")
     a.integer("retries", retries, 0)
     a.number("trial_timeout", trial_timeout, above=0.0, optional=True)
     a.number("heartbeat_s", heartbeat_s, above=0.0)

@@ -41,6 +41,7 @@ class ParallelSettings:
     workers: int | None = None
     trial_timeout: float | None = None
     cluster: str | None = None
+    gpus_per_trial: int = 1
 
 
 @dataclass(frozen=True)

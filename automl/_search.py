@@ -142,7 +142,7 @@ def search(space: AnySpace | None = None, data: DataSpec | None = None, *, engin
            backend: str | None = None, observer: SearchObserver | None = None, gpus: str = "auto",
            trials_per_gpu: int | str = "auto", workers: int | None = None, retries: int = 1,
            trial_timeout: float | None = None, heartbeat_s: float = 10.0, keep_weights: bool = True,
-           cluster: str | None = None, artifacts: str | None = None) -> SearchResult:
+           cluster: str | None = None, artifacts: str | None = None, gpus_per_trial: int = 1) -> SearchResult:
     """Search ``space`` on ``data`` until the study holds ``n_trials`` finished trials.
 
     ``space``: a YAML path, a catalog name (``demo``), ``FILE.py:FUNCTION``, a dict, a
@@ -160,7 +160,8 @@ def search(space: AnySpace | None = None, data: DataSpec | None = None, *, engin
     ``none``, ``"0,1"``), ``trials_per_gpu`` and ``workers`` set the device slots: one CPU
     slot runs trials in this process, anything more runs one worker process per slot.
     ``cluster`` (``ray://HOST:PORT``, ``HOST:PORT`` or ``auto``) runs the trials on
-    actors of that Ray cluster instead, ``trials_per_gpu`` on each of its GPUs (docs/parallel.md).
+    actors of that Ray cluster instead, ``trials_per_gpu`` on each of its GPUs; with
+    ``gpus_per_trial`` N > 1 each trial trains data-parallel on N GPUs (JAX; docs/parallel.md).
     ``n_trials`` is a global budget counted in the store, shared by every process working on
     the study. With ``keep_weights`` every finished trial's weights are saved under
     ``$AUTOML_CACHE/checkpoints/`` and in Optuna's artifact store (``artifacts``, a folder
@@ -178,7 +179,7 @@ def search(space: AnySpace | None = None, data: DataSpec | None = None, *, engin
                               backend=backend, retries=retries, heartbeat_s=heartbeat_s, keep_weights=keep_weights,
                               artifacts=artifacts)
     parallel = ParallelSettings(gpus=gpus, trials_per_gpu=trials_per_gpu, workers=workers,
-                                trial_timeout=trial_timeout, cluster=cluster)
+                                trial_timeout=trial_timeout, cluster=cluster, gpus_per_trial=gpus_per_trial)
     overrides = SpaceOverrides(epochs=epochs, batch_size=batch_size, objective=objective, direction=direction)
     options = DataOptions(val_split=val_split, test_split=test_split, data_seed=data_seed, label_column=label_column,
                           image_size=image_size, color_mode=color_mode, task=task, categorical=categorical,
@@ -221,7 +222,8 @@ def plan_search(space: AnySpace | None, data: DataSpec | None, settings: SearchS
     check_search_arguments(**asdict(settings), **asdict(parallel), flags=flags)
     settings = replace(settings, n_trials=int(settings.n_trials),  # NumPy integers stored as numbers
                        seed=None if settings.seed is None else int(settings.seed))
-    slots = [] if parallel.cluster else plan_slots(parallel.gpus, parallel.trials_per_gpu, parallel.workers)
+    slots = [] if parallel.cluster else plan_slots(parallel.gpus, parallel.trials_per_gpu, parallel.workers,
+                                                   gpus_per_trial=parallel.gpus_per_trial)
     url = resolve_url(settings.storage)
     o = options
     if space is None:
@@ -272,7 +274,8 @@ def run_plan(plan: Plan, observer: SearchObserver | None = None) -> SearchResult
     try:
         backend = make_backend(plan.slots, resolved, ds, backend=st.backend, seed=st.seed or 0,
                                trial_timeout=par.trial_timeout, cluster=par.cluster,
-                               trials_per_gpu=par.trials_per_gpu, workers=par.workers)
+                               trials_per_gpu=par.trials_per_gpu, workers=par.workers,
+                               gpus_per_trial=par.gpus_per_trial)
         ran = run_trials(eng, backend, n_trials=st.n_trials, timeout=st.timeout, observer=observer, heartbeat=beat,
                          trial_timeout=par.trial_timeout)
     finally:

@@ -116,6 +116,8 @@ def _PARALLEL(fn: Callable[..., Any]) -> Callable[..., Any]:
                      help="GPUs to use: auto, none, or indices such as 0,1."),
         click.option("--trials-per-gpu", default="auto", show_default=True, callback=_trials_per_gpu,
                      help="Trials trained at once on each GPU (auto: 4, fewer with under 4 CPU cores per worker)."),
+        click.option("--gpus-per-trial", type=int, default=1, show_default=True,
+                     help="GPUs each trial trains on, data-parallel (JAX backend)."),
         click.option("--workers", type=int, default=None,
                      help="Worker processes (CPU: default 1, in this process; GPUs: caps the slots)."),
         click.option("--retries", type=int, default=1, show_default=True,

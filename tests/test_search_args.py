@@ -27,6 +27,9 @@ BAD = {
     "trials_per_gpu": (0, "trials_per_gpu must be ≥ 1 (got 0)"),
     "keep_weights": ("no", "keep_weights must be True or False (got 'no')"),
     "study_name": (3, "study_name must be a string (got 3)"),
+    "gpus_per_trial": (0, "gpus_per_trial must be ≥ 1 (got 0)"),
+    "artifacts": ("s3://bucket/w", "artifacts at s3://bucket/w: only a folder is supported (a path every host "
+                                   "reaches, such as a shared filesystem); object stores are not yet"),
 }
 
 
@@ -51,3 +54,9 @@ def test_the_command_line_names_its_flags_and_numpy_integers_pass() -> None:
     ok: dict[str, Any] = {"seed": np.int64(3), "n_trials": np.int32(2), "workers": None, "timeout": 1}
     check_search_arguments(**ok)
     assert check_data_arguments(val_split=0.5, test_split=0.25, data_seed=np.int64(7)) == (0.5, 0.25, 7, None)
+
+
+def test_a_trial_on_several_gpus_needs_jax() -> None:
+    with pytest.raises(UsageError, match="^--gpus-per-trial 2 trains each trial data-parallel .* add --backend jax"):
+        check_search_arguments(gpus_per_trial=2, backend="tensorflow", flags=True)
+    check_search_arguments(gpus_per_trial=2, backend="jax")

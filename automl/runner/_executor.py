@@ -20,6 +20,7 @@ from automl.engines._base import Decision, TrialOutcome, TrialSpec
 from automl.errors import ModelBuildError
 from automl.model import build_model, import_keras, seed_everything
 from automl.model._compiles import count_compiles
+from automl.model._distribute import data_parallel, replicas
 from automl.model._init import host_constants, host_weights, trial_rng
 from automl.model._training import early_stopping_result, training_callbacks
 from automl.runner._feed import fit_arguments
@@ -85,7 +86,7 @@ class InProcessExecutor:
 
     def __init__(self, space: SearchSpace, data: Dataset, *, backend: str | None = None, seed: int = 0,
                  device: str = "cpu", freeze_gc: bool = False, data_on_device: bool = False,
-                 share_programs: bool = True) -> None:
+                 share_programs: bool = True, devices: int = 1) -> None:
         self.space = space
         self.data = data
         self.backend = backend
@@ -94,6 +95,10 @@ class InProcessExecutor:
         self.freeze_gc = freeze_gc
         self.data_on_device = data_on_device
         self.share_programs = share_programs
+        # A trial on several devices trains data-parallel (Keras's distribution API, JAX only),
+        # its batches cut from host memory: Keras shards each one across the devices.
+        self.devices = devices
+        self.data_on_device = data_on_device and devices == 1
         self._arrays: tuple[Any, Any, Any, Any] | None = None
 
     def _fit_arrays(self, keras: Any) -> tuple[Any, Any, Any, Any]:
@@ -174,10 +179,18 @@ class InProcessExecutor:
 
     def _run(self, spec: TrialSpec, on_epoch: EpochHook) -> TrialOutcome:
         keras = import_keras(self.backend)
-        keras.backend.clear_session()
+        keras.backend.clear_session()  # which also forgets a distribution: entered after it
         if self.freeze_gc:
             gc.freeze()
         seed_everything(keras, self.seed + spec.number)
+        with contextlib.ExitStack() as stack:
+            try:
+                stack.enter_context(data_parallel(keras, self.devices))
+            except ModelBuildError as e:
+                return TrialOutcome("failed", error=str(e), device=self.device)
+            return self._train(keras, spec, on_epoch)
+
+    def _train(self, keras: Any, spec: TrialSpec, on_epoch: EpochHook) -> TrialOutcome:
         try:
             model = self._build(keras, spec)
             if spec.parent_checkpoint:
@@ -191,6 +204,7 @@ class InProcessExecutor:
         except Exception as e:  # noqa: BLE001 - user code: record and go on
             return TrialOutcome("failed", error=f"building the model failed: {classify_error(e)}", device=self.device)
         params_count = int(model.count_params())
+        device = self.device if self.devices == 1 else f"{self.device} ({replicas(model)} devices)"
         cb = _make_callback(keras, on_epoch, self.space.objective.metric)
         objective = self.space.objective
         extra = training_callbacks(keras, spec.config, objective.metric, objective.direction) \
@@ -198,16 +212,19 @@ class InProcessExecutor:
         callbacks = epoch_only_callbacks(keras, [cb, *extra], model, epochs=spec.epochs)
         t0 = time.perf_counter()
         try:
-            feed = fit_arguments(keras, *self._fit_arrays(keras), int(spec.config.get("batch_size", 32)),
-                                 self.seed + spec.number)
+            batch_size = int(spec.config.get("batch_size", 32))
+            if batch_size % self.devices:
+                raise ModelBuildError(f"batch size {batch_size} does not split evenly across {self.devices} "
+                                      f"devices: search batch sizes that are multiples of {self.devices}")
+            feed = fit_arguments(keras, *self._fit_arrays(keras), batch_size, self.seed + spec.number, self.devices)
             model.fit(**feed, epochs=spec.epochs, initial_epoch=spec.initial_epoch, verbose=0, callbacks=callbacks)
         except Exception as e:  # noqa: BLE001 - anything fit raises ends this trial only
             return TrialOutcome("failed", history=cb.history, params_count=params_count,
                                 fit_seconds=time.perf_counter() - t0, epoch_seconds=cb.epoch_seconds,
-                                error=classify_error(e), device=self.device)
+                                error=classify_error(e), device=device)
         fit_seconds = time.perf_counter() - t0
         out = TrialOutcome("complete", history=cb.history, params_count=params_count, fit_seconds=fit_seconds,
-                           epoch_seconds=cb.epoch_seconds, device=self.device)
+                           epoch_seconds=cb.epoch_seconds, device=device)
         if cb.nan_epoch is not None:
             out.state, out.error = "failed", f"NaN or infinite loss at epoch {cb.nan_epoch}"
             return out

@@ -48,22 +48,30 @@ def streamed(x: Any) -> bool:
     return isinstance(x, Rows)
 
 
-def validation_batch_size(n: int, batch_size: int) -> int:
-    """The largest divisor of ``n`` in [batch_size / 2, 4 × batch_size]; else ``batch_size``."""
+def validation_batch_size(n: int, batch_size: int, multiple: int = 1) -> int:
+    """The largest divisor of ``n`` in [batch_size / 2, 4 × batch_size] that is a multiple of
+    ``multiple``; else ``batch_size``."""
     if n <= 4 * batch_size:
         return max(n, 1)
     for d in range(4 * batch_size, max(batch_size // 2, 1) - 1, -1):
-        if n % d == 0:
+        if n % d == 0 and d % multiple == 0:
             return d
     return batch_size
 
 
-def fit_arguments(keras: Any, x: Any, y: Any, x_val: Any, y_val: Any, batch_size: int, seed: int) -> dict[str, Any]:
-    """Keyword arguments for ``model.fit`` carrying the data, for the backend Keras runs on."""
+def fit_arguments(keras: Any, x: Any, y: Any, x_val: Any, y_val: Any, batch_size: int, seed: int,
+                  devices: int = 1) -> dict[str, Any]:
+    """Keyword arguments for ``model.fit`` carrying the data, for the backend Keras runs on.
+
+    On ``devices`` > 1 (data-parallel, JAX) every batch must split evenly across them: the
+    last ``len(x_val) % devices`` validation samples (fewer than the devices) sit out."""
     jax = keras.backend.backend() == "jax"
     out: dict[str, Any] = {"x": _batches(keras, x, y, batch_size, seed, full=jax)} if jax or streamed(x) else \
         {"x": x, "y": y, "batch_size": batch_size}
-    val_size = validation_batch_size(len(x_val), batch_size) if jax else batch_size
+    if devices > 1 and len(x_val) % devices:
+        keep = len(x_val) - len(x_val) % devices
+        x_val, y_val = x_val[:keep], y_val[:keep]
+    val_size = validation_batch_size(len(x_val), batch_size, devices) if jax else batch_size
     if streamed(x_val):
         out["validation_data"] = _in_order(keras, x_val, y_val, val_size)
     else:

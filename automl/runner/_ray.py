@@ -51,11 +51,18 @@ def connect(address: str) -> bool:
     return True
 
 
-def ray_slots(resources: dict[str, float], trials_per_gpu: int | str, workers: int | None) -> tuple[int, float]:
+def ray_slots(resources: dict[str, float], trials_per_gpu: int | str, workers: int | None,
+              gpus_per_trial: int = 1) -> tuple[int, float]:
     """How many actors the cluster's ``resources`` hold, and the GPUs each asks for: K per
-    GPU (``auto``: 4), else one per CPU; at most ``workers``."""
+    GPU (``auto``: 4), N GPUs each with ``gpus_per_trial`` N > 1, else one per CPU; at
+    most ``workers``."""
     gpus = int(resources.get("GPU", 0))
-    if gpus:
+    if gpus_per_trial > 1:
+        if gpus < gpus_per_trial:
+            raise UsageError(f"--gpus-per-trial {gpus_per_trial} needs {gpus_per_trial} GPUs; the Ray cluster has "
+                             f"{gpus}")
+        n, share = gpus // gpus_per_trial, float(gpus_per_trial)
+    elif gpus:
         k = AUTO_TRIALS_PER_GPU if trials_per_gpu == "auto" else int(trials_per_gpu)
         n, share = gpus * k, 1.0 / k
     else:
@@ -102,11 +109,12 @@ class _TrialActor:
         import_keras(self.backend, skip_optional=True)
         marks["keras"] = time.time()
         gpus = [int(float(g)) for g in ray.get_gpu_ids()]
-        device = f"gpu:{gpus[0]}" if gpus else "cpu"
+        device = "gpu:" + "+".join(map(str, gpus)) if gpus else "cpu"
         node = ray.get_runtime_context().get_node_id()[:8]
         self.executor = InProcessExecutor(self.space, self.data, backend=self.backend, seed=self.seed,
                                           device=f"{device}@{node}", freeze_gc=True,
-                                          data_on_device=self.data_on_device and bool(gpus))
+                                          data_on_device=self.data_on_device and bool(gpus),
+                                          devices=max(len(gpus), 1))
         self.executor.place_data()
         marks["placed"] = time.time()
         return {"marks": marks, "where": f"node {node} {device}"}
@@ -152,10 +160,10 @@ class RayBackend:
     concurrent = True
 
     def __init__(self, address: str, space: SearchSpace, data: Dataset, settings: PoolSettings | None = None,
-                 trials_per_gpu: int | str = "auto", workers: int | None = None) -> None:
+                 trials_per_gpu: int | str = "auto", workers: int | None = None, gpus_per_trial: int = 1) -> None:
         self.ray = _ray()
         self.settings = settings or PoolSettings()
-        self.trials_per_gpu, self.workers = trials_per_gpu, workers
+        self.trials_per_gpu, self.workers, self.gpus_per_trial = trials_per_gpu, workers, gpus_per_trial
         self._connected = connect(address)
         self.t0, self.t0_wall = time.monotonic(), time.time()
         self.actors: dict[int, _Actor] = {}
@@ -174,7 +182,7 @@ class RayBackend:
             self.data_ref = self.ray.put(data)
             self.space = space
             self.setup_seconds = time.monotonic() - t0
-            n, self.share = ray_slots(self.ray.cluster_resources(), trials_per_gpu, workers)
+            n, self.share = ray_slots(self.ray.cluster_resources(), trials_per_gpu, workers, gpus_per_trial)
             self.actor_class = self.ray.remote(max_concurrency=3)(_TrialActor)
             for i in range(n):
                 self._start(Slot(i, None, pool="ray"))
@@ -305,7 +313,7 @@ class RayBackend:
         if now < self._next_look:
             return
         self._next_look = now + _GROW_EVERY
-        n, share = ray_slots(self.ray.cluster_resources(), self.trials_per_gpu, self.workers)
+        n, share = ray_slots(self.ray.cluster_resources(), self.trials_per_gpu, self.workers, self.gpus_per_trial)
         if share != self.share:
             return  # GPUs appeared on a CPU cluster (or went): keep the slots as planned
         for i in range(len(self.slots), n):

@@ -22,18 +22,29 @@ CPUS_PER_WORKER = 4
 
 @dataclass(frozen=True)
 class Slot:
-    """One worker process: ``gpu`` is the physical GPU index it sees as its only device;
+    """One worker process: ``gpu`` is the physical GPU index it sees as its first device,
+    ``more_gpus`` the others its trials train on data-parallel (``--gpus-per-trial``);
     ``pool`` names where it runs when that is not this host (``ray``: the cluster places it)."""
 
     index: int
     gpu: int | None
     pool: str = ""
+    more_gpus: tuple[int, ...] = ()
+
+    @property
+    def gpu_ids(self) -> tuple[int, ...]:
+        return () if self.gpu is None else (self.gpu, *self.more_gpus)
+
+    @property
+    def devices(self) -> int:
+        """How many devices each of its trials trains on."""
+        return max(len(self.gpu_ids), 1)
 
     @property
     def device(self) -> str:
         if self.pool:
             return self.pool
-        return "cpu" if self.gpu is None else f"gpu:{self.gpu}"
+        return "cpu" if self.gpu is None else "gpu:" + "+".join(map(str, self.gpu_ids))
 
     @property
     def label(self) -> str:
@@ -43,7 +54,7 @@ class Slot:
     @property
     def cuda_visible_devices(self) -> str:
         """What ``CUDA_VISIBLE_DEVICES`` is set to before the worker imports Keras."""
-        return "" if self.gpu is None else str(self.gpu)
+        return ",".join(map(str, self.gpu_ids))
 
 
 def runs_in_process(slots: list[Slot], trial_timeout: float | None, cluster: str | None = None) -> bool:
@@ -102,12 +113,13 @@ def auto_trials_per_gpu(n_gpus: int, cpus: int) -> int:
 
 
 def plan_slots(gpus: str = "auto", trials_per_gpu: int | str = "auto", workers: int | None = None,
-               available: list[int] | None = None, cpus: int | None = None) -> list[Slot]:
-    """The worker slots for ``--gpus``, ``--trials-per-gpu`` and ``--workers``.
+               available: list[int] | None = None, cpus: int | None = None, gpus_per_trial: int = 1) -> list[Slot]:
+    """The worker slots for ``--gpus``, ``--trials-per-gpu``, ``--workers`` and ``--gpus-per-trial``.
 
     With GPUs: ``trials_per_gpu`` slots on each (``auto``: 4, fewer where the host has under
-    4 CPU cores a worker), at most ``workers`` in all. Without: ``workers`` CPU slots
-    (default 1). ``available`` and ``cpus`` override detection (tests).
+    4 CPU cores a worker), at most ``workers`` in all; or, with ``gpus_per_trial`` N > 1,
+    one slot for each N GPUs (a trial owns them). Without: ``workers`` CPU slots (default
+    1). ``available`` and ``cpus`` override detection (tests).
     """
     wanted = _parse_gpus(gpus)
     found = detect_gpus() if available is None else available
@@ -121,6 +133,8 @@ def plan_slots(gpus: str = "auto", trials_per_gpu: int | str = "auto", workers: 
         ids = wanted
     if workers is not None and workers < 1:
         raise UsageError(f"--workers must be at least 1 (got {workers})")
+    if gpus_per_trial > 1:
+        return _multi_gpu_slots(ids, gpus_per_trial, trials_per_gpu, workers)
     if not ids:
         return [Slot(i, None) for i in range(workers or 1)]
     if trials_per_gpu == "auto":
@@ -133,3 +147,23 @@ def plan_slots(gpus: str = "auto", trials_per_gpu: int | str = "auto", workers: 
     if workers is not None:
         slots = slots[:workers]
     return [Slot(i, g) for i, g in enumerate(slots)]
+
+
+def _multi_gpu_slots(ids: list[int], n: int, trials_per_gpu: int | str, workers: int | None) -> list[Slot]:
+    """One slot per ``n`` GPUs; fractional and whole-GPU slots are not mixed in one search."""
+    from automl._logging import get_logger
+
+    if trials_per_gpu not in ("auto", 1, "1"):
+        raise UsageError(f"--gpus-per-trial {n} gives each trial {n} whole GPUs: leave out --trials-per-gpu "
+                         f"(several trials on one GPU and trials on several GPUs do not mix in one search)")
+    if len(ids) < n:
+        raise UsageError(f"--gpus-per-trial {n} needs {n} GPUs; this machine has "
+                         f"{', '.join(map(str, ids)) or 'none'} (use --gpus-per-trial 1)")
+    groups = [tuple(ids[i:i + n]) for i in range(0, len(ids) - n + 1, n)]
+    if workers is not None:
+        groups = groups[:workers]
+    left = [g for g in ids if not any(g in grp for grp in groups)]
+    if left:
+        get_logger("runner").warning("GPU %s left idle: %d GPUs do not split into trials of %d",
+                                     ",".join(map(str, left)), len(ids), n)
+    return [Slot(i, grp[0], more_gpus=grp[1:]) for i, grp in enumerate(groups)]

@@ -202,7 +202,7 @@ def worker_main(slot: Any, conn: Any, space: Any, backend: str | None, seed: int
             mark("data")
             ex = InProcessExecutor(space, data, backend=backend, seed=seed, device=slot.device,
                                    freeze_gc=True, data_on_device=data_on_device and slot.gpu is not None,
-                                   share_programs=share_programs)
+                                   share_programs=share_programs, devices=slot.devices)
             ex.place_data()
             mark("placed")
             made["executor"] = ex

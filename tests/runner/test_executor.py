@@ -175,3 +175,51 @@ def test_trials_of_one_architecture_share_compiled_programs_on_jax(tmp_path: Pat
     assert other, out
     for params, compiles, _ in other:
         assert compiles["programs"] == 0 and compiles["cache_hits"] > 0, (params, compiles)
+
+
+_DATA_PARALLEL = """
+import json
+from automl.data import load_data
+from automl.engines import Decision, TrialSpec
+from automl.runner import InProcessExecutor
+from automl.space import parse_space
+from tests.conftest import TINY_SPACE
+
+config = {"layers": [{"type": "dense", "units": 16, "activation": "relu"}], "output_activation": "softmax",
+          "optimizer": {"name": "adam", "learning_rate": 0.01}, "batch_size": 64, "epochs": 2,
+          "loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]}
+out = {}
+for n in (1, 2):
+    ex = InProcessExecutor(parse_space(TINY_SPACE), load_data("digits"), backend="jax", devices=n)
+    epochs = []
+    o = ex.run(TrialSpec(0, {}, config, epochs=2), lambda e, m: epochs.append(e) or Decision.CONTINUE)
+    out[n] = {"state": o.state, "value": o.value, "loss": o.history["loss"], "device": o.device, "epochs": epochs}
+odd = InProcessExecutor(parse_space(TINY_SPACE), load_data("digits"), backend="jax", devices=2)
+o = odd.run(TrialSpec(1, {}, dict(config, batch_size=63), epochs=1), lambda e, m: Decision.CONTINUE)
+out["odd"] = {"state": o.state, "error": o.error}
+print("RESULT" + json.dumps(out))
+"""
+
+
+def test_a_trial_on_two_devices_trains_and_scores_as_on_one() -> None:
+    """Data-parallel over two virtual CPU devices (Keras's distribution API on JAX)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, KERAS_BACKEND="jax", XLA_FLAGS="--xla_force_host_platform_device_count=4",
+               JAX_ENABLE_COMPILATION_CACHE="false", PYTHONPATH=str(root))
+    r = subprocess.run([sys.executable, "-c", _DATA_PARALLEL], cwd=root, env=env, capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout.split("RESULT", 1)[1])
+    one, two = out["1"], out["2"]
+    assert one["state"] == two["state"] == "complete" and one["epochs"] == two["epochs"] == [1, 2]
+    assert two["device"] == "cpu (2 devices)" and one["device"] == "cpu"  # its weights were on both devices
+    # the same batches, split in two: the same training, within float tolerance; the
+    # validation split (359 samples) loses its odd last sample on two devices
+    np.testing.assert_allclose(two["loss"], one["loss"], rtol=1e-4)
+    assert abs(two["value"] - one["value"]) < 2 / 359
+    assert out["odd"]["state"] == "failed" and "batch size 63 does not split evenly across 2" in out["odd"]["error"]

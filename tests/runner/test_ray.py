@@ -122,3 +122,6 @@ def test_slots_come_from_the_cluster_resources() -> None:
     assert ray_slots({"GPU": 2.0, "CPU": 8.0}, 2, None) == (4, 0.5)
     assert ray_slots({"GPU": 2.0, "CPU": 8.0}, "auto", 3) == (3, 0.25)
     assert ray_slots({"CPU": 6.0}, "auto", None) == (6, 0.0)
+    assert ray_slots({"GPU": 5.0, "CPU": 8.0}, "auto", None, gpus_per_trial=2) == (2, 2.0)  # whole GPUs
+    with pytest.raises(UsageError, match="needs 4 GPUs; the Ray cluster has 2"):
+        ray_slots({"GPU": 2.0}, "auto", None, gpus_per_trial=4)

@@ -40,3 +40,21 @@ def test_auto_leaves_each_worker_four_cores(gpus: str, cpus: int, per_gpu: int) 
 def test_bad_settings(gpus: str, k: int, workers: int | None, words: str) -> None:
     with pytest.raises(UsageError, match=words):
         plan_slots(gpus, k, workers, available=[0, 1])
+
+
+def test_a_trial_on_several_gpus_owns_them() -> None:
+    slots = plan_slots("auto", "auto", None, available=[0, 1, 2, 3], gpus_per_trial=2)
+    assert [s.gpu_ids for s in slots] == [(0, 1), (2, 3)]
+    assert [s.cuda_visible_devices for s in slots] == ["0,1", "2,3"] and slots[0].devices == 2
+    assert slots[1].device == "gpu:2+3"
+    # GPUs that do not make a whole group stay idle; --workers caps the groups
+    assert [s.gpu_ids for s in plan_slots("0,1,2", "auto", None, available=[0, 1, 2], gpus_per_trial=2)] == [(0, 1)]
+    assert len(plan_slots("auto", 1, 1, available=[0, 1, 2, 3], gpus_per_trial=2)) == 1
+
+
+@pytest.mark.parametrize("available,k,words", [([], "auto", "needs 2 GPUs; this machine has none"),
+                                               ([0], "auto", "needs 2 GPUs; this machine has 0"),
+                                               ([0, 1], 2, "leave out --trials-per-gpu")])
+def test_several_gpus_a_trial_refused_where_they_cannot_be(available: list[int], k: int | str, words: str) -> None:
+    with pytest.raises(UsageError, match=words):
+        plan_slots("auto", k, None, available=available, gpus_per_trial=2)

@@ -15,7 +15,6 @@ import optuna
 import pytest
 
 import automl
-from automl.errors import UsageError
 from automl.storage._artifacts import artifact_location, default_location
 from automl.storage._optuna_private import artifact_metas
 from tests.conftest import TINY_YAML
@@ -73,5 +72,3 @@ def test_where_the_artifacts_go() -> None:
     assert default_location("postgresql://u@h/db") is None and default_location("sqlite://") is None
     assert artifact_location(None, "postgresql://u@h/db", "/shared/a") == "/shared/a"  # what the study recorded
     assert artifact_location("~/w", sqlite, "/shared/a") == os.path.expanduser("~/w")  # given wins
-    with pytest.raises(UsageError, match="only a folder is supported"):
-        automl.search("demo", "digits", n_trials=1, artifacts="s3://bucket/prefix", storage="sqlite://")
