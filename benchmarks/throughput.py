@@ -44,6 +44,10 @@ sys.path.insert(0, str(ROOT))
 
 
 BACKEND = ["jax"]
+# ``--sampler tpe``: every mode searches with Optuna's TPE (seed 0) for ``--configs`` trials
+# instead of running the fixed list: a sampler that concentrates on good architectures
+# repeats them, which is when shared programs pay (issue 23).
+SAMPLER = ["fixed"]
 
 
 class GpuSampler:
@@ -225,13 +229,14 @@ def plain_optuna(params: list[dict[str, Any]], data: Any, epochs: int) -> dict[s
         outside.append((t1 - t0) / (t2 - t0))
         return float(h.history["val_accuracy"][-1])
 
-    study = optuna.create_study(direction="maximize")
-    for p in params:
+    tpe = SAMPLER[0] == "tpe"
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=0) if tpe else None)
+    for p in [] if tpe else params:
         study.enqueue_trial(p)
     t0, t0_wall = time.monotonic(), time.time()
     study.optimize(objective, n_trials=len(params))
     return {"wall_s": time.monotonic() - t0, "trials": len(study.trials), "outside_fit": outside,
-            **timeline(study.trials, t0_wall)}
+            "best_value": study.best_value, **timeline(study.trials, t0_wall)}
 
 
 def kerastuner_random(params: list[dict[str, Any]], data: Any, epochs: int, tmp: Path) -> dict[str, Any]:
@@ -268,9 +273,10 @@ def automl_run(params: list[dict[str, Any]], data: Any, epochs: int, gpus: list[
 
     space = space_for(epochs)
     url = f"sqlite:///{tmp / (name + '.db')}"
-    eng = make_engine("optuna", space, data, url=url, study_name=name, sampler="random", pruner="none",
-                      algorithm=None, seed=0, n_trials=len(params))
-    for p in params:
+    tpe = SAMPLER[0] == "tpe"
+    eng = make_engine("optuna", space, data, url=url, study_name=name, sampler="tpe" if tpe else "random",
+                      pruner="none", algorithm=None, seed=0, n_trials=len(params))
+    for p in [] if tpe else params:
         eng.study.enqueue_trial(p)  # type: ignore[attr-defined]
     slots = plan_slots(",".join(map(str, gpus)), k, None, available=gpus)
     beat = Heartbeat(eng.storage, 10)  # type: ignore[attr-defined]
@@ -291,7 +297,9 @@ def automl_run(params: list[dict[str, Any]], data: Any, epochs: int, gpus: list[
             outside.append(max(0.0, dur - fit) / dur)
     states = {t.state.name for t in trials}
     compiles = [t.user_attrs["automl:compiles"] for t in trials if "automl:compiles" in t.user_attrs]
+    done = [t.value for t in trials if t.value is not None]
     return {"wall_s": wall, "trials": len(trials), "outside_fit": outside, "states": sorted(states),
+            "best_value": max(done) if done else None,
             **epoch_times(trials),
             "compiles": {"programs_per_trial": round(statistics.mean(c["programs"] for c in compiles), 2),
                          "compile_s_per_trial": round(statistics.mean(c["compile_seconds"] for c in compiles), 3),
@@ -344,7 +352,8 @@ def _subprocess_mode(args: Any, mode: str, tmp: Path) -> Any:
         out = tmp / f"inner_{mode}.json"
         cmd = [sys.executable, __file__, "--configs", str(args.configs), "--epochs", str(args.epochs), "--images",
                str(args.images), "--k", str(args.k), "--gpus", args.gpus, "--modes", mode, "--backend",
-               args.backend, "--out", str(out), "--inner", "--arch-repeat", str(args.arch_repeat)]
+               args.backend, "--out", str(out), "--inner", "--arch-repeat", str(args.arch_repeat),
+               "--sampler", SAMPLER[0]]
         subprocess.run(cmd, check=True)
         r = next(iter(json.loads(out.read_text())["modes"].values()))
         r["outside_fit"] = [r.pop("outside_fit_mean")] if r.get("outside_fit_mean") is not None else []
@@ -476,12 +485,16 @@ def main() -> None:
                     help="first run N other configurations of the space on all the GPUs (not recorded as a mode), "
                          "then start each automl mode from a copy of the compilation cache they filled: a later "
                          "search of the same space on the same machine (implies --fresh-cache)")
+    ap.add_argument("--sampler", choices=["fixed", "tpe"], default="fixed",
+                    help="fixed: the same list of configurations in every mode; tpe: every mode searches with "
+                         "Optuna's TPE (seed 0) for --configs trials")
     ap.add_argument("--arch-repeat", type=int, default=1, metavar="R",
                     help="each architecture used by R configurations in a row, differing in dropout, learning "
                          "rate and momentum (programs shared, issue 23; mode cKown compiles each trial's own)")
     ap.add_argument("--analyse", nargs="+", metavar="JSON",
                     help="print the fixed costs of the automl modes of saved results, and exit")
     args = ap.parse_args()
+    SAMPLER[0] = args.sampler
     if args.analyse:
         analyse(args.analyse)
         return
@@ -495,7 +508,7 @@ def main() -> None:
     params = sample_params(args.configs, arch_repeat=args.arch_repeat)
     sampler = GpuSampler()
     results: dict[str, Any] = {"configs": args.configs, "epochs": args.epochs, "images": args.images, "k": args.k,
-                               "gpus": gpus, "arch_repeat": args.arch_repeat, "modes": {}}
+                               "gpus": gpus, "arch_repeat": args.arch_repeat, "sampler": args.sampler, "modes": {}}
     with tempfile.TemporaryDirectory() as tmpd:
         warm = warm_cache(args, data, gpus, ks, Path(tmpd), results) if args.warm_from else None
         for rnd in range(args.repeat):
