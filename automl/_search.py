@@ -23,6 +23,7 @@ from automl.space._parse_training import check_precision
 from automl.space._task import for_task
 from automl.storage import TrialRow, best_trial, leaderboard, open_storage, pareto_front, redact, resolve_url
 from automl.storage._study import prepare_study
+from automl.storage._url import with_heartbeat
 
 __all__ = ["search", "SearchResult", "ENGINES", "prepare", "plan_search", "run_plan", "Plan", "check_search_arguments",
            "check_space_arguments", "check_data_arguments", "check_task"]
@@ -191,7 +192,9 @@ def search(space: AnySpace | None = None, data: DataSpec | None = None, *, engin
 class Plan:
     """A search validated and ready to run, nothing written yet: the resolved space and the
     loaded data, the settings (numbers normalized), the store's URL and the study's name,
-    and the local slots (none on a cluster: its slots come from its resources)."""
+    and the local slots (none on a cluster: its slots come from its resources). ``store``
+    is the store opened to read a continued study, which running it uses again (a process
+    opens its store once)."""
 
     space: SearchSpace
     data: Dataset
@@ -200,6 +203,7 @@ class Plan:
     url: str
     study_name: str
     slots: list[Slot]
+    store: Any = None
 
     @property
     def in_process(self) -> bool:
@@ -215,10 +219,11 @@ class Plan:
 
 def plan_search(space: AnySpace | None, data: DataSpec | None, settings: SearchSettings,
                 parallel: ParallelSettings = ParallelSettings(), overrides: SpaceOverrides = SpaceOverrides(),
-                options: DataOptions = DataOptions(), *, flags: bool = False) -> Plan:
+                options: DataOptions = DataOptions(), *, flags: bool = False, store: Any = None) -> Plan:
     """Validate every setting once (``flags``: errors name the command line's flags), resolve
     the space, load the data (a continued study's, ``space=None``, from the store, read
-    only) and check that they fit together. Writes nothing."""
+    only; ``store``: the store opened already) and check that they fit together. Writes
+    nothing."""
     check_search_arguments(**asdict(settings), **asdict(parallel), flags=flags)
     settings = replace(settings, n_trials=int(settings.n_trials),  # NumPy integers stored as numbers
                        seed=None if settings.seed is None else int(settings.seed))
@@ -236,7 +241,7 @@ def plan_search(space: AnySpace | None, data: DataSpec | None, settings: SearchS
         if any(v is not None for v in (o.categorical, o.numeric, o.ignore)):
             raise UsageError("a study's column kinds are recorded with it: leave out categorical, numeric and ignore "
                              "(--categorical, --numeric, --ignore) to continue it, or start another --study")
-        store = open_storage(url, must_exist=True)
+        store = store if store is not None else open_storage(url, must_exist=True)
         resolved, ds = _stored_space_and_data(store, study_name, data, label_column, image_size=o.image_size,
                                               color_mode=o.color_mode)
         if o.task is not None and o.task != ds.task:
@@ -249,7 +254,7 @@ def plan_search(space: AnySpace | None, data: DataSpec | None, settings: SearchS
         study_name = settings.study_name or resolved.name
     if isinstance(resolved, Space):
         check_precision(resolved.training, on_gpu=bool(parallel.cluster) or any(s.gpu is not None for s in slots))
-    return Plan(resolved, ds, settings, parallel, url, study_name, slots)
+    return Plan(resolved, ds, settings, parallel, url, study_name, slots, store)
 
 
 def run_plan(plan: Plan, observer: SearchObserver | None = None) -> SearchResult:
@@ -259,7 +264,8 @@ def run_plan(plan: Plan, observer: SearchObserver | None = None) -> SearchResult
     eng = make_engine(st.engine, resolved, ds, url=url, study_name=plan.study_name, sampler=st.sampler,
                       pruner=st.pruner, algorithm=st.algorithm, seed=st.seed, n_trials=st.n_trials,
                       backend=st.backend if plan.keras_here else None, retries=st.retries,
-                      heartbeat_s=st.heartbeat_s, keep_weights=st.keep_weights, artifacts=st.artifacts)
+                      heartbeat_s=st.heartbeat_s, keep_weights=st.keep_weights, artifacts=st.artifacts,
+                      store=plan.store)
     study = eng.study  # type: ignore[attr-defined]
     finished = eng.finished()
     _log.info("study %s in %s: %d trials requested, %d finished already, on %s", study.study_name,
@@ -288,8 +294,9 @@ def run_plan(plan: Plan, observer: SearchObserver | None = None) -> SearchResult
 def make_engine(engine: str, space: SearchSpace, data: Dataset, *, url: str, study_name: str, sampler: str,
                 pruner: str, algorithm: str | None, seed: int | None, n_trials: int,
                 backend: str | None = None, retries: int = 1, heartbeat_s: float = 10.0,
-                keep_weights: bool = True, artifacts: str | None = None) -> Engine:
-    """Validate the engine's settings, then open the store and the study (the first write)."""
+                keep_weights: bool = True, artifacts: str | None = None, store: Any = None) -> Engine:
+    """Validate the engine's settings, then open the store (``store``: the one this process
+    opened already) and the study (the first write)."""
     from automl._paths import checkpoint_dir
     from automl.engines._record import set_study_state, study_state
     from automl.storage._artifacts import TrialWeights, artifact_location, here
@@ -310,7 +317,8 @@ def make_engine(engine: str, space: SearchSpace, data: Dataset, *, url: str, stu
     opened: list[Any] = []
 
     def open_study(settings: dict[str, Any], sampler: Any, pruner: Any, failed_trial_callback: Any) -> tuple[Any, Any]:
-        storage = open_storage(url, heartbeat_s=heartbeat_s, failed_trial_callback=failed_trial_callback)
+        storage = with_heartbeat(store, heartbeat_s, failed_trial_callback) if store is not None else \
+            open_storage(url, heartbeat_s=heartbeat_s, failed_trial_callback=failed_trial_callback)
         study = prepare_study(storage, study_name, **common,
                               settings={**settings, "seed": seed, "data_fingerprint": data_fp},
                               sampler=sampler, pruner=pruner)

@@ -265,12 +265,14 @@ def worker(storage: str, study_name: str, n_trials: int | None, timeout: float |
     Start one per machine (each uses its local GPUs); the budget is global: never more
     than --trials trials finish, whatever the number of workers.
     """
-    from automl._search import search as run_search
     from automl._keys import ATTR
+    from automl._plan import ParallelSettings, SearchSettings
+    from automl._search import plan_search, run_plan
     from automl.storage import load_study
 
     _writable(storage)
-    st = load_study(_open(storage), study_name)
+    store = _open(storage)  # once: planning and running use it again
+    st = load_study(store, study_name)
     attrs = st.user_attrs
     if n_trials is None:
         n_trials = attrs.get(f"{ATTR}n_trials")
@@ -279,8 +281,10 @@ def worker(storage: str, study_name: str, n_trials: int | None, timeout: float |
     kind = engines.engine_kind(attrs.get(f"{ATTR}engine", engines.DEFAULT_ENGINE))
     # No stored seed: workers on several hosts seeded alike would propose the same values.
     kwargs: dict[str, Any] = {"engine": kind.name, "seed": None, **kind.code().from_study(attrs)}
-    result = run_search(None, data, n_trials=int(n_trials), timeout=timeout, storage=storage, study_name=study_name,
-                        backend=backend, **kwargs, **parallel)
+    settings = SearchSettings(n_trials=int(n_trials), timeout=timeout, storage=storage, study_name=study_name,
+                              backend=backend, retries=parallel.pop("retries"), heartbeat_s=parallel.pop("heartbeat_s"),
+                              **kwargs)
+    result = run_plan(plan_search(None, data, settings, ParallelSettings(**parallel), flags=True, store=store))
     if result.already_done:
         _err.print(_nothing_to_run(result), highlight=False, soft_wrap=True)
         return

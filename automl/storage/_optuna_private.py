@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import sqlalchemy as sa
 
 __all__ = ["KNOWN_SCHEMAS", "OptunaTables", "StoreSchema", "artifact_metas", "check_schema", "forget_cached_trials",
-           "link_artifact", "optuna_tables", "rdb_storage",
+           "link_artifact", "optuna_tables", "rdb_storage", "set_heartbeat",
            "read_schema", "stale_trial_ids", "study_id", "study_storage", "trial_id"]
 
 # (version_info.schema_version, alembic_version.version_num) of the Optuna releases whose
@@ -177,3 +177,13 @@ def artifact_metas(trial: Any) -> list[Any]:
 
     return [optuna.artifacts.ArtifactMeta(**json.loads(v)) for k, v in trial.system_attrs.items()
             if k.startswith(_ARTIFACT_PREFIX)]
+
+
+def set_heartbeat(storage: Any, interval: int, grace: int, callback: Any) -> None:
+    """Turn on heartbeats of an opened RDBStorage: what its constructor's ``heartbeat_interval``,
+    ``grace_period`` and stale-trial callback set (attributes of the same names; the callback
+    was ``failed_trial_callback`` before Optuna 4.9), so that a process opens its store once."""
+    storage.heartbeat_interval, storage.grace_period = interval, grace
+    storage.failed_trial_callback = callback
+    if hasattr(storage, "heartbeat_stale_trial_callback"):
+        storage.heartbeat_stale_trial_callback = callback

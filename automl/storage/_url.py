@@ -120,18 +120,9 @@ def open_storage(url: str, *, must_exist: bool = False, heartbeat_s: float | Non
             else:
                 _enable_wal(path)
     try:
-        if heartbeat_s:
-            import inspect
-            import warnings
-
-            warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning,
-                                    message=".*heartbeat.*")
-            params = inspect.signature(optuna.storages.RDBStorage).parameters
-            cb_name = ("heartbeat_stale_trial_callback" if "heartbeat_stale_trial_callback" in params
-                       else "failed_trial_callback")
-            kwargs.update({"heartbeat_interval": max(1, int(round(heartbeat_s))),
-                           "grace_period": max(3, int(round(3 * heartbeat_s))), cb_name: failed_trial_callback})
         storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+        if heartbeat_s:
+            with_heartbeat(storage, heartbeat_s, failed_trial_callback)
         check_schema(storage.engine, url)
     except ImportError as e:
         raise no_driver(url, e) from None
@@ -140,6 +131,21 @@ def open_storage(url: str, *, must_exist: bool = False, heartbeat_s: float | Non
         raise _unknown_schema(url, engine_kwargs) or cannot_open(url, e) from None
     if path is not None and not reading:
         _sqlite_without_fsync_per_commit(storage.engine)
+    return storage
+
+
+def with_heartbeat(storage: Any, heartbeat_s: float, failed_trial_callback: Any = None) -> Any:
+    """Make ``storage`` (opened already, for one process's every use) send heartbeats every
+    ``heartbeat_s`` and fail trials silent for 3 intervals, passing them to the callback."""
+    import warnings
+
+    import optuna
+
+    from automl.storage._optuna_private import set_heartbeat
+
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning, message=".*heartbeat.*")
+    set_heartbeat(storage, max(1, int(round(heartbeat_s))), max(3, int(round(3 * heartbeat_s))),
+                  failed_trial_callback)
     return storage
 
 
