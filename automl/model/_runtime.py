@@ -25,7 +25,7 @@ from typing import Any
 
 from automl.model._backend import import_keras
 
-__all__ = ["RUNTIME_COEFFICIENTS", "runtime_attention_class", "runtime_dropout_class", "runtime_optimizer_class"]
+__all__ = ["RUNTIME_COEFFICIENTS", "architecture_key", "runtime_attention_class", "runtime_dropout_class", "runtime_optimizer_class"]
 
 # The coefficients of each Keras optimizer that become variables; ``weight_decay`` too
 # wherever it is given. A momentum of 0 stays a constant: it decides whether the
@@ -39,6 +39,31 @@ RUNTIME_COEFFICIENTS: dict[str, tuple[str, ...]] = {
     "RMSprop": ("rho", "momentum", "epsilon"),
     "SGD": ("momentum",),
 }
+
+_RUNTIME_NAMES = frozenset(c for cs in RUNTIME_COEFFICIENTS.values() for c in cs) | {"weight_decay"}
+
+
+def architecture_key(config: dict[str, Any]) -> str | None:
+    """What decides a YAML trial's compiled programs, as text: its configuration without the
+    values that are runtime values (dropout rates, the learning rate, the optimizer's
+    coefficients: only whether they are 0 counts) nor the epochs. Trials of one key run the
+    same programs; the coordinator sends a trial to a worker that last ran its key. None
+    for a space's own ``build_model`` (no configuration to read)."""
+    import json
+
+    if "layers" not in config:
+        return None
+
+    def strip(obj: Any, key: str = "") -> Any:
+        if isinstance(obj, dict):
+            return {k: strip(v, k) for k, v in sorted(obj.items()) if k not in ("learning_rate", "epochs")}
+        if isinstance(obj, list):
+            return [strip(v) for v in obj]
+        if (key == "rate" or key in _RUNTIME_NAMES) and isinstance(obj, (int, float)):
+            return obj != 0  # a rate or momentum of 0 is another program
+        return obj
+
+    return json.dumps(strip(config), sort_keys=True, default=str)
 
 
 @functools.cache

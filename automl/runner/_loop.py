@@ -15,6 +15,7 @@ from typing import cast
 from automl._logging import get_logger
 from automl.engines._base import Decision, Engine, TrialOutcome, TrialSpec
 from automl.errors import AutomlError
+from automl.model._runtime import architecture_key
 from automl.runner._backend import Died, Done, Event, Fatal, Ready, TrialBackend, WorkerState
 from automl.runner._drawer import Drawer, LockedEngine
 from automl.runner._heartbeat import Heartbeat
@@ -181,6 +182,7 @@ class _Loop:
         self.free_since: dict[Slot, float] = {}
         self.pending: list[TrialSpec] = []  # drawn (or handed to a worker found dead): run next
         self.start_failures = 0  # in a row: reset when a worker gets ready
+        self.arch: dict[Slot, str | None] = {}  # the architecture each slot's worker last ran
         self.retries_scheduled = 0
         self.ran = 0
 
@@ -199,7 +201,8 @@ class _Loop:
                 # A retry is due (it holds its original's unit): the search is not over yet.
                 self.retries_scheduled, stopping = 0, False
             while self.idle and self.pending:
-                self._dispatch(self.idle.pop(0), self.pending.pop(0))
+                spec = self.pending.pop(0)
+                self._dispatch(self._idle_for(spec), spec)
             if drawer.done:
                 spec = drawer.take()
                 if spec is None:
@@ -208,7 +211,7 @@ class _Loop:
                     self.obs.on_trial_start(spec, drawer.label)
                     self._finish(spec, TrialOutcome("failed", error=spec.error))
                 elif self.idle:
-                    self._dispatch(self.idle.pop(0), spec)
+                    self._dispatch(self._idle_for(spec), spec)
                 else:  # its slot's worker died meanwhile: the next one ready runs it
                     self.pending.append(spec)
             if self.idle and not drawer.running and not drawer.done and not (stopping or waits.waiting()):
@@ -226,6 +229,15 @@ class _Loop:
     def _own_numbers(self) -> set[int]:
         """Numbers of the trials this coordinator runs (on its slots or waiting for one)."""
         return {r.spec.number for r in self.running.values()} | {s.number for s in self.pending}
+
+    def _idle_for(self, spec: TrialSpec) -> Slot:
+        """The idle slot to run ``spec``: one whose worker last ran its architecture, so holds
+        its compiled programs (affinity), else the one idle longest; never waits for one."""
+        key = architecture_key(spec.config)
+        slot = next((s for s in self.idle if key is not None and self.arch.get(s) == key), self.idle[0])
+        self.idle.remove(slot)
+        self.arch[slot] = key
+        return slot
 
     def _dispatch(self, slot: Slot, spec: TrialSpec) -> None:
         """Start ``spec`` on the idle ``slot``; when its worker turns out dead, the trial
@@ -273,6 +285,7 @@ class _Loop:
     def _handle(self, event: Event) -> None:
         if isinstance(event, Ready):
             now = time.monotonic()
+            self.arch.pop(event.slot, None)  # a new worker: it holds no programs yet
             self.idle.append(event.slot)
             self.free_since[event.slot] = now
             self.start_failures = 0  # only workers failing to start one after another stop the search

@@ -201,3 +201,19 @@ def test_weights_files_load_both_ways_and_the_default_model_is_plain_keras(tmp_p
     again = keras.saving.load_model(tmp_path / "m.keras")
     assert type(again.optimizer).__module__ == _RUNTIME and type(again.optimizer).__name__ == "AdamW"
     np.testing.assert_allclose(again.predict(x, verbose=0), runtime.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+def test_the_architecture_key_ignores_exactly_the_runtime_values() -> None:
+    from automl.model._runtime import architecture_key
+
+    def config(units: int = 8, rate: float = 0.2, lr: float = 1e-3, momentum: float = 0.9,
+               epochs: int = 3) -> dict[str, Any]:
+        return {"layers": [{"type": "dense", "units": units}, {"type": "dropout", "rate": rate}],
+                "optimizer": {"name": "sgd", "learning_rate": lr, "momentum": momentum}, "epochs": epochs,
+                "batch_size": 32}
+
+    key = architecture_key(config())
+    assert key == architecture_key(config(rate=0.4, lr=0.1, momentum=0.5, epochs=9))
+    for other in (config(units=16), config(rate=0.0), config(momentum=0.0), {**config(), "batch_size": 64}):
+        assert architecture_key(other) != key
+    assert architecture_key({"epochs": 2}) is None  # a build_model space: nothing to read

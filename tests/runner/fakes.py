@@ -24,7 +24,9 @@ class FakeEngine(Engine):
 
     name = "fake"
 
-    def __init__(self, max_asks: int | None = None, prune_at: set[tuple[int, int]] | None = None) -> None:
+    def __init__(self, max_asks: int | None = None, prune_at: set[tuple[int, int]] | None = None,
+                 configs: dict[int, dict[str, Any]] | None = None) -> None:
+        self.configs = configs or {}  # trial number: its configuration (default: none)
         self.claimed = 0
         self.asked: list[TrialSpec] = []
         self.told: list[tuple[TrialSpec, TrialOutcome]] = []
@@ -49,7 +51,7 @@ class FakeEngine(Engine):
 
     def _new(self, params: dict[str, Any]) -> TrialSpec:
         n = len(self.asked)
-        spec = TrialSpec(n, params, {}, epochs=3, error=self.draw_error.get(n))
+        spec = TrialSpec(n, params, self.configs.get(n, {}), epochs=3, error=self.draw_error.get(n))
         self.asked.append(spec)
         return spec
 

@@ -176,3 +176,24 @@ def test_observers_see_workers_trials_and_epochs_in_order() -> None:
     run_trials(FakeEngine(), FakeBackend(n_slots=1), n_trials=1, observer=Watch())
     assert seen == ["start 1 ['cpu w0']", "cpu w0 idle", "trial 0 on cpu w0", "trial 0 epoch 0", "trial 0 epoch 1",
                     "trial 0 end"]
+
+
+def _arch(units: int, rate: float, lr: float) -> dict[str, object]:
+    return {"layers": [{"type": "dense", "units": units}, {"type": "dropout", "rate": rate}],
+            "optimizer": {"name": "adam", "learning_rate": lr}, "batch_size": 32}
+
+
+def test_a_trial_goes_to_an_idle_worker_that_ran_its_architecture() -> None:
+    """Affinity (issue 23): trials 0 and 1 end together, both workers idle; trial 2 has trial
+    1's architecture (another dropout rate and learning rate) and goes to trial 1's worker,
+    trial 3 (trial 0's) to trial 0's, although each other was idle longer."""
+    configs = {0: _arch(8, 0.1, 1e-3), 1: _arch(16, 0.2, 1e-2), 2: _arch(16, 0.4, 3e-3), 3: _arch(8, 0.3, 1e-4)}
+    engine, backend = FakeEngine(configs=configs), FakeBackend(n_slots=2, concurrent=False)
+    run_trials(engine, backend, n_trials=4)
+    slot_of = {number: slot for slot, number in backend.started}
+    assert slot_of[0] != slot_of[1]
+    assert slot_of[2] == slot_of[1] and slot_of[3] == slot_of[0], backend.started
+    # without a shared architecture, the slot idle longest is taken (nothing waits)
+    plain = FakeBackend(n_slots=2, concurrent=False)
+    run_trials(FakeEngine(), plain, n_trials=4)
+    assert [s for s, _ in plain.started] == [0, 1, 0, 1]
