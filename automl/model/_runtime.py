@@ -25,7 +25,8 @@ from typing import Any
 
 from automl.model._backend import import_keras
 
-__all__ = ["RUNTIME_COEFFICIENTS", "architecture_key", "runtime_attention_class", "runtime_dropout_class", "runtime_optimizer_class"]
+__all__ = ["RUNTIME_COEFFICIENTS", "architecture_key", "runtime_attention_class", "runtime_dropout_class",
+           "runtime_optimizer_class"]
 
 # The coefficients of each Keras optimizer that become variables; ``weight_decay`` too
 # wherever it is given. A momentum of 0 stays a constant: it decides whether the

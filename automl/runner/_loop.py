@@ -201,8 +201,8 @@ class _Loop:
                 # A retry is due (it holds its original's unit): the search is not over yet.
                 self.retries_scheduled, stopping = 0, False
             while self.idle and self.pending:
-                spec = self.pending.pop(0)
-                self._dispatch(self._idle_for(spec), spec)
+                waiting = self.pending.pop(0)
+                self._dispatch(self._idle_for(waiting), waiting)
             if drawer.done:
                 spec = drawer.take()
                 if spec is None:
