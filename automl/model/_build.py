@@ -65,12 +65,28 @@ def _compiled(keras: Any, config: dict[str, Any], input_shape: tuple[int, ...], 
             x = keras.layers.Flatten(name="head_flatten")(x)
         outputs = _head(keras, config, x, num_classes, rng)
         model = keras.Model(inputs, outputs)
+        _jit_augmentation(keras, model)
         optimizer = build_optimizer(config["optimizer"], learning_rate(config, steps_per_epoch),
                                     runtime_values=runtime)
         model.compile(optimizer=optimizer, loss=build_loss(config), metrics=build_metrics(config))
     except (ValueError, TypeError) as e:
         raise ModelBuildError(f"the model cannot be built: {e}") from e
     return model
+
+
+# Augmentation layers Keras marks ``supports_jit = False`` on every backend (TensorFlow's
+# projective transform is not XLA's), which makes ``compile(jit_compile="auto")`` train the
+# whole model op by op; on JAX their transform is jax.scipy's and compiles
+# (tests/model/test_build.py; run 41 in benchmarks/README.md).
+_JIT_ON_JAX = ("RandomTranslation", "RandomRotation", "RandomZoom")
+
+
+def _jit_augmentation(keras: Any, model: Any) -> None:
+    if keras.backend.backend() != "jax":
+        return
+    for layer in model._flatten_layers():  # noqa: SLF001 - what Keras's own model_supports_jit walks
+        if type(layer).__name__ in _JIT_ON_JAX:
+            layer.supports_jit = True
 
 
 # The head's activation per task; classification's is the configuration's (softmax by default).
