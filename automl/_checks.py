@@ -120,6 +120,10 @@ def check_search_arguments(*, n_trials: Any = 20, timeout: Any = None, engine: A
         a.integer("trials_per_gpu", trials_per_gpu, 1)
     a.integer("workers", workers, 1, optional=True)
     a.integer("gpus_per_trial", gpus_per_trial, 1)
+    if gpus_per_trial != 1 and trials_per_gpu not in ("auto", 1):
+        raise UsageError(f"{a.name('gpus_per_trial')} {gpus_per_trial} gives each trial {gpus_per_trial} whole "
+                         f"GPUs: leave out {a.name('trials_per_gpu')} (several trials on one GPU and trials on "
+                         f"several GPUs do not mix in one search)")
     if gpus_per_trial != 1:
         from automl.model._backend import resolve_backend
 

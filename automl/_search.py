@@ -299,7 +299,7 @@ def make_engine(engine: str, space: SearchSpace, data: Dataset, *, url: str, stu
     opened already) and the study (the first write)."""
     from automl._paths import checkpoint_dir
     from automl.engines._record import set_study_state, study_state
-    from automl.storage._artifacts import TrialWeights, artifact_location, here
+    from automl.storage._artifacts import TrialWeights, artifact_location, here, open_artifacts
 
     kind = engine_kind(engine)
     objectives = space.objectives
@@ -331,9 +331,14 @@ def make_engine(engine: str, space: SearchSpace, data: Dataset, *, url: str, stu
         study = opened[1]
         recorded = study_state(study, "artifacts")
         location = artifact_location(artifacts, url, recorded)
-        if location is not None and location != recorded:
-            set_study_state(study, "artifacts", location)
-        return TrialWeights(checkpoint_dir(url, study_name), here(location))
+        if recorded is not None and location != recorded:
+            raise UsageError(f"study {study_name!r} keeps its trials' weights in {recorded}, not {location}: leave "
+                             f"out --artifacts (set AUTOML_ARTIFACTS where this host mounts that folder elsewhere)")
+        if location is not None:
+            open_artifacts(here(location) or location, create=True)
+            if recorded is None:
+                set_study_state(study, "artifacts", location)
+        return TrialWeights(checkpoint_dir(url, study_name), location)
 
     eng = code.build(BuildRequest(space=space, url=url, study_name=study_name, options=options, n_trials=n_trials,
                                   epochs=epochs, backend=backend, retries=retries, keep_weights=keep_weights,

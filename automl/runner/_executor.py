@@ -144,7 +144,7 @@ class InProcessExecutor:
         if metric == "params_count":
             return float(params_count)
         if metric == "latency_ms":
-            return latency_ms(model, self.data.x_val)
+            return latency_ms(model, self.data.x_val, devices=self.devices)
         return history[metric][-1] if history.get(metric) else math.nan
 
     def _build(self, keras: Any, spec: TrialSpec) -> Any:
@@ -238,25 +238,21 @@ class InProcessExecutor:
         if spec.checkpoint:
             out.warning = _save_weights(model, spec.checkpoint)
             if out.warning is None and spec.artifacts and spec.artifact_id:
-                from automl.storage._artifacts import put_weights
+                from automl.storage._artifacts import here, put_weights
 
-                out.warning = put_weights(spec.artifacts, spec.artifact_id, spec.checkpoint)
+                out.warning = put_weights(here(spec.artifacts), spec.artifact_id, spec.checkpoint)
                 out.artifact = None if out.warning else (spec.artifact_id, Path(spec.checkpoint).name)
         return out
 
 
 def _parent_weights_here(spec: TrialSpec) -> None:
     """A parent trained on another host: its weights come from the artifact store first."""
-    import optuna
-
-    from automl.storage._artifacts import open_artifacts
+    from automl.storage._artifacts import fetch_artifact, here
 
     assert spec.parent_checkpoint is not None
     if Path(spec.parent_checkpoint).is_file() or not (spec.artifacts and spec.parent_artifact_id):
         return
-    Path(spec.parent_checkpoint).parent.mkdir(parents=True, exist_ok=True)
-    optuna.artifacts.download_artifact(artifact_store=open_artifacts(spec.artifacts),
-                                       file_path=spec.parent_checkpoint, artifact_id=spec.parent_artifact_id)
+    fetch_artifact(here(spec.artifacts), spec.parent_artifact_id, Path(spec.parent_checkpoint))
 
 
 def _save_weights(model: Any, path: str) -> str | None:
@@ -265,6 +261,7 @@ def _save_weights(model: Any, path: str) -> str | None:
     import os
 
     try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)  # a Ray node's own copy of the cache
         model.save_weights(path)
     except Exception as e:  # noqa: BLE001 - OSError mostly, wrapped variously by h5py
         with contextlib.suppress(OSError):
@@ -274,8 +271,12 @@ def _save_weights(model: Any, path: str) -> str | None:
     return None
 
 
-def latency_ms(model: Any, x: Any, batch: int = 256, repeats: int = 5) -> float:
-    """Median milliseconds per sample of ``model.predict_on_batch`` on ``batch`` samples."""
+def latency_ms(model: Any, x: Any, batch: int = 256, repeats: int = 5, devices: int = 1) -> float:
+    """Median milliseconds per sample of ``model.predict_on_batch`` on ``batch`` samples (a
+    multiple of ``devices``: a data-parallel batch splits evenly)."""
+    batch = min(batch, len(x)) // devices * devices
+    if batch < 1:
+        return math.nan
     xb = as_float32(np.asarray(x[:batch]))  # a memory map's first rows, read
     model.predict_on_batch(xb)  # warm-up (compilation)
     times = []

@@ -52,16 +52,17 @@ def connect(address: str) -> bool:
 
 
 def ray_slots(resources: dict[str, float], trials_per_gpu: int | str, workers: int | None,
-              gpus_per_trial: int = 1) -> tuple[int, float]:
+              gpus_per_trial: int = 1, node_gpus: list[float] | None = None) -> tuple[int, float]:
     """How many actors the cluster's ``resources`` hold, and the GPUs each asks for: K per
-    GPU (``auto``: 4), N GPUs each with ``gpus_per_trial`` N > 1, else one per CPU; at
-    most ``workers``."""
+    GPU (``auto``: 4), N GPUs each with ``gpus_per_trial`` N > 1 (an actor's GPUs are on one
+    node: ``node_gpus``, each live node's, decides), else one per CPU; at most ``workers``."""
     gpus = int(resources.get("GPU", 0))
     if gpus_per_trial > 1:
-        if gpus < gpus_per_trial:
-            raise UsageError(f"--gpus-per-trial {gpus_per_trial} needs {gpus_per_trial} GPUs; the Ray cluster has "
-                             f"{gpus}")
-        n, share = gpus // gpus_per_trial, float(gpus_per_trial)
+        n = sum(int(g) // gpus_per_trial for g in (node_gpus if node_gpus is not None else [gpus]))
+        if n < 1:
+            raise UsageError(f"--gpus-per-trial {gpus_per_trial} needs {gpus_per_trial} GPUs on one node; the Ray "
+                             f"cluster's nodes have {', '.join(str(int(g)) for g in (node_gpus or [gpus]))}")
+        share = float(gpus_per_trial)
     elif gpus:
         k = AUTO_TRIALS_PER_GPU if trials_per_gpu == "auto" else int(trials_per_gpu)
         n, share = gpus * k, 1.0 / k
@@ -182,13 +183,18 @@ class RayBackend:
             self.data_ref = self.ray.put(data)
             self.space = space
             self.setup_seconds = time.monotonic() - t0
-            n, self.share = ray_slots(self.ray.cluster_resources(), trials_per_gpu, workers, gpus_per_trial)
+            n, self.share = ray_slots(self.ray.cluster_resources(), trials_per_gpu, workers, gpus_per_trial,
+                                      self._node_gpus())
             self.actor_class = self.ray.remote(max_concurrency=3)(_TrialActor)
             for i in range(n):
                 self._start(Slot(i, None, pool="ray"))
         except BaseException:
             self.close()
             raise
+
+    def _node_gpus(self) -> list[float]:
+        """Each live node's GPUs (an actor's GPUs are on one node)."""
+        return [float(n.get("Resources", {}).get("GPU", 0)) for n in self.ray.nodes() if n.get("Alive")]
 
     def _start(self, slot: Slot) -> None:
         options: dict[str, Any] = {"num_gpus": self.share, "num_cpus": 0 if self.share else 1,
@@ -313,7 +319,8 @@ class RayBackend:
         if now < self._next_look:
             return
         self._next_look = now + _GROW_EVERY
-        n, share = ray_slots(self.ray.cluster_resources(), self.trials_per_gpu, self.workers, self.gpus_per_trial)
+        n, share = ray_slots(self.ray.cluster_resources(), self.trials_per_gpu, self.workers, self.gpus_per_trial,
+                            self._node_gpus())
         if share != self.share:
             return  # GPUs appeared on a CPU cluster (or went): keep the slots as planned
         for i in range(len(self.slots), n):

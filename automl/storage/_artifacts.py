@@ -9,6 +9,7 @@ the coordinator links them to the trial when it records the outcome.
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +18,8 @@ from typing import Any
 from automl._logging import get_logger
 from automl.errors import UsageError
 
-__all__ = ["TrialWeights", "artifact_location", "dashboard_artifacts", "default_location", "fetch_weights",
-           "here", "open_artifacts",
-           "put_weights", "remove_artifacts", "weights_meta"]
+__all__ = ["TrialWeights", "artifact_location", "dashboard_artifacts", "default_location", "fetch_artifact",
+           "fetch_weights", "here", "open_artifacts", "put_weights", "remove_artifacts", "weights_meta"]
 
 _log = get_logger("storage")
 
@@ -54,28 +54,56 @@ def artifact_location(given: str | None, url: str, recorded: str | None = None) 
 
 def here(location: str | None) -> str | None:
     """Where the artifact folder ``location`` is on this host: ``$AUTOML_ARTIFACTS`` when set
-    (the folder mounted elsewhere)."""
+    (the folder mounted elsewhere); None when the study has none."""
     env = os.environ.get(ENV)
-    return _check(env) if env else location
+    return None if location is None else _check(env) if env else location
 
 
-def open_artifacts(location: str) -> Any:
+def open_artifacts(location: str, create: bool = False) -> Any:
+    """The artifact store in folder ``location``: made only by the coordinator (``create``);
+    a process that finds it missing is on a host that does not mount it."""
     import optuna
 
-    Path(location).mkdir(parents=True, exist_ok=True)
+    if create:
+        Path(location).mkdir(parents=True, exist_ok=True)
+    elif not Path(location).is_dir():
+        raise FileNotFoundError(f"the artifact folder {location} does not exist on {socket.gethostname()}: "
+                                f"mount it there, or set {ENV} to where it is mounted")
     return optuna.artifacts.FileSystemArtifactStore(location)
 
 
-def put_weights(location: str, artifact_id: str, path: str) -> str | None:
+def put_weights(location: str | None, artifact_id: str, path: str) -> str | None:
     """Copy the weights file at ``path`` into the artifact store (in the process that
     trained them); the reason when that failed (the trial keeps its result)."""
+    if location is None:
+        return None
     try:
         store = open_artifacts(location)
         with open(path, "rb") as f:
             store.write(artifact_id, f)
     except OSError as e:
+        _log.warning("the weights were not put in the artifact store: %s", e)
         return f"its weights could not be put in the artifact store {location}: {e}"
     return None
+
+
+def fetch_artifact(location: str | None, artifact_id: str, dest: Path) -> None:
+    """Copy artifact ``artifact_id`` to ``dest`` through a ``.part`` file, so that a copy cut
+    short is never taken for the weights."""
+    import optuna
+
+    if location is None:
+        raise FileNotFoundError(f"artifact {artifact_id}: the study has no artifact store")
+    store = open_artifacts(location)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    part.unlink(missing_ok=True)
+    try:
+        optuna.artifacts.download_artifact(artifact_store=store, file_path=str(part), artifact_id=artifact_id)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    part.replace(dest)
 
 
 @dataclass
@@ -121,16 +149,15 @@ def fetch_weights(trial: Any, location: str | None, dest: Path) -> bool:
     meta = weights_meta(trial) if location is not None else None
     if meta is None or location is None:
         return False
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
     try:
-        optuna.artifacts.download_artifact(artifact_store=open_artifacts(location), file_path=str(part),
-                                           artifact_id=meta.artifact_id)
-    except (OSError, optuna.artifacts.exceptions.ArtifactNotFound) as e:
-        part.unlink(missing_ok=True)
-        raise UsageError(f"the weights of trial {trial.number} are linked as artifact {meta.artifact_id} but could "
-                         f"not be read from {location} ({e}); set {ENV} to where that folder is on this host") from e
-    part.replace(dest)
+        fetch_artifact(location, meta.artifact_id, dest)
+    except optuna.artifacts.exceptions.ArtifactNotFound as e:
+        raise UsageError(f"the weights of trial {trial.number} are linked as artifact {meta.artifact_id} but are "
+                         f"not in {location} ({e}); set {ENV} to where that folder is on this host") from e
+    except FileNotFoundError as e:  # the folder is not here
+        raise UsageError(f"the weights of trial {trial.number}: {e}") from e
+    except OSError as e:  # writing the local copy
+        raise UsageError(f"the weights of trial {trial.number} could not be copied to {dest}: {e}") from e
     _log.info("trial %d's weights copied from the artifact store %s", trial.number, location)
     return True
 
@@ -157,7 +184,7 @@ def remove_artifacts(trials: list[Any], location: str | None) -> int:
 
     if location is None or not Path(location).is_dir():
         return 0
-    store, n = open_artifacts(location), 0
+    store, n = open_artifacts(location), 0  # the folder is there: checked above
     for t in trials:
         for meta in artifact_metas(t):
             try:

@@ -123,5 +123,9 @@ def test_slots_come_from_the_cluster_resources() -> None:
     assert ray_slots({"GPU": 2.0, "CPU": 8.0}, "auto", 3) == (3, 0.25)
     assert ray_slots({"CPU": 6.0}, "auto", None) == (6, 0.0)
     assert ray_slots({"GPU": 5.0, "CPU": 8.0}, "auto", None, gpus_per_trial=2) == (2, 2.0)  # whole GPUs
-    with pytest.raises(UsageError, match="needs 4 GPUs; the Ray cluster has 2"):
+    with pytest.raises(UsageError, match="needs 4 GPUs on one node; the Ray cluster's nodes have 2"):
         ray_slots({"GPU": 2.0}, "auto", None, gpus_per_trial=4)
+    # an actor's GPUs are on one node: four nodes of one GPU hold no 2-GPU actor
+    with pytest.raises(UsageError, match="nodes have 1, 1, 1, 1"):
+        ray_slots({"GPU": 4.0}, "auto", None, gpus_per_trial=2, node_gpus=[1.0] * 4)
+    assert ray_slots({"GPU": 5.0}, "auto", None, gpus_per_trial=2, node_gpus=[2.0, 3.0]) == (2, 2.0)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -71,4 +70,24 @@ def test_where_the_artifacts_go() -> None:
     assert default_location(sqlite) == str(Path("some/dir/x-artifacts").resolve())
     assert default_location("postgresql://u@h/db") is None and default_location("sqlite://") is None
     assert artifact_location(None, "postgresql://u@h/db", "/shared/a") == "/shared/a"  # what the study recorded
-    assert artifact_location("~/w", sqlite, "/shared/a") == os.path.expanduser("~/w")  # given wins
+    assert artifact_location("~/w", sqlite, "/shared/a") == str(Path("~/w").expanduser().resolve())  # given wins
+
+
+def test_a_study_keeps_its_artifact_folder_and_a_host_without_it_says_so(tiny_space: dict[str, Any], tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from automl.errors import UsageError
+    from automl.storage._artifacts import here, put_weights
+
+    url = f"sqlite:///{tmp_path / 'k.db'}"
+    automl.search(tiny_space, "digits", n_trials=1, epochs=1, storage=url, study_name="k", seed=0)
+    with pytest.raises(UsageError, match=f"keeps its trials' weights in {tmp_path / 'k-artifacts'}, not "):
+        automl.search(None, n_trials=2, storage=url, study_name="k", artifacts=str(tmp_path / "elsewhere"))
+    assert not (tmp_path / "elsewhere").exists()
+    # a process on a host that does not mount the folder keeps the trial, says why
+    weights = tmp_path / "w.h5"
+    weights.write_bytes(b"weights")
+    why = put_weights(str(tmp_path / "not-mounted"), "id", str(weights))
+    assert why and "does not exist on" in why and "AUTOML_ARTIFACTS" in why
+    assert not (tmp_path / "not-mounted").exists()
+    monkeypatch.setenv("AUTOML_ARTIFACTS", str(tmp_path / "mounted-here"))
+    assert here(None) is None and here("/shared/a") == str(tmp_path / "mounted-here")
