@@ -389,8 +389,10 @@ class KerasTunerEngine(Engine):
         set_state(spec.handle, "kt_trial", kt_trial.get_state())
         if outcome.state == "pruned":
             outcome.state = "complete"  # KerasTuner never prunes mid-trial
-        finish_trial(self.study, spec.handle, outcome, self.objective)
+        recorded = finish_trial(self.study, spec.handle, outcome, self.objective)
         set_study_state(self.study, "kt_state", self.oracle.get_state())
+        if not recorded:
+            return False
         if not (outcome.retryable and _retry_queued(self.oracle, kt_trial.trial_id)):
             return False
         self.release()  # the Oracle serves it again from ``ask``, which claims a unit anew

@@ -155,18 +155,24 @@ class OptunaEngine(Engine):
         return spec
 
     def report(self, spec: TrialSpec, epoch: int, metrics: dict[str, float]) -> Decision:
+        import optuna
+
         value = metrics.get(self.objective)
         if value is None or not math.isfinite(value) or len(self.study.directions) > 1:
             # Optuna keeps no intermediate values for multi-objective studies (nor prunes them).
             return Decision.CONTINUE
         trial = spec.handle
-        trial.report(float(value), epoch)
+        try:
+            trial.report(float(value), epoch)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            return Decision.PRUNE  # another process ended it (taken for stale): training it is wasted
         if epoch >= spec.epochs:  # trained in full: pruning it now saves nothing and hides a complete result
             return Decision.CONTINUE
         return Decision.PRUNE if trial.should_prune() else Decision.CONTINUE
 
     def tell(self, spec: TrialSpec, outcome: TrialOutcome) -> bool:
-        finish_trial(self.study, spec.handle, outcome, self.objective)
+        if not finish_trial(self.study, spec.handle, outcome, self.objective):
+            return False  # ended by another process, which retried it
         return outcome.retryable and outcome.state == "failed" and \
             retry_failed(self.study, spec.number, self.max_retries)
 

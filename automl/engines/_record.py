@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from automl._keys import ATTR, attr
+from automl._logging import get_logger
 from automl._text import strip_ansi
 from automl.engines._base import TrialOutcome
 from automl.storage._budget import CLAIM_ATTR
@@ -148,11 +149,26 @@ def pop_retry(study: Any) -> Any | None:
     return None if tid is None else _start(study, tid)
 
 
-def finish_trial(study: Any, trial: Any, outcome: TrialOutcome, objective: str) -> None:
-    """Record the ``automl:*`` attributes of ``trial`` and finish it with its state.
+def finish_trial(study: Any, trial: Any, outcome: TrialOutcome, objective: str) -> bool:
+    """Record the ``automl:*`` attributes of ``trial`` and finish it with its state; False
+    when another process had ended it meanwhile (it took the trial for stale: its heartbeats
+    came late, on a host too busy), whose retry then holds the trial's unit of the budget.
 
     A "complete" outcome without a finite value is recorded as FAIL with that reason.
     """
+    import optuna
+
+    try:
+        _finish(study, trial, outcome, objective)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        get_logger("engine").warning("trial %d was ended by another process meanwhile (its heartbeats came late, "
+                                     "so it was taken for stale and retried); its result is not recorded",
+                                     trial.number)
+        return False
+    return True
+
+
+def _finish(study: Any, trial: Any, outcome: TrialOutcome, objective: str) -> None:
     import optuna
 
     multi = len(study.directions) > 1

@@ -319,3 +319,28 @@ def test_a_trial_is_never_pruned_at_its_last_epoch(tiny_space: dict[str, Any], s
     assert eng.report(spec, 1, {"val_accuracy": 0.5}) == Decision.PRUNE
     assert eng.report(spec, 3, {"val_accuracy": 0.6}) == Decision.CONTINUE
     assert spec.handle.storage.get_trial(spec.handle._trial_id).intermediate_values == {1: 0.5, 3: 0.6}
+
+
+def test_a_trial_another_process_ended_as_stale_is_neither_crashed_on_nor_retried_twice(
+        tiny_space: dict[str, Any], store: str) -> None:
+    """Seen in benchmarks/store_scale.py at 256 coordinators on 2 cores: heartbeats came late,
+    another process failed a running trial as stale (and retried it), and the owner's own
+    report and tell then raised UpdateFinishedTrialError, killing its search."""
+    from automl._search import make_engine
+    from automl.data import load_data
+    from automl.engines import Decision, TrialOutcome
+    from automl.space import parse_space
+
+    space = parse_space(tiny_space)
+    engine = make_engine("optuna", space, load_data("digits"), url=store, study_name="s", sampler="tpe",
+                         pruner="median", algorithm=None, seed=0, n_trials=3)
+    assert engine.claim(3)
+    spec = engine.ask()
+    assert spec is not None and engine.settle(3)
+    study = engine.study  # type: ignore[attr-defined]
+    # another process fails it as stale, as optuna's heartbeat reaper does
+    study._storage.set_trial_state_values(spec.handle._trial_id, state=optuna.trial.TrialState.FAIL)
+    assert engine.report(spec, 1, {"val_accuracy": 0.5}) == Decision.PRUNE  # stop training it
+    assert engine.tell(spec, TrialOutcome("failed", error="worker died", retryable=True)) is False
+    trials = optuna.load_study(study_name="s", storage=store).trials
+    assert [t.state.name for t in trials] == ["FAIL"] and "automl:error" not in trials[0].user_attrs
