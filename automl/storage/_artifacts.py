@@ -153,9 +153,11 @@ def fetch_weights(trial: Any, location: str | None, dest: Path) -> bool:
         fetch_artifact(location, meta.artifact_id, dest)
     except optuna.artifacts.exceptions.ArtifactNotFound as e:
         raise UsageError(f"the weights of trial {trial.number} are linked as artifact {meta.artifact_id} but are "
-                         f"not in {location} ({e}); set {ENV} to where that folder is on this host") from e
+                         f"not in {location} ({e}); set {ENV} to where that folder is on this host, or "
+                         f"`automl export --retrain` trains its configuration again") from e
     except FileNotFoundError as e:  # the folder is not here
-        raise UsageError(f"the weights of trial {trial.number}: {e}") from e
+        raise UsageError(f"the weights of trial {trial.number}: {e}; or `automl export --retrain` trains its "
+                         f"configuration again") from e
     except OSError as e:  # writing the local copy
         raise UsageError(f"the weights of trial {trial.number} could not be copied to {dest}: {e}") from e
     _log.info("trial %d's weights copied from the artifact store %s", trial.number, location)
