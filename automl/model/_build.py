@@ -77,7 +77,7 @@ def _compiled(keras: Any, config: dict[str, Any], input_shape: tuple[int, ...], 
 # Augmentation layers Keras marks ``supports_jit = False`` on every backend (TensorFlow's
 # projective transform is not XLA's), which makes ``compile(jit_compile="auto")`` train the
 # whole model op by op; on JAX their transform is jax.scipy's and compiles
-# (tests/model/test_build.py; run 41 in benchmarks/README.md).
+# (tests/model/test_layers.py; speed: benchmarks/README.md).
 _JIT_ON_JAX = ("RandomTranslation", "RandomRotation", "RandomZoom")
 
 
