@@ -8,6 +8,7 @@ once; epochs stream back through a Ray queue and are answered (pruning) per acto
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import threading
@@ -28,6 +29,7 @@ __all__ = ["RayBackend", "connect", "ray_slots"]
 
 _log = get_logger("runner")
 _GROW_EVERY = 5.0  # seconds between looks at the cluster's resources (nodes joining)
+_QUEUE_PATIENCE = 30.0  # seconds the epoch queue may stay unreachable before it counts as lost
 
 
 def _ray() -> Any:
@@ -171,13 +173,10 @@ class RayBackend:
         self.queue: list[Event] = []
         self.slots: list[Slot] = []
         self._next_look = 0.0
+        self._queue_down_since: float | None = None
+        self._queues = 0
         try:
-            from ray.util.queue import Queue
-            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-            # On this process's node: the queue outlives any worker node that is lost.
-            here = NodeAffinitySchedulingStrategy(self.ray.get_runtime_context().get_node_id(), soft=True)
-            self.events_queue: Any = Queue(actor_options={"num_cpus": 0, "scheduling_strategy": here})
+            self.events_queue: Any = self._new_queue()
             _warn_if_mapped(data)
             t0 = time.monotonic()
             self.data_ref = self.ray.put(data)
@@ -191,6 +190,17 @@ class RayBackend:
         except BaseException:
             self.close()
             raise
+
+    def _new_queue(self) -> Any:
+        """The queue epochs come back through, on this process's node: it outlives any worker
+        node that is lost; named, so that ``ray list actors`` shows whose it is."""
+        from ray.util.queue import Queue
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        self._queues += 1
+        here = NodeAffinitySchedulingStrategy(self.ray.get_runtime_context().get_node_id(), soft=True)
+        name = f"automl-epochs-{os.getpid()}-{id(self):x}-{self._queues}"
+        return Queue(actor_options={"num_cpus": 0, "scheduling_strategy": here, "name": name})
 
     def _node_gpus(self) -> list[float]:
         """Each live node's GPUs (an actor's GPUs are on one node)."""
@@ -265,8 +275,14 @@ class RayBackend:
 
     def _epochs(self, on_epoch: EpochAnswer) -> None:
         queue = self.events_queue
-        n = queue.size()
-        for index, number, epoch, metrics in (queue.get_nowait_batch(n) if n else []):
+        try:
+            n = queue.size()
+            batch = queue.get_nowait_batch(n) if n else []
+        except self.ray.exceptions.RayActorError as e:
+            self._queue_failed(e)
+            return
+        self._queue_down_since = None
+        for index, number, epoch, metrics in batch:
             a = self.actors.get(index)
             if a is None or a.number != number:
                 continue  # its trial ended already (timed out, or its actor died)
@@ -276,6 +292,28 @@ class RayBackend:
                     a.handle.decide.remote(number, epoch, decision.value)
                 except self.ray.exceptions.RayError:  # lost meanwhile: its death is reported by its calls
                     _log.debug("actor for %s is gone; its decision is dropped", a.slot.label)
+
+    def _queue_failed(self, e: Exception) -> None:
+        """The epoch queue did not answer: wait out a passing outage (``ActorUnavailableError``:
+        a node of the cluster going down resets connections), else replace the queue and the
+        workers that hold it; their trials fail as lost and run again."""
+        now = time.monotonic()
+        if isinstance(e, self.ray.exceptions.ActorUnavailableError):
+            if self._queue_down_since is None:
+                self._queue_down_since = now
+                _log.debug("the epoch queue is unreachable for now: %s", e)
+            if now - self._queue_down_since < _QUEUE_PATIENCE:
+                return
+        _log.warning("the epoch queue on the Ray cluster was lost (%s); replacing it and its workers",
+                     type(e).__name__)
+        old, self._queue_down_since = self.events_queue, None
+        self.events_queue = self._new_queue()
+        with contextlib.suppress(Exception):
+            self.ray.kill(old.actor, no_restart=True)
+        for a in list(self.actors.values()):
+            self.queue.append(Died(a.slot, f"worker lost: its epoch queue was lost ({type(e).__name__})", True))
+            self._kill(a)
+            self._start(a.slot)
 
     def _finished(self, a: _Actor, ref: Any) -> None:
         ray = self.ray

@@ -99,6 +99,68 @@ def test_a_node_lost_mid_search_fails_its_trials_and_they_are_retried_elsewhere(
     assert len({t.number for t in trials}) == len(trials)
 
 
+def test_a_lost_epoch_queue_is_replaced_and_its_trials_run_again(
+        tiny_space: dict[str, Any], store: str, cluster: Any) -> None:
+    """A CI run crashed the search: removing a node reset the connection to the epoch queue
+    (``ActorUnavailableError``) and ``_epochs`` let it escape. Killing the queue outright is
+    the worst case of that: the search must replace it and end as asked."""
+    killed: list[str] = []
+
+    def kill_the_queue_once_trials_run() -> None:
+        deadline = time.monotonic() + 240
+        path = store.removeprefix("sqlite:///")
+        while time.monotonic() < deadline:
+            try:
+                with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as con:
+                    states = [s for (s,) in con.execute("SELECT state FROM trials")]
+            except sqlite3.Error:
+                time.sleep(0.5)
+                continue
+            if "COMPLETE" in states and states.count("RUNNING") >= 2:
+                [named] = [a for a in ray.util.list_named_actors(all_namespaces=True)
+                           if a["name"].startswith("automl-epochs-")]
+                ray.kill(ray.get_actor(named["name"], namespace=named["namespace"]))
+                killed.append(named["name"])
+                return
+            time.sleep(0.2)
+
+    killer = threading.Thread(target=kill_the_queue_once_trials_run, daemon=True)
+    killer.start()
+    r = automl.search(_space(tiny_space, 6), "digits", n_trials=8, storage=store, study_name="queue",
+                      cluster=cluster.address, trials_per_gpu=2, seed=0)
+    killer.join(timeout=5)
+    assert killed, "the queue was never killed: no moment with two trials running"
+    trials = optuna.load_study(study_name="queue", storage=store).trials
+    failed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
+    assert failed and all("its epoch queue was lost" in t.user_attrs[f"{ATTR}error"] for t in failed)
+    assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in trials) == 8 and r.ran == len(trials)
+    for t in failed:
+        [retry] = [u for u in trials if u.system_attrs.get("failed_trial") == t.number]
+        assert retry.state == optuna.trial.TrialState.COMPLETE and retry.params == t.params
+
+
+def test_an_epoch_queue_unreachable_for_a_moment_is_waited_for_then_replaced(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The outage the CI run hit, scripted: the queue answers ``ActorUnavailableError``."""
+    from automl.runner import _ray as backend_module
+
+    class Unreachable:
+        actor = None
+
+        def size(self) -> int:
+            raise ray.exceptions.ActorUnavailableError("RpcError: Connection reset by peer", None)
+
+    b = object.__new__(backend_module.RayBackend)
+    b.ray, b.events_queue, b.actors, b.queue, b._queue_down_since = ray, Unreachable(), {}, [], None
+    replacement = object()
+    monkeypatch.setattr(b, "_new_queue", lambda: replacement)
+    b._epochs(lambda *a: None)  # type: ignore[arg-type,return-value]
+    assert isinstance(b.events_queue, Unreachable) and b._queue_down_since is not None and not b.queue
+    b._queue_down_since -= backend_module._QUEUE_PATIENCE + 1
+    b._epochs(lambda *a: None)  # type: ignore[arg-type,return-value]
+    assert b.events_queue is replacement and b._queue_down_since is None
+
+
 def test_without_ray_installed_the_flag_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> None:
     import builtins
 
