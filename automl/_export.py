@@ -61,6 +61,7 @@ def trial_model(study: Any, url: str, number: int | None = None, *, retrain: boo
     from automl.data import data_from_description
     from automl.model import build_model, import_keras, seed_everything
     from automl.runner._executor import steps_per_epoch
+    from automl.runner._feed import feed
     from automl.space import FixedHP, Space, space_from_definition
 
     keras = import_keras(backend)
@@ -74,8 +75,10 @@ def trial_model(study: Any, url: str, number: int | None = None, *, retrain: boo
     if retrain:
         import numpy as np
 
+        from automl.data._mapped import join
+
         data = data_from_description(desc)
-        x = np.concatenate([data.x_train, data.x_val])
+        x = join(data.x_train, data.x_val)  # a mapped file's samples stay in it, read batch by batch
         y = np.concatenate([data.y_train, data.y_val])
     if isinstance(space, Space):
         # Retrained, the learning-rate schedule runs as in the trial, over the larger data's steps.
@@ -98,7 +101,7 @@ def trial_model(study: Any, url: str, number: int | None = None, *, retrain: boo
                 on_epoch(epoch + 1, epochs, {k: float(v) for k, v in (logs or {}).items()})
 
             callbacks.append(keras.callbacks.LambdaCallback(on_epoch_end=report))
-        model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0, callbacks=callbacks)
+        model.fit(**feed(keras, x, y, batch_size, seed=trial.number), epochs=epochs, verbose=0, callbacks=callbacks)
         return model, trial, data
     weights = checkpoint_dir(url, study.study_name, create=False) / f"trial_{trial.number}.weights.h5"
     if not weights.is_file() and not fetch_weights(trial, here(study_state(study, "artifacts")), weights):
@@ -120,13 +123,34 @@ def export_model(study: Any, url: str, out: Path, number: int | None = None, *, 
         raise UsageError(f"the output must end in .keras (got {out.name})")
     if not out.parent.is_dir():
         raise UsageError(f"folder {out.parent} does not exist")
+    from automl.data._dataset import input_divisor
+
     model, trial, _ = trial_model(study, url, number, retrain=retrain, backend=backend, on_epoch=on_epoch)
     _plain_compile(model, state_of(trial, "config") or {})
+    divisor = input_divisor(study.user_attrs[f"{ATTR}data"])
+    if divisor:
+        model = _takes_raw_samples(model, divisor)
     model.save(out)
     table = study.user_attrs[f"{ATTR}data"].get("table")
     if table:
         preprocessing_path(out).write_text(json.dumps(preprocessing(study.user_attrs[f"{ATTR}data"]), indent=1))
     return trial
+
+
+def _takes_raw_samples(model: Any, divisor: float) -> Any:
+    """The trial's model behind a ``Rescaling(1 / divisor)`` named ``input_scale``, compiled
+    as it is: the data path divided the samples (pixels by 255), and the exported file
+    takes them as their source holds them."""
+    from automl.model import import_keras
+
+    keras = import_keras()
+    inputs = keras.Input(shape=tuple(model.input_shape[1:]), name="samples")
+    scaled = keras.layers.Rescaling(1.0 / divisor, name="input_scale")(inputs)
+    wrapped = keras.Model(inputs, model(scaled), name=model.name)
+    compiled = model.get_compile_config()
+    if compiled:
+        wrapped.compile_from_config(compiled)
+    return wrapped
 
 
 def preprocessing_path(model_path: Path) -> Path:
@@ -164,6 +188,8 @@ def evaluate_model(study: Any, url: str, data_spec: str | None, number: int | No
     """Score a trial's kept model on the held-out test split (never seen by the search):
     the loss and the task's metrics (regression's MAE and RMSE in the targets' units)."""
     from automl.data import data_from_description
+    from automl.model import import_keras
+    from automl.runner._feed import feed
 
     model, trial, _ = trial_model(study, url, number, backend=backend)
     desc = study.user_attrs[f"{ATTR}data"]
@@ -171,6 +197,6 @@ def evaluate_model(study: Any, url: str, data_spec: str | None, number: int | No
     data = data_from_description(desc, data_spec)
     if data.x_test is None or data.y_test is None:
         raise UsageError("the data has no test split: give data with x_test/y_test, or search with --test-split")
-    scores = model.evaluate(data.x_test, data.y_test, verbose=0, return_dict=True)
+    scores = model.evaluate(**feed(import_keras(), data.x_test, data.y_test, 32), verbose=0, return_dict=True)
     return {"study": study.study_name, "trial": trial.number, "task": data.task, "test_samples": len(data.y_test),
             **{k: float(v) for k, v in scores.items()}}

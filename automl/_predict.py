@@ -13,17 +13,19 @@ from automl.data._table import is_frame
 from automl._keys import ATTR
 from automl.errors import UsageError
 
-__all__ = ["predict", "predict_study", "read_inputs", "name_outputs", "write_csv"]
+__all__ = ["predict", "predict_study", "read_inputs", "predict_samples", "name_outputs", "write_csv"]
 
 
 def read_inputs(data: Any, desc: dict[str, Any]) -> np.ndarray:
-    """The samples to predict: an array, a ``.csv`` file (the study's feature columns by
+    """The samples to predict, as their source holds them (pixels 0..255; a ``.npy`` or
+    ``.npz`` file mapped): an array, a ``.csv`` file (the study's feature columns by
     name; a label column may be there and is left out), a ``.npz`` (``x``, else ``x_test``,
     else ``x_train``) or a ``.npy`` file. A table's study (one with an encoding) also reads
     raw rows, from a ``.csv`` file, a DataFrame or a dict of columns, and encodes them as
     its training split's were."""
     from automl.data._dataset import validate_features
     from automl.data._files import label_columns, read_features_csv
+    from automl.data._mapped import map_npy, map_npz
     from automl.errors import DataError
 
     table = desc.get("table")
@@ -42,14 +44,14 @@ def read_inputs(data: Any, desc: dict[str, Any]) -> np.ndarray:
             labels = label_columns(desc.get("label_column"), [h.strip() for h in header])
             features = [h.strip() for h in header if h.strip() not in labels]
         x = read_features_csv(path, list(features))
-    elif path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as f:
-            key = next((k for k in ("x", "x_test", "x_train") if k in f.files), None)
-            if key is None:
-                raise DataError(f"{path}: no array x (or x_test, x_train) to predict; it holds {', '.join(f.files)}")
-            x = f[key]
+    elif path.suffix == ".npz":  # mapped, as a search maps them: never read whole
+        arrays = map_npz(path)
+        key = next((k for k in ("x", "x_test", "x_train") if k in arrays), None)
+        if key is None:
+            raise DataError(f"{path}: no array x (or x_test, x_train) to predict; it holds {', '.join(arrays)}")
+        x = arrays[key]
     elif path.suffix == ".npy":
-        x = np.load(path, allow_pickle=False)
+        x = map_npy(path)
     else:
         raise DataError(f"{path}: predict reads a .csv, .npz or .npy file")
     x = validate_features(x, x, str(path))
@@ -57,6 +59,18 @@ def read_inputs(data: Any, desc: dict[str, Any]) -> np.ndarray:
     if x.shape[1:] != want:
         raise DataError(f"{path}: samples of shape {x.shape[1:]}, but the model takes {want}")
     return x
+
+
+def predict_samples(model: Any, x: Any, desc: dict[str, Any]) -> np.ndarray:
+    """The model's outputs for samples as their source holds them (pixels 0..255: divided
+    here as the study's loader divided its own), a chunk of rows at a time (a mapped file
+    is never read whole)."""
+    from automl.data._dataset import divide, input_divisor
+    from automl.data._mapped import as_float32, row_chunks
+
+    divisor = input_divisor(desc)
+    parts = [model.predict(divide(c, divisor) if divisor else as_float32(c), verbose=0) for c in row_chunks(x)]
+    return np.concatenate(parts)
 
 
 def encode_rows(data: Any, table: dict[str, Any]) -> np.ndarray:
@@ -112,7 +126,7 @@ def predict_study(study: Any, url: str, data: Any, number: int | None = None, *,
         raise UsageError(f"study {study.study_name!r} was not made by automl")
     x = read_inputs(data, desc)
     model, _, _ = trial_model(study, url, number, backend=backend)
-    return name_outputs(model.predict(x, verbose=0), desc)
+    return name_outputs(predict_samples(model, x, desc), desc)
 
 
 def predict(study: str, data: Any, *, storage: str | None = None, trial: int | None = None,

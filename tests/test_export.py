@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import pytest
 
 import automl
 from automl._export import retrain_epochs, trial_model
@@ -69,3 +70,34 @@ def test_predictions_are_written_in_the_fewest_digits_that_read_back_the_same(tm
     assert np.array_equal(np.array([float(r["price"]) for r in rows], dtype=np.float32), price)
     assert [float(r["exact"]) for r in rows] == price.astype(np.float64).tolist()  # float64 keeps its digits
     assert [r["prediction"] for r in rows] == ["a", "b", "c"]
+
+
+def test_an_image_model_exported_or_predicted_through_takes_raw_pixels(
+        tiny_space: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The data path divides pixels by 255; the exported model once left that out, so that
+    raw images (what a user has) were predicted as if every pixel were saturated."""
+    import keras
+    import numpy as np
+
+    from automl._export import export_model
+    from automl.data import load_data
+    from automl.storage import load_study, open_storage
+    from tests.data.fakes import image_folder
+
+    folder = image_folder(tmp_path / "imgs", {"cats": 12, "dogs": 12}, size=(8, 8))
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    monkeypatch.setenv("AUTOML_CACHE", str(tmp_path / "cache"))
+    automl.search(tiny_space, str(folder), n_trials=1, epochs=2, storage=url, study_name="imgs", seed=0)
+    study = load_study(open_storage(url), "imgs")
+    export_model(study, url, tmp_path / "m.keras")
+    ds = load_data(str(folder), val_split=0.2, seed=0)
+    searched = trial_model(study, url)[0].predict(ds.x_val, verbose=0)
+    raw = np.rint(ds.x_val * 255).astype(np.uint8)  # the images' own pixels
+    assert raw.max() > 1 and np.array_equal(raw / np.float32(255), ds.x_val)
+    columns = automl.predict("imgs", raw, storage=url)
+    model = keras.saving.load_model(tmp_path / "m.keras")
+    assert model.layers[1].name == "input_scale"
+    np.testing.assert_allclose(model.predict(raw, verbose=0), searched, atol=1e-5)
+    scores = model.evaluate(raw, ds.y_val, verbose=0, return_dict=True)
+    assert scores["accuracy"] == pytest.approx(study.best_value, abs=1e-6)
+    np.testing.assert_allclose(columns["p_dogs"], searched[:, 0], atol=1e-5)  # two classes: binary, p(dogs)

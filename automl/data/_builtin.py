@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 
+from automl.data._dataset import divide
 from automl.errors import DataError
 
 __all__ = ["BUILTIN", "load_builtin", "builtin_classes", "synthetic"]
@@ -27,7 +28,7 @@ def load_builtin(name: str) -> Arrays | None:
         from sklearn.datasets import load_digits
 
         d = load_digits()
-        x = (d.data / 16.0).astype(np.float32)
+        x = divide(d.data, 16.0)  # recorded as ``scaled`` (_load.py): an exported model divides itself
         if name == "digits2d":
             x = x.reshape(-1, 8, 8)
         return x, d.target.astype(np.int32), None, None

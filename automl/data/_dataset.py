@@ -10,7 +10,7 @@ import numpy as np
 from automl.data._mapped import Rows, row_chunks, take
 from automl.errors import DataError
 
-__all__ = ["Dataset", "validate_features", "split", "Features"]
+__all__ = ["Dataset", "validate_features", "split", "Features", "divide", "input_divisor"]
 
 # Samples: float32 in memory, or read from a file as used (a memory map, rows of one).
 Features = np.ndarray | Rows
@@ -79,6 +79,26 @@ class Dataset:
 
             out["inputs"] = input_norm(table)
         return out
+
+
+# What a loader divided the samples by, as ``options["scaled"]`` records it.
+_DIVISORS = {"pixels / 255": 255.0, "values / 16": 16.0}
+
+
+def divide(x: np.ndarray, divisor: float) -> np.ndarray:
+    """``x`` divided as a Keras user writes it, ``x.astype("float32") / 255``: the same bits."""
+    return np.divide(x, np.float32(divisor), dtype=np.float32)
+
+
+def input_divisor(desc: dict[str, Any]) -> float | None:
+    """What a study's loader divided its samples by (pixels by 255, ``digits`` by 16), so
+    that an exported model and ``predict`` take the samples as their source holds them;
+    None: they are used as read. Studies made before ``digits`` recorded it are known by
+    their source."""
+    scaled = desc.get("scaled")
+    if scaled is None and desc.get("source") in ("digits", "digits2d"):
+        scaled = "values / 16"
+    return _DIVISORS.get(scaled) if isinstance(scaled, str) else None
 
 
 def validate_features(x: Any, y: Any, what: str) -> np.ndarray:

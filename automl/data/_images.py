@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from automl._logging import get_logger
+from automl.data._dataset import divide
 from automl.errors import DataError
 
 __all__ = ["IMAGE_EXTENSIONS", "COLOR_MODES", "parse_image_size", "check_color_mode", "read_image_folder"]
@@ -72,7 +73,7 @@ def read_image_folder(folder: Path, image_size: tuple[int, int] | None,
             x = np.load(entry / "x.npy", mmap_mode="r")
             y = np.load(entry / "y.npy")
             _log.debug("image folder %s: %d images from the cache %s", folder, len(y), entry)
-            return _scaled(x), y, classes
+            return divide(x, 255.0), y, classes
         except (OSError, ValueError):
             _log.warning("the cached arrays in %s are unreadable; decoding %s again", entry, folder)
             shutil.rmtree(entry, ignore_errors=True)
@@ -82,11 +83,7 @@ def read_image_folder(folder: Path, image_size: tuple[int, int] | None,
                          "image_size": list(x.shape[1:3]), "color_mode": color_mode})
     _log.info("image folder %s: decoded %d images of %d classes in %.1f s, cached in %s", folder, len(y),
               len(classes), time.monotonic() - start, entry)
-    return _scaled(x), y, classes
-
-
-def _scaled(x: np.ndarray) -> np.ndarray:
-    return np.divide(x, np.float32(255.0), dtype=np.float32)  # as x.astype("float32") / 255
+    return divide(x, 255.0), y, classes
 
 
 def _list(folder: Path) -> tuple[list[str], list[tuple[int, Path]]]:

@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from automl._logging import get_logger
+from automl.data._dataset import divide
 from automl.errors import DataError
 
 __all__ = ["KERAS_DATASETS", "load_keras_dataset", "keras_datasets_dir"]
@@ -102,13 +103,8 @@ def load_keras_dataset(name: str) -> tuple[Arrays, dict[str, Any], int]:
     classes = list(src.classes) or _cifar100_names(root)
     if classes:
         options["class_names"] = classes
-    return ((_scaled(x_train), y_train, _scaled(x_test), y_test), options,
+    return ((divide(x_train, 255.0), y_train, divide(x_test, 255.0), y_test), options,
             _CLASSES[name])
-
-
-def _scaled(x: np.ndarray) -> np.ndarray:
-    # As a Keras user writes it, x.astype("float32") / 255: the same bits.
-    return np.divide(x, np.float32(255.0), dtype=np.float32)
 
 
 def _cached_root(name: str) -> Path | None:

@@ -48,7 +48,8 @@ def load_data(data: DataSpec = "digits", *, val_split: float = 0.2, test_split: 
     (``label_column`` ``a`` or ``a,b``), a pandas DataFrame or a dict of columns
     (``label_column`` names the label), a folder of images with one sub-folder per
     class (``image_size`` ``"HxW"`` resizes them, ``color_mode`` ``rgb`` or ``grayscale``),
-    a ``(x, y)`` tuple or a :class:`Dataset`. Pixel values are scaled to [0, 1].
+    a ``(x, y)`` tuple or a :class:`Dataset`. Pixel values are scaled to [0, 1], ``digits``
+    divided by 16 (``options["scaled"]``: an exported model does it itself).
 
     A table's (CSV, DataFrame) feature columns are numeric, boolean or categorical,
     inferred or declared (``categorical``, ``numeric``: names, as ``"a,b"`` or a list;
@@ -188,6 +189,8 @@ def _read(source: str, options: dict[str, Any], label_column: str | None, image_
         return arrays, source, source, None, classes
     builtin = load_builtin(source) if path.suffix not in _FILES and not folder else None
     if builtin is not None:
+        if source in ("digits", "digits2d"):
+            options.update(scaled="values / 16")
         return builtin, source, source, None, builtin_classes(source)
     if folder:
         size, mode = parse_image_size(image_size), check_color_mode(color_mode)

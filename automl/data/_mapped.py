@@ -18,8 +18,8 @@ import numpy as np
 from automl._logging import get_logger
 from automl.errors import DataError
 
-__all__ = ["Rows", "map_npy", "map_npz", "is_mapped", "as_rows", "take", "row_chunks", "location", "from_location",
-           "as_float32"]
+__all__ = ["Rows", "map_npy", "map_npz", "is_mapped", "as_rows", "take", "join", "row_chunks", "location",
+           "from_location", "as_float32"]
 
 _log = get_logger("data")
 # Bytes of float64 temporaries a chunked pass over a mapped array holds at once.
@@ -113,6 +113,16 @@ def take(a: Any, idx: np.ndarray) -> Any:
     if isinstance(a, np.memmap):
         return Rows(a, idx)
     return a[idx]
+
+
+def join(a: Any, b: Any) -> Any:
+    """``a``'s rows then ``b``'s: rows of one map stay unread (a study's training and
+    validation splits, retrained on together), arrays are concatenated."""
+    if isinstance(a, Rows) and isinstance(b, Rows) and a.base is b.base:
+        n = len(a.base)
+        idx = [np.arange(n) if r.index is None else r.index for r in (a, b)]
+        return Rows(a.base, np.concatenate(idx))
+    return np.concatenate([np.asarray(a), np.asarray(b)])
 
 
 def chunk_rows(a: Any) -> int:

@@ -40,7 +40,7 @@ import numpy as np
 
 from automl.data._mapped import Rows, as_float32
 
-__all__ = ["fit_arguments", "validation_batch_size", "streamed"]
+__all__ = ["fit_arguments", "validation_batch_size", "streamed", "feed"]
 
 
 def streamed(x: Any) -> bool:
@@ -79,6 +79,17 @@ def fit_arguments(keras: Any, x: Any, y: Any, x_val: Any, y_val: Any, batch_size
         if jax:
             out["validation_batch_size"] = val_size
     return out
+
+
+def feed(keras: Any, x: Any, y: Any, batch_size: int, *, seed: int | None = None) -> dict[str, Any]:
+    """Keyword arguments carrying ``(x, y)`` to ``fit`` (``seed``: shuffled as a trial's
+    training set is) or to ``evaluate``: the arrays as they are, or samples read from their
+    file batch by batch (retraining, evaluating a test split of a mapped file)."""
+    if not streamed(x):
+        return {"x": x, "y": y, "batch_size": batch_size}
+    if seed is None:
+        return {"x": _in_order(keras, x, y, batch_size)}
+    return {"x": _batches(keras, x, y, batch_size, seed, full=False)}
 
 
 @functools.cache

@@ -61,11 +61,22 @@ else:
     import automl, optuna
 
     store = f"sqlite:///{OUT / 'store.db'}"
+    after = len(sys.argv) > 6  # then export --retrain, evaluate and predict, under the limit too
     r = automl.search(json.loads(sys.argv[5]), data, n_trials=2, storage=store, study_name="big",
-                      workers=workers, gpus="none", seed=0, keep_weights=False)
+                      workers=workers, gpus="none", seed=0, keep_weights=after, test_split=0.1 if after else 0.0)
     trials = optuna.load_study(study_name="big", storage=store).trials
-    print(json.dumps({"ran": r.ran, "states": [t.state.name for t in trials],
-                      "errors": [t.user_attrs.get("automl:error") for t in trials]}))
+    out = {"ran": r.ran, "states": [t.state.name for t in trials],
+           "errors": [t.user_attrs.get("automl:error") for t in trials]}
+    if after:
+        from automl._export import evaluate_model, export_model
+        from automl._predict import predict_study
+        from automl.storage import load_study, open_storage
+
+        study = load_study(open_storage(store), "big")
+        export_model(study, store, OUT / "retrained.keras", retrain=True)
+        out["evaluated"] = evaluate_model(study, store, None)["test_samples"]
+        out["predicted"] = len(predict_study(study, store, data)["prediction"])
+    print(json.dumps(out))
 """
 
 
@@ -105,11 +116,12 @@ def big_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Pa
         p.unlink()
 
 
-def _search(tmp_path: Path, data: Path, workers: int) -> tuple[dict[str, Any], list[int]]:
+def _search(tmp_path: Path, data: Path, workers: int, *after: str) -> tuple[dict[str, Any], list[int]]:
     script = tmp_path / "big_search.py"
     script.write_text(_SCRIPT)
     p = subprocess.run([sys.executable, str(script), str(tmp_path), str(LIMIT), str(data), str(workers),
-                        json.dumps(SPACE)], env=cli_env(tmp_path), capture_output=True, text=True, timeout=300)
+                        json.dumps(SPACE), *after], env=cli_env(tmp_path), capture_output=True, text=True,
+                       timeout=400)
     assert p.returncode == 0, p.stderr[-3000:]
     limits = [json.loads(f.read_text()) for f in sorted(tmp_path.glob("limit-*.json"))]
     return json.loads(p.stdout.strip().splitlines()[-1]), limits
@@ -122,3 +134,14 @@ def test_data_larger_than_the_memory_limit_is_searched(big_files: dict[str, Path
     assert result["ran"] == 2 and result["states"] == ["COMPLETE", "COMPLETE"], result
     # The coordinator and each worker searched under the limit.
     assert len(limits) >= (1 if workers == 1 else 1 + workers) and set(limits) == {LIMIT}, limits
+
+
+def test_a_study_of_data_larger_than_the_memory_limit_is_retrained_evaluated_and_predicted(
+        big_files: dict[str, Path], tmp_path: Path) -> None:
+    """``export --retrain`` once joined the training and validation splits into one array,
+    and ``evaluate`` and ``predict`` read their samples whole: each failed under the limit
+    that the search itself kept."""
+    result, _ = _search(tmp_path, big_files["npy"], 1, "after")
+    assert result["states"] == ["COMPLETE", "COMPLETE"], result
+    assert result["evaluated"] == round(ROWS * 0.1) and result["predicted"] == ROWS
+    assert (tmp_path / "retrained.keras").stat().st_size > 0
