@@ -10,7 +10,8 @@ with fixed seeds) as:
   e. (c) with K again, with JAX's persistent compilation cache cold, then warm;
   ``cKhost`` and ``dhost``: (c) with K and (d) with each worker's data in host memory
   (``PoolSettings(data_on_device=False)``; automl keeps it on the GPU by default), to
-  compare with ``cK`` and ``d`` in the same run.
+  compare with ``cK`` and ``d`` in the same run; ``cKray``: (c) with K on the actors of a
+  one-node Ray cluster (``--cluster``'s backend) instead of the process pool.
 
 and prints trials per minute, mean GPU utilisation, the share of each trial spent
 outside ``fit``, and the ratios against (a). Every mode runs in this one invocation on
@@ -263,8 +264,10 @@ def kerastuner_random(params: list[dict[str, Any]], data: Any, epochs: int, tmp:
 
 
 def automl_run(params: list[dict[str, Any]], data: Any, epochs: int, gpus: list[int], k: int,
-               tmp: Path, name: str, data_on_device: bool = True, share_programs: bool = True) -> dict[str, Any]:
-    """(c)/(d)/(e): automl's parallel runner, the same configurations enqueued."""
+               tmp: Path, name: str, data_on_device: bool = True, share_programs: bool = True,
+               ray: bool = False) -> dict[str, Any]:
+    """(c)/(d)/(e): automl's parallel runner, the same configurations enqueued; ``ray``: on
+    the actors of a local Ray cluster (``RayBackend``) instead of the process pool."""
     from automl._search import make_engine
     from automl.runner._heartbeat import Heartbeat
     from automl.runner._loop import LoopStats, run_trials
@@ -282,9 +285,15 @@ def automl_run(params: list[dict[str, Any]], data: Any, epochs: int, gpus: list[
     beat = Heartbeat(eng.storage, 10)  # type: ignore[attr-defined]
     stats = LoopStats()
     t0, t0_wall = time.monotonic(), time.time()
-    pool = ProcessPoolBackend(slots, space, data, PoolSettings(backend=BACKEND[0], seed=0,
-                                                                 data_on_device=data_on_device,
-                                                                 share_programs=share_programs))
+    settings = PoolSettings(backend=BACKEND[0], seed=0, data_on_device=data_on_device,
+                            share_programs=share_programs)
+    pool: Any
+    if ray:
+        from automl.runner._ray import RayBackend
+
+        pool = RayBackend("auto", space, data, settings, trials_per_gpu=k, workers=len(slots))
+    else:
+        pool = ProcessPoolBackend(slots, space, data, settings)
     run_trials(eng, pool, n_trials=len(params), heartbeat=beat, stats=stats)
     wall = time.monotonic() - t0
     beat.close()
@@ -364,6 +373,19 @@ def _subprocess_mode(args: Any, mode: str, tmp: Path) -> Any:
     return run
 
 
+def on_local_ray(gpus: int, fn: Any) -> Any:
+    """Run ``fn`` with a one-node Ray cluster of ``gpus`` GPUs started beforehand (as a user's
+    cluster is running before ``--cluster`` joins it) and stopped after."""
+    import ray
+
+    ray.init(num_gpus=gpus, num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
+             logging_level="ERROR")
+    try:
+        return fn()
+    finally:
+        ray.shutdown()
+
+
 def build_plan(args: Any, params: list[dict[str, Any]], data: Any, gpus: list[int], ks: list[int],
                tmp: Path) -> list[tuple[str, Any, list[int]]]:
     """(label, function returning the mode's result, GPUs it uses) for each mode asked for."""
@@ -389,6 +411,10 @@ def build_plan(args: Any, params: list[dict[str, Any]], data: Any, gpus: list[in
         plan.append((f"c: automl, 1 GPU, K={ks[-1]}, programs not shared",
                      lambda: automl_run(params, data, args.epochs, gpus[:1], ks[-1], tmp, "cown",
                                         share_programs=False), gpus[:1]))
+    if "cKray" in modes:  # side by side with cK: the same slots as Ray actors
+        plan.append((f"c: automl, 1 GPU, K={ks[-1]}, Ray backend",
+                     lambda: on_local_ray(len(gpus[:1]), lambda: automl_run(
+                         params, data, args.epochs, gpus[:1], ks[-1], tmp, "cray", ray=True)), gpus[:1]))
     if "e" in modes:
         cache = tmp / "xla-cache"
 
