@@ -129,7 +129,8 @@ def export_model(study: Any, url: str, out: Path, number: int | None = None, *, 
     _plain_compile(model, state_of(trial, "config") or {})
     divisor = input_divisor(study.user_attrs[f"{ATTR}data"])
     if divisor:
-        model = _takes_raw_samples(model, divisor)
+        # The data path divided the samples (pixels by 255): the file takes them as their source holds them.
+        model = _scaled_input(model, 1.0 / divisor)
     model.save(out)
     table = study.user_attrs[f"{ATTR}data"].get("table")
     if table:
@@ -137,15 +138,14 @@ def export_model(study: Any, url: str, out: Path, number: int | None = None, *, 
     return trial
 
 
-def _takes_raw_samples(model: Any, divisor: float) -> Any:
-    """The trial's model behind a ``Rescaling(1 / divisor)`` named ``input_scale``, compiled
-    as it is: the data path divided the samples (pixels by 255), and the exported file
-    takes them as their source holds them."""
+def _scaled_input(model: Any, factor: float) -> Any:
+    """The trial's model behind a ``Rescaling(factor)`` named ``input_scale``, compiled as
+    it is, so that it takes samples scaled otherwise than the study's data path scaled them."""
     from automl.model import import_keras
 
     keras = import_keras()
     inputs = keras.Input(shape=tuple(model.input_shape[1:]), name="samples")
-    scaled = keras.layers.Rescaling(1.0 / divisor, name="input_scale")(inputs)
+    scaled = keras.layers.Rescaling(factor, name="input_scale")(inputs)
     wrapped = keras.Model(inputs, model(scaled), name=model.name)
     compiled = model.get_compile_config()
     if compiled:
@@ -188,6 +188,7 @@ def evaluate_model(study: Any, url: str, data_spec: str | None, number: int | No
     """Score a trial's kept model on the held-out test split (never seen by the search):
     the loss and the task's metrics (regression's MAE and RMSE in the targets' units)."""
     from automl.data import data_from_description
+    from automl.data._dataset import input_divisor
     from automl.model import import_keras
     from automl.runner._feed import feed
 
@@ -197,6 +198,11 @@ def evaluate_model(study: Any, url: str, data_spec: str | None, number: int | No
     data = data_from_description(desc, data_spec)
     if data.x_test is None or data.y_test is None:
         raise UsageError("the data has no test split: give data with x_test/y_test, or search with --test-split")
+    # ...and its samples, read as their source holds them (a .npz of raw pixels, a folder
+    # divided by its loader), are scaled as the study's were.
+    factor = (input_divisor(data.describe()) or 1.0) / (input_divisor(desc) or 1.0)
+    if factor != 1.0:
+        model = _scaled_input(model, factor)
     scores = model.evaluate(**feed(import_keras(), data.x_test, data.y_test, 32), verbose=0, return_dict=True)
     return {"study": study.study_name, "trial": trial.number, "task": data.task, "test_samples": len(data.y_test),
             **{k: float(v) for k, v in scores.items()}}

@@ -101,3 +101,49 @@ def test_an_image_model_exported_or_predicted_through_takes_raw_pixels(
     scores = model.evaluate(raw, ds.y_val, verbose=0, return_dict=True)
     assert scores["accuracy"] == pytest.approx(study.best_value, abs=1e-6)
     np.testing.assert_allclose(columns["p_dogs"], searched[:, 0], atol=1e-5)  # two classes: binary, p(dogs)
+
+
+def test_evaluate_on_other_data_scales_its_samples_as_the_study_did(
+        tiny_space: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``evaluate --data`` reads other data as it is held: a study of an image folder (its
+    pixels divided by 255 in the data path) once scored a ``.npz`` of the same images'
+    raw pixels as they were, so every pixel looked saturated and the scores meant nothing."""
+    import numpy as np
+
+    from automl._export import evaluate_model, trial_model
+    from automl.data import load_data
+    from automl.storage import load_study, open_storage
+    from tests.data.fakes import image_folder
+
+    folder = image_folder(tmp_path / "imgs", {"cats": 16, "dogs": 16}, size=(8, 8))
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    monkeypatch.setenv("AUTOML_CACHE", str(tmp_path / "cache"))
+    automl.search(tiny_space, str(folder), n_trials=1, epochs=2, storage=url, study_name="imgs", seed=0,
+                  test_split=0.25)
+    study = load_study(open_storage(url), "imgs")
+    ds = load_data(str(folder), val_split=0.2, test_split=0.25, seed=0)
+    assert ds.x_test is not None and ds.y_test is not None
+
+    def raw(x: Any) -> Any:
+        return np.rint(np.asarray(x) * 255).astype(np.uint8)
+
+    npz = tmp_path / "same.npz"
+    np.savez(npz, x_train=raw(ds.x_train), y_train=ds.y_train, x_test=raw(ds.x_test), y_test=ds.y_test)
+    own = evaluate_model(study, url, None)
+    other = evaluate_model(study, url, str(npz))
+    assert other["test_samples"] == own["test_samples"] == len(ds.y_test)
+    assert other["loss"] == pytest.approx(own["loss"], rel=1e-5)
+    assert other["accuracy"] == pytest.approx(own["accuracy"], abs=1e-6)
+
+    # And the other way: a study of raw pixels in a .npz, scored on the folder (divided by
+    # its loader) as its model scores the same images' raw pixels.
+    np.savez(npz, x_train=raw(ds.x_train), y_train=ds.y_train)
+    automl.search(tiny_space, str(npz), n_trials=1, epochs=2, storage=url, study_name="raw", seed=0,
+                  test_split=0.25)
+    study = load_study(open_storage(url), "raw")
+    model, _, _ = trial_model(study, url)
+    want = model.evaluate(raw(ds.x_test), ds.y_test, verbose=0, return_dict=True)
+    other = evaluate_model(study, url, str(folder))
+    assert other["test_samples"] == len(ds.y_test)
+    assert other["loss"] == pytest.approx(want["loss"], rel=1e-5)
+    assert other["accuracy"] == pytest.approx(want["accuracy"], abs=1e-6)

@@ -180,8 +180,7 @@ def _read(source: str, options: dict[str, Any], label_column: str | None, image_
     """``(arrays, name, source, validation pair, declared class count)`` of a named dataset,
     a file or an image folder; what to record of it goes into ``options``."""
     path = Path(source)
-    # A name wins over a folder of that name in the working directory (write ./digits for that).
-    folder = source not in KERAS_DATASETS and not _builtin_name(source) and path.is_dir()
+    folder = _is_folder(source)
     _image_options_only_for_folders(source, folder, image_size, color_mode)
     if source in KERAS_DATASETS:
         arrays, extra, classes = load_keras_dataset(source)
@@ -224,6 +223,13 @@ def _of_classes(source: str, options: dict[str, Any]) -> bool:
     return source in KERAS_DATASETS or _builtin_name(source) or "class_names" in options
 
 
+def _is_folder(source: Any) -> bool:
+    """Whether ``source`` names an image folder: a name wins over a folder of that name in
+    the working directory (write ./digits for that)."""
+    return isinstance(source, str) and source not in KERAS_DATASETS and not _builtin_name(source) \
+        and Path(source).is_dir()
+
+
 def _builtin_name(source: str) -> bool:
     return source in ("digits", "digits2d", "mnist1d", "synthetic") or source.startswith("synthetic:")
 
@@ -248,10 +254,14 @@ def data_from_description(desc: dict[str, Any], data: DataSpec | None = None) ->
     and counted as the study's was so that it can be the same."""
     if data is None and desc.get("source") in (None, "", "arrays"):
         raise DataError("this study was run on in-memory arrays; pass the data again (--data)")
+    # The folder's image options apply to a folder only: other data (a .npz of the same
+    # images) is read as it is.
+    folder = data is None or _is_folder(data)
     return load_data(desc["source"] if data is None else data, val_split=desc.get("val_split", 0.2),
                      test_split=desc.get("test_split", 0.0), seed=desc.get("seed", 0),
                      label_column=desc.get("label_column"), num_classes=_declared_count(desc),
-                     image_size=desc.get("image_size"), color_mode=desc.get("color_mode"),
+                     image_size=desc.get("image_size") if folder else None,
+                     color_mode=desc.get("color_mode") if folder else None,
                      task=desc.get("task", "classification"), table=desc.get("table"),
                      # Encoded names (an image folder's are its folders, its labels their positions).
                      class_names=desc.get("class_names") if desc.get("color_mode") is None else None)

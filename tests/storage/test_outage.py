@@ -86,9 +86,9 @@ def test_a_database_lost_mid_search_stops_it_with_one_line(pg_database: tuple[st
     assert "could not be written or read, so the search stopped" in errors[0], err
     # the cause as the driver saw it, which depends on where the search was when the
     # sessions were cut: the terminated session, the refused reconnection, or the
-    # invalidated connection pool (each seen in a CI run)
+    # invalidated connection pool, or the socket closed under a read (each seen in a CI run)
     causes = ("terminating connection due to administrator command", "not currently accepting connections",
-              "InvalidatePoolError")
+              "InvalidatePoolError", "server closed the connection unexpectedly")
     assert any(c in errors[0] for c in causes) and "run the same command to continue" in errors[0], errors[0]
     assert "s3cret" not in out + err
     with admin.connect() as con:
