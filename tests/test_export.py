@@ -92,7 +92,7 @@ def test_an_image_model_exported_or_predicted_through_takes_raw_pixels(
     export_model(study, url, tmp_path / "m.keras")
     ds = load_data(str(folder), val_split=0.2, seed=0)
     searched = trial_model(study, url)[0].predict(ds.x_val, verbose=0)
-    raw = np.rint(ds.x_val * 255).astype(np.uint8)  # the images' own pixels
+    raw = np.rint(np.asarray(ds.x_val) * 255).astype(np.uint8)  # the images' own pixels
     assert raw.max() > 1 and np.array_equal(raw / np.float32(255), ds.x_val)
     columns = automl.predict("imgs", raw, storage=url)
     model = keras.saving.load_model(tmp_path / "m.keras")

@@ -101,15 +101,18 @@ def input_divisor(desc: dict[str, Any]) -> float | None:
     return _DIVISORS.get(scaled) if isinstance(scaled, str) else None
 
 
-def validate_features(x: Any, y: Any, what: str) -> np.ndarray:
+def validate_features(x: Any, y: Any, what: str) -> Any:
     """Check the samples ``x`` of one (x, y) pair and return them as float32 (a memory map
-    as it is: checked chunk by chunk, never read whole).
+    as it is: checked chunk by chunk, never read whole; an image cache's rows as they are).
 
     Raises :class:`DataError` for a length mismatch, no samples or NaN/inf values (the
     labels are checked by :func:`automl.data._labels.encode_labels`).
     """
     if isinstance(x, np.memmap):
         return _validate_mapped(x, y, what)
+    if isinstance(x, Rows) and x.base.dtype.kind in "biu":  # whole numbers (pixels), divided or not: finite
+        _check_shape(x.shape, y, what)
+        return x
     try:
         xa = np.asarray(x, dtype=np.float32)
     except (TypeError, ValueError) as e:

@@ -1,5 +1,10 @@
 """Image folders: one sub-folder per class, decoded once and cached as ``.npy`` arrays.
 
+The cache is a memory-mapped ``uint8`` array, written as the images are decoded and read as
+used: a search divides each batch's pixels by 255 as it reads them
+(:class:`~automl.data._mapped.Rows`), so neither the decoded folder nor its float32 copy
+has to fit in memory.
+
 The conventions are ``keras.utils.image_dataset_from_directory``'s: class names are the
 sub-folders' names sorted alphabetically (labels ``0..K-1``), files ending in .png, .jpg,
 .jpeg, .bmp or .gif (any case, in nested folders too) are images, decoded with Pillow as
@@ -16,6 +21,7 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +29,7 @@ import numpy as np
 
 from automl._logging import get_logger
 from automl.data._dataset import divide
+from automl.data._mapped import Rows, map_npy
 from automl.errors import DataError
 
 __all__ = ["IMAGE_EXTENSIONS", "COLOR_MODES", "parse_image_size", "check_color_mode", "read_image_folder"]
@@ -58,32 +65,63 @@ def check_color_mode(value: Any) -> str:
 
 
 def read_image_folder(folder: Path, image_size: tuple[int, int] | None,
-                      color_mode: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """``(x, y, class_names)``: pixels as float32 in [0, 1] of shape ``(n, H, W, channels)``,
-    labels ``0..K-1`` in the order of the sorted class names. Decoded images are cached under
-    ``$AUTOML_CACHE/images/`` keyed by the files' names, sizes and times and the options, so
-    the same folder is decoded once. Raises :class:`DataError` naming the file or folder."""
+                      color_mode: str) -> tuple[Any, np.ndarray, list[str]]:
+    """``(x, y, class_names)``: pixels of shape ``(n, H, W, channels)`` read as float32 in
+    [0, 1] (the cache's rows, divided by 255 as read; in memory if the cache cannot be
+    written), labels ``0..K-1`` in the order of the sorted class names. Decoded images are
+    cached under ``$AUTOML_CACHE/images/`` keyed by the files' names, sizes and times and the
+    options, so the same folder is decoded once. Raises :class:`DataError` naming the file
+    or folder."""
     classes, files = _list(folder)
     key = _key(folder, files, image_size, color_mode)
     from automl._paths import cache_dir
 
     entry = cache_dir() / "images" / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', folder.name)[:40]}-{key[:20]}"
-    if (entry / "meta.json").is_file():
-        try:
-            x = np.load(entry / "x.npy", mmap_mode="r")
-            y = np.load(entry / "y.npy")
-            _log.debug("image folder %s: %d images from the cache %s", folder, len(y), entry)
-            return divide(x, 255.0), y, classes
-        except (OSError, ValueError):
-            _log.warning("the cached arrays in %s are unreadable; decoding %s again", entry, folder)
-            shutil.rmtree(entry, ignore_errors=True)
+    cached = _cached(entry, folder)
+    if cached is not None:
+        return cached[0], cached[1], classes
     start = time.monotonic()
-    x, y = _decode(folder, files, image_size, color_mode)
-    _store(entry, x, y, {"folder": str(folder), "classes": classes, "images": len(y),
-                         "image_size": list(x.shape[1:3]), "color_mode": color_mode})
-    _log.info("image folder %s: decoded %d images of %d classes in %.1f s, cached in %s", folder, len(y),
-              len(classes), time.monotonic() - start, entry)
+    y = np.asarray([label for label, _ in files], dtype=np.int32)
+    tmp = _new_entry(entry)
+    if tmp is not None:
+        try:
+            shape = _decode_into(tmp / "x.npy", files, image_size, color_mode)
+            _finish(tmp, entry, y, {"folder": str(folder), "classes": classes, "images": len(y),
+                                    "image_size": list(shape[1:3]), "color_mode": color_mode})
+        except OSError as e:
+            _log.warning("cannot cache the decoded images in %s (%s): they are held in memory and decoded again "
+                         "next time", entry, e)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)  # moved into place, or failed
+        cached = _cached(entry, folder)
+        if cached is not None:
+            _log.info("image folder %s: decoded %d images of %d classes in %.1f s, cached in %s", folder, len(y),
+                      len(classes), time.monotonic() - start, entry)
+            return cached[0], cached[1], classes
+    x = np.stack(list(_images(files, image_size, color_mode)))
+    _log.info("image folder %s: decoded %d images of %d classes in %.1f s", folder, len(y), len(classes),
+              time.monotonic() - start)
     return divide(x, 255.0), y, classes
+
+
+def _cached(entry: Path, folder: Path) -> tuple[Rows, np.ndarray] | None:
+    """The cache entry's pixels (mapped, divided by 255 as read) and labels; None if absent
+    (an unreadable entry is removed)."""
+    if not (entry / "meta.json").is_file():
+        return None
+    try:
+        x = map_npy(entry / "x.npy")
+        y = np.load(entry / "y.npy")
+    except (OSError, ValueError, DataError):
+        _log.warning("the cached arrays in %s are unreadable; decoding %s again", entry, folder)
+        shutil.rmtree(entry, ignore_errors=True)
+        return None
+    if x.dtype != np.uint8 or len(x) != len(y):
+        _log.warning("the cached arrays in %s are not this version's; decoding %s again", entry, folder)
+        shutil.rmtree(entry, ignore_errors=True)
+        return None
+    _log.debug("image folder %s: %d images from the cache %s", folder, len(y), entry)
+    return Rows(x, divisor=255.0), y
 
 
 def _list(folder: Path) -> tuple[list[str], list[tuple[int, Path]]]:
@@ -126,17 +164,17 @@ def _key(folder: Path, files: list[tuple[int, Path]], image_size: tuple[int, int
     return h.hexdigest()
 
 
-def _decode(folder: Path, files: list[tuple[int, Path]], image_size: tuple[int, int] | None,
-            color_mode: str) -> tuple[np.ndarray, np.ndarray]:
+def _images(files: list[tuple[int, Path]], image_size: tuple[int, int] | None,
+            color_mode: str) -> Iterator[np.ndarray]:
+    """Each image's pixels (``uint8``, ``(H, W, channels)``), all of one size."""
     try:
         from PIL import Image
     except ImportError:
         raise DataError("image folders need Pillow (what keras.utils.load_img reads images with): "
                         "pip install pillow") from None
     mode, channels = COLOR_MODES[color_mode]
-    x: np.ndarray | None = None
     first: tuple[Path, tuple[int, int]] | None = None
-    for i, (_, path) in enumerate(files):
+    for _, path in files:
         try:
             with path.open("rb") as f:
                 img: Image.Image = Image.open(io.BytesIO(f.read()))
@@ -150,28 +188,45 @@ def _decode(folder: Path, files: list[tuple[int, Path]], image_size: tuple[int, 
         size = (img.size[1], img.size[0])  # height, width
         if first is None:
             first = (path, size)
-            x = np.empty((len(files), *size, channels), dtype=np.uint8)
         elif size != first[1]:
             raise DataError(f"{path} is {size[0]}x{size[1]} (HxW) but {first[0]} is {first[1][0]}x{first[1][1]}: "
                             f"pass --image-size HxW (image_size=) to resize every image to one size")
-        assert x is not None
-        x[i] = np.asarray(img, dtype=np.uint8).reshape(*size, channels)
-    assert x is not None
-    return x, np.asarray([label for label, _ in files], dtype=np.int32)
+        yield np.asarray(img, dtype=np.uint8).reshape(*size, channels)
 
 
-def _store(entry: Path, x: np.ndarray, y: np.ndarray, meta: dict[str, Any]) -> None:
-    """Write the arrays to a new folder, then rename it into place (a search reading the
-    cache meanwhile never sees half an entry). A cache that cannot be written is skipped."""
+def _decode_into(path: Path, files: list[tuple[int, Path]], image_size: tuple[int, int] | None,
+                 color_mode: str) -> tuple[int, ...]:
+    """Decode the images into the ``.npy`` file ``path``, an image at a time (plain writes, so
+    a full disk is an ``OSError``, not a fault in a mapped page); the array's shape."""
+    shape: tuple[int, ...] = ()
+    with path.open("wb") as f:
+        for i, pixels in enumerate(_images(files, image_size, color_mode)):
+            if i == 0:
+                shape = (len(files), *pixels.shape)
+                np.lib.format.write_array_header_1_0(f, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)),
+                                                         "fortran_order": False, "shape": shape})
+            f.write(np.ascontiguousarray(pixels).tobytes())
+    return shape
+
+
+def _new_entry(entry: Path) -> Path | None:
+    """A new folder beside ``entry`` to decode into; None if the cache cannot be written."""
     try:
         entry.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=entry.name + ".", dir=entry.parent))
-        np.save(tmp / "x.npy", x)
-        np.save(tmp / "y.npy", y)
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
-        try:
-            tmp.rename(entry)
-        except OSError:  # written meanwhile by another search of the same folder
-            shutil.rmtree(tmp, ignore_errors=True)
+        return Path(tempfile.mkdtemp(prefix=entry.name + ".", dir=entry.parent))
     except OSError as e:
-        _log.warning("cannot cache the decoded images in %s (%s); they will be decoded again next time", entry, e)
+        _log.warning("cannot cache the decoded images in %s (%s): they are held in memory and decoded again "
+                     "next time", entry, e)
+        return None
+
+
+def _finish(tmp: Path, entry: Path, y: np.ndarray, meta: dict[str, Any]) -> None:
+    """Complete the decoded folder ``tmp``, then rename it into place (a search reading the
+    cache meanwhile never sees half an entry)."""
+    np.save(tmp / "y.npy", y)
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+    try:
+        tmp.rename(entry)
+    except OSError:  # written meanwhile by another search of the same folder
+        if not (entry / "meta.json").is_file():
+            raise

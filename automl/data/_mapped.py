@@ -30,16 +30,22 @@ _LOCAL_HEADER = struct.Struct("<4s5H3L2H")  # a zip member's local file header (
 class Rows:
     """Rows ``index`` of a memory-mapped array, read only when indexed: a split of a mapped
     array that copies nothing. Indexing gives NumPy arrays; ``np.asarray`` reads every row.
+    With a ``divisor`` (an image cache's pixels: 255), what is read is divided as float32,
+    as :func:`automl.data._dataset.divide` divides a whole array: the same bits, a batch at
+    a time, so the float32 copy never has to fit in memory.
 
     >>> base = np.arange(12, dtype=np.float32).reshape(6, 2)
     >>> r = Rows(base, np.array([4, 1, 2]))
     >>> r.shape, r[0].tolist(), r[1:].tolist()
     ((3, 2), [8.0, 9.0], [[2.0, 3.0], [4.0, 5.0]])
+    >>> Rows(np.array([[0, 51], [255, 102]], dtype=np.uint8), divisor=255.0)[:].tolist()
+    [[0.0, 0.2], [1.0, 0.4]]
     """
 
-    def __init__(self, base: np.ndarray, index: np.ndarray | None = None) -> None:
+    def __init__(self, base: np.ndarray, index: np.ndarray | None = None, divisor: float | None = None) -> None:
         self.base = base
         self.index = None if index is None else np.asarray(index, dtype=np.int64)  # None: every row, in order
+        self.divisor = divisor
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -47,7 +53,7 @@ class Rows:
 
     @property
     def dtype(self) -> np.dtype[Any]:
-        return self.base.dtype
+        return np.dtype(np.float32) if self.divisor else self.base.dtype
 
     @property
     def ndim(self) -> int:
@@ -65,6 +71,10 @@ class Rows:
         return len(self.base) if self.index is None else len(self.index)
 
     def __getitem__(self, key: Any) -> np.ndarray:
+        out = self._read(key)
+        return np.divide(out, np.float32(self.divisor), dtype=np.float32) if self.divisor else out
+
+    def _read(self, key: Any) -> np.ndarray:
         if self.index is None:
             return np.array(self.base[key])  # a copy: the result outlives no file
         rest: tuple[Any, ...] = ()
@@ -78,14 +88,16 @@ class Rows:
 
     def take(self, idx: np.ndarray) -> Rows:
         """These rows' rows ``idx``, still unread."""
-        return Rows(self.base, idx if self.index is None else self.index[idx])
+        return Rows(self.base, idx if self.index is None else self.index[idx], self.divisor)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         out = self[:]
         return out if dtype is None else out.astype(dtype, copy=False)
 
     def __repr__(self) -> str:
-        return f"Rows({len(self)} of the {len(self.base)} rows of a mapped {self.dtype} array {self.base.shape})"
+        scaled = f", divided by {self.divisor:g}" if self.divisor else ""
+        return f"Rows({len(self)} of the {len(self.base)} rows of a mapped {self.base.dtype} array {self.base.shape}" \
+               f"{scaled})"
 
 
 def _gather(base: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -118,10 +130,10 @@ def take(a: Any, idx: np.ndarray) -> Any:
 def join(a: Any, b: Any) -> Any:
     """``a``'s rows then ``b``'s: rows of one map stay unread (a study's training and
     validation splits, retrained on together), arrays are concatenated."""
-    if isinstance(a, Rows) and isinstance(b, Rows) and a.base is b.base:
+    if isinstance(a, Rows) and isinstance(b, Rows) and a.base is b.base and a.divisor == b.divisor:
         n = len(a.base)
         idx = [np.arange(n) if r.index is None else r.index for r in (a, b)]
-        return Rows(a.base, np.concatenate(idx))
+        return Rows(a.base, np.concatenate(idx), a.divisor)
     return np.concatenate([np.asarray(a), np.asarray(b)])
 
 
@@ -208,20 +220,20 @@ def _read_whole(m: Any, path: Path, name: str) -> np.ndarray:
 
 def location(a: Any) -> dict[str, Any] | None:
     """Where the rows of ``a`` lie in a file (``file``, ``offset``, ``dtype``, ``shape``,
-    ``fortran``, and for :class:`Rows` the row ``index``), so that another process maps the
-    same bytes; None when ``a`` is not a whole memory map or rows of one."""
-    base, index = (a.base, a.index) if isinstance(a, Rows) else (a, None)
+    ``fortran``, ``divisor``, and for :class:`Rows` the row ``index``), so that another
+    process maps the same bytes; None when ``a`` is not a whole memory map or rows of one."""
+    base, index, divisor = (a.base, a.index, a.divisor) if isinstance(a, Rows) else (a, None, None)
     import mmap
 
     if not isinstance(base, np.memmap) or not isinstance(base.base, mmap.mmap) or not base.filename:
         return None  # in memory, or a slice of a map (whose recorded offset is its parent's)
     return {"file": str(base.filename), "offset": int(base.offset), "dtype": base.dtype.str,
             "shape": list(base.shape), "fortran": bool(base.flags.f_contiguous and not base.flags.c_contiguous),
-            "index": index}
+            "divisor": divisor, "index": index}
 
 
 def from_location(loc: dict[str, Any], index: np.ndarray | None) -> Any:
     """The rows :func:`location` described, mapped again (rows ``index`` of the array, or all)."""
     base = np.memmap(loc["file"], dtype=np.dtype(loc["dtype"]), mode="r", offset=loc["offset"],
                      shape=tuple(loc["shape"]), order="F" if loc["fortran"] else "C")
-    return Rows(base, index)
+    return Rows(base, index, loc.get("divisor"))

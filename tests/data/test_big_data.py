@@ -1,4 +1,5 @@
-"""Data bigger than the memory a search may use: ``.npz`` and ``.npy`` files are memory-mapped.
+"""Data bigger than the memory a search may use: ``.npz`` and ``.npy`` files and image
+folders' caches are memory-mapped.
 
 Each search runs in a subprocess under ``RLIMIT_DATA``, which Linux (since 4.7) checks
 against a process's private writable and anonymous memory (``VmData``): every array read
@@ -54,7 +55,7 @@ else:
     resource.setrlimit(resource.RLIMIT_DATA, (limit, resource.getrlimit(resource.RLIMIT_DATA)[1]))
     record("coordinator")
     try:  # the limit is in force: the data's size in memory is refused
-        np.ones(os.path.getsize(data), dtype=np.uint8)
+        np.ones(int(os.environ.get("BIG_BYTES", 0)) or os.path.getsize(data), dtype=np.uint8)
         sys.exit("an allocation of the file's size succeeded under the limit")
     except MemoryError:
         pass
@@ -116,12 +117,14 @@ def big_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Pa
         p.unlink()
 
 
-def _search(tmp_path: Path, data: Path, workers: int, *after: str) -> tuple[dict[str, Any], list[int]]:
+def _search(tmp_path: Path, data: Path, workers: int, *after: str, space: dict[str, Any] = SPACE,
+            size: int = 0) -> tuple[dict[str, Any], list[int]]:
+    """Search ``data`` under ``LIMIT`` (checked to refuse ``size`` bytes, by default the file's)."""
     script = tmp_path / "big_search.py"
     script.write_text(_SCRIPT)
+    env = {**cli_env(tmp_path), "AUTOML_CACHE": str(tmp_path / "cache"), "BIG_BYTES": str(size)}
     p = subprocess.run([sys.executable, str(script), str(tmp_path), str(LIMIT), str(data), str(workers),
-                        json.dumps(SPACE), *after], env=cli_env(tmp_path), capture_output=True, text=True,
-                       timeout=400)
+                        json.dumps(space), *after], env=env, capture_output=True, text=True, timeout=400)
     assert p.returncode == 0, p.stderr[-3000:]
     limits = [json.loads(f.read_text()) for f in sorted(tmp_path.glob("limit-*.json"))]
     return json.loads(p.stdout.strip().splitlines()[-1]), limits
@@ -145,3 +148,31 @@ def test_a_study_of_data_larger_than_the_memory_limit_is_retrained_evaluated_and
     assert result["states"] == ["COMPLETE", "COMPLETE"], result
     assert result["evaluated"] == round(ROWS * 0.1) and result["predicted"] == ROWS
     assert (tmp_path / "retrained.keras").stat().st_size > 0
+
+
+def test_an_image_folder_larger_than_the_memory_limit_as_float32_is_searched(tmp_path: Path) -> None:
+    """An image folder's pixels were divided by 255 into one float32 array in memory (4× the
+    decoded bytes, which were held whole too): this folder's 768 MiB of RGB pixels, 3 GiB as
+    float32, could not be searched under a 1 GiB limit. Its cache is now decoded to a file an
+    image at a time and read a batch at a time, by the coordinator and by each worker."""
+    from PIL import Image
+
+    n, side = 4096, 256
+    y = _labels()[:n]
+    root = tmp_path / "imgs"
+    for c in ("a", "b"):
+        (root / c).mkdir(parents=True)
+    pixels = np.zeros((side, side), dtype=np.uint8)
+    for i, label in enumerate(y):
+        pixels[:8, :8] = 200 * label  # the class, in one corner
+        Image.fromarray(pixels).save(root / "ab"[label] / f"{i}.png")
+    space = {**SPACE, "model": {"layers": [{"type": "global_avg_pool2d"}, {"type": "dense", "units": 4}]}}
+    size = n * side * side * 3 * 4  # read as RGB
+    assert size >= LIMIT
+    (tmp_path / "run").mkdir()
+    result, limits = _search(tmp_path / "run", root, 2, space=space, size=size)
+    assert result["ran"] == 2 and result["states"] == ["COMPLETE", "COMPLETE"], result
+    assert len(limits) >= 3 and set(limits) == {LIMIT}, limits
+    (entry,) = (tmp_path / "run" / "cache" / "images").iterdir()
+    cached = np.load(entry / "x.npy", mmap_mode="r")
+    assert cached.dtype == np.uint8 and cached.shape == (n, side, side, 3)

@@ -80,7 +80,7 @@ def test_a_second_load_reads_the_cache_and_a_changed_folder_is_decoded_again(tmp
         raise AssertionError("decoded again")
 
     with monkeypatch.context() as m:
-        m.setattr(_images, "_decode", no_decoding)
+        m.setattr(_images, "_images", no_decoding)
         second = load_data(root)
         np.testing.assert_array_equal(first.x_train, second.x_train)
         with pytest.raises(AssertionError, match="decoded again"):
