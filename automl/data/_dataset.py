@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from automl.data._mapped import Rows, row_chunks, take
+from automl.data._mapped import Rows, divide, row_chunks, take
 from automl.errors import DataError
 
 __all__ = ["Dataset", "validate_features", "split", "Features", "divide", "input_divisor"]
@@ -83,11 +83,6 @@ class Dataset:
 
 # What a loader divided the samples by, as ``options["scaled"]`` records it.
 _DIVISORS = {"pixels / 255": 255.0, "values / 16": 16.0}
-
-
-def divide(x: np.ndarray, divisor: float) -> np.ndarray:
-    """``x`` divided as a Keras user writes it, ``x.astype("float32") / 255``: the same bits."""
-    return np.divide(x, np.float32(divisor), dtype=np.float32)
 
 
 def input_divisor(desc: dict[str, Any]) -> float | None:

@@ -19,7 +19,7 @@ from automl._logging import get_logger
 from automl.errors import DataError
 
 __all__ = ["Rows", "map_npy", "map_npz", "is_mapped", "as_rows", "take", "join", "row_chunks", "location",
-           "from_location", "as_float32"]
+           "from_location", "as_float32", "divide"]
 
 _log = get_logger("data")
 # Bytes of float64 temporaries a chunked pass over a mapped array holds at once.
@@ -31,15 +31,16 @@ class Rows:
     """Rows ``index`` of a memory-mapped array, read only when indexed: a split of a mapped
     array that copies nothing. Indexing gives NumPy arrays; ``np.asarray`` reads every row.
     With a ``divisor`` (an image cache's pixels: 255), what is read is divided as float32,
-    as :func:`automl.data._dataset.divide` divides a whole array: the same bits, a batch at
-    a time, so the float32 copy never has to fit in memory.
+    as :func:`divide` divides a whole array: the same bits, a batch at a time, so the
+    float32 copy never has to fit in memory.
 
     >>> base = np.arange(12, dtype=np.float32).reshape(6, 2)
     >>> r = Rows(base, np.array([4, 1, 2]))
     >>> r.shape, r[0].tolist(), r[1:].tolist()
     ((3, 2), [8.0, 9.0], [[2.0, 3.0], [4.0, 5.0]])
-    >>> Rows(np.array([[0, 51], [255, 102]], dtype=np.uint8), divisor=255.0)[:].tolist()
-    [[0.0, 0.2], [1.0, 0.4]]
+    >>> pixels = Rows(np.array([[0, 255]], dtype=np.uint8), divisor=255.0)
+    >>> pixels.dtype, pixels[:].tolist()
+    (dtype('float32'), [[0.0, 1.0]])
     """
 
     def __init__(self, base: np.ndarray, index: np.ndarray | None = None, divisor: float | None = None) -> None:
@@ -72,7 +73,7 @@ class Rows:
 
     def __getitem__(self, key: Any) -> np.ndarray:
         out = self._read(key)
-        return np.divide(out, np.float32(self.divisor), dtype=np.float32) if self.divisor else out
+        return divide(out, self.divisor) if self.divisor else out
 
     def _read(self, key: Any) -> np.ndarray:
         if self.index is None:
@@ -98,6 +99,11 @@ class Rows:
         scaled = f", divided by {self.divisor:g}" if self.divisor else ""
         return f"Rows({len(self)} of the {len(self.base)} rows of a mapped {self.base.dtype} array {self.base.shape}" \
                f"{scaled})"
+
+
+def divide(x: np.ndarray, divisor: float) -> np.ndarray:
+    """``x`` divided as a Keras user writes it, ``x.astype("float32") / 255``: the same bits."""
+    return np.divide(x, np.float32(divisor), dtype=np.float32)
 
 
 def _gather(base: np.ndarray, rows: np.ndarray) -> np.ndarray:
