@@ -83,6 +83,11 @@ def _warn_if_mapped(data: Dataset) -> None:
                      "object store whole (%.0f MiB at least): that store must hold it", size / 2**20)
 
 
+class EpochQueueLost(RuntimeError):
+    """A trial's epochs could not reach the coordinator's queue (its node was lost): the
+    worker is lost, and its trial runs again, rather than the trial failing with Ray's error."""
+
+
 class _TrialActor:
     """One slot's worker, in its Ray worker process: ``start`` imports Keras and takes the
     data, ``run`` trains one trial (its epochs go to the coordinator's queue), ``decide``
@@ -123,8 +128,16 @@ class _TrialActor:
         return {"marks": marks, "where": f"node {node} {device}"}
 
     def run(self, spec: TrialSpec, can_prune: bool) -> dict[str, Any]:
+        import ray
+
+        lost: list[Exception] = []
+
         def on_epoch(epoch: int, metrics: dict[str, float]) -> Decision:
-            self.events.put((self.index, spec.number, epoch, metrics))
+            try:
+                self.events.put((self.index, spec.number, epoch, metrics))
+            except ray.exceptions.RayError as e:  # the queue's node lost: the trial ends, and not as its own failure
+                lost.append(e)
+                raise
             if not can_prune:
                 return Decision.CONTINUE
             with self.answered:
@@ -132,7 +145,10 @@ class _TrialActor:
                 answer = self.answers.pop((spec.number, epoch), "continue")
             return Decision.PRUNE if answer == "prune" else Decision.CONTINUE
 
-        return dataclasses.asdict(self.executor.run(spec, on_epoch))
+        outcome = self.executor.run(spec, on_epoch)
+        if lost:
+            raise EpochQueueLost(type(lost[0]).__name__)
+        return dataclasses.asdict(outcome)
 
     def decide(self, number: int, epoch: int, decision: str) -> None:
         with self.answered:
@@ -323,6 +339,9 @@ class RayBackend:
             self._died(a, f"worker died: its Ray actor was lost ({type(e).__name__}; node lost, or killed)")
             return
         except ray.exceptions.RayTaskError as e:
+            if isinstance(e.cause, EpochQueueLost):
+                self._died(a, f"worker lost: its epoch queue was lost ({e.cause}; node lost)")
+                return
             if ref is a.started:
                 self.queue.append(Fatal(f"worker on the Ray cluster could not start: {e.cause!r}"[:800]))
             else:

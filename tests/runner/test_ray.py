@@ -89,7 +89,12 @@ def test_a_node_lost_mid_search_fails_its_trials_and_they_are_retried_elsewhere(
     trials = optuna.load_study(study_name="lost", storage=store).trials
     failed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
-    assert failed and all("its Ray actor was lost" in t.user_attrs[f"{ATTR}error"] for t in failed)
+    # Each failed as lost, with its worker or with the epoch queue when the lost node held it
+    # (trials there once failed with Ray's raw "ActorUnavailableError: ... RpcError" and were
+    # counted as their own failures).
+    reasons = ("its Ray actor was lost", "its epoch queue was lost")
+    assert failed and all(any(r in t.user_attrs[f"{ATTR}error"] for r in reasons) for t in failed), \
+        [t.user_attrs[f"{ATTR}error"] for t in failed]
     # the requested count is reached; each failed trial ran again once, with its values, elsewhere
     assert len(complete) == 8 and r.ran == len(trials)
     for t in failed:
